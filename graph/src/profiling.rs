@@ -1,0 +1,95 @@
+//! Tracy integration (feature `tracy`): one zone per job, named after the job;
+//! a frame mark per frame; plots of the frame statistics.
+//!
+//! Zones use one static source location per job name, created once when a
+//! graph is planned (and leaked: there are as many as there are distinct job
+//! names), so emitting a zone allocates nothing. tracy-client is built with
+//! `only-localhost` and `ondemand` and without `broadcast`: it listens on
+//! loopback only and records nothing until a profiler connects.
+
+use std::collections::HashMap;
+use std::ffi::CString;
+
+use tracy_client::sys;
+
+use crate::stats::FrameStats;
+
+/// Source locations, one per job-name group of the topology being run.
+#[derive(Default)]
+pub(crate) struct ZoneLocations {
+    by_name: HashMap<&'static str, &'static sys::___tracy_source_location_data>,
+    current: Vec<&'static sys::___tracy_source_location_data>,
+}
+
+// SAFETY: the source-location data is immutable after creation and leaked
+// ('static); Tracy only reads it.
+unsafe impl Send for ZoneLocations {}
+// SAFETY: as above.
+unsafe impl Sync for ZoneLocations {}
+
+impl ZoneLocations {
+    /// Makes `current[g]` the location of `group_names[g]`.
+    pub(crate) fn select(&mut self, group_names: &[&'static str]) {
+        self.current.clear();
+        for &name in group_names {
+            let loc = *self.by_name.entry(name).or_insert_with(|| {
+                let leak = |s: &str| -> *const std::os::raw::c_char {
+                    let c = CString::new(s.replace('\0', " ")).unwrap_or_default();
+                    Box::leak(c.into_boxed_c_str()).as_ptr()
+                };
+                Box::leak(Box::new(sys::___tracy_source_location_data {
+                    name: leak(name),
+                    function: leak("forgeflow job"),
+                    file: leak(file!()),
+                    line: line!(),
+                    color: 0,
+                }))
+            });
+            self.current.push(loc);
+        }
+    }
+
+    /// Opens a zone for a job of name group `group`; it closes when dropped.
+    pub(crate) fn begin(&self, group: usize) -> Option<Zone> {
+        let loc = self.current.get(group)?;
+        tracy_client::Client::running()?;
+        // SAFETY: `loc` is 'static and immutable; the client is running.
+        let ctx = unsafe { sys::___tracy_emit_zone_begin(*loc, 1) };
+        Some(Zone(ctx))
+    }
+}
+
+/// An open Tracy zone.
+pub(crate) struct Zone(sys::___tracy_c_zone_context);
+
+impl Drop for Zone {
+    fn drop(&mut self) {
+        // SAFETY: the context came from `___tracy_emit_zone_begin` on this thread.
+        unsafe { sys::___tracy_emit_zone_end(self.0) }
+    }
+}
+
+/// Starts the Tracy client (idempotent).
+pub(crate) fn start() {
+    let _ = tracy_client::Client::start();
+}
+
+/// A frame mark and the frame's statistics as plots.
+pub(crate) fn frame_end(stats: &FrameStats) {
+    let Some(client) = tracy_client::Client::running() else {
+        return;
+    };
+    client.plot(tracy_client::plot_name!("forgeflow jobs completed"), stats.jobs_completed as f64);
+    client.plot(tracy_client::plot_name!("forgeflow jobs failed"), stats.jobs_failed as f64);
+    client.plot(tracy_client::plot_name!("forgeflow jobs skipped"), stats.jobs_skipped as f64);
+    client.plot(tracy_client::plot_name!("forgeflow jobs cancelled"), stats.jobs_cancelled as f64);
+    client.plot(
+        tracy_client::plot_name!("forgeflow fence wait ms"),
+        stats.fence_wait.as_secs_f64() * 1e3,
+    );
+    client.plot(
+        tracy_client::plot_name!("forgeflow graph ms"),
+        stats.run_time.as_secs_f64() * 1e3,
+    );
+    client.frame_mark();
+}

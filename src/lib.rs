@@ -1,0 +1,1 @@
+pub use forgeflow_graph as graph;
