@@ -198,7 +198,11 @@ impl fmt::Display for FrameError {
             write!(f, " (and {} more)", self.failures.len() - 1)?;
         }
         if self.summary.jobs_skipped > 0 {
-            write!(f, "; {} dependent job(s) skipped", self.summary.jobs_skipped)?;
+            write!(
+                f,
+                "; {} dependent job(s) skipped",
+                self.summary.jobs_skipped
+            )?;
         }
         Ok(())
     }

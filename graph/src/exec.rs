@@ -22,7 +22,6 @@
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
-use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
 use crossbeam_queue::ArrayQueue;
@@ -43,17 +42,26 @@ pub(crate) const CANCELLED: u8 = 5;
 /// go to the overflow queue. Each level costs a few hundred bytes of stack.
 pub(crate) const MAX_NESTING: u32 = 64;
 
-/// Per-job execution state, reused frame after frame (vectors only grow).
+/// Everything the executor tracks about one job, together so that running a
+/// job touches one cache line, and alone on it so that two workers running
+/// neighbouring jobs do not bounce a shared line between their cores.
+#[repr(align(64))]
+pub(crate) struct JobRecord {
+    pub(crate) state: AtomicU8,
+    pub(crate) poisoned: AtomicBool,
+    /// Predecessors not finished yet.
+    pub(crate) remaining: AtomicU32,
+    pub(crate) elapsed_ns: AtomicU64,
+    pub(crate) key: JobKey,
+    pub(crate) work: JobSlot,
+}
+
+/// Per-frame execution state, reused frame after frame (vectors only grow).
 pub(crate) struct ExecState {
-    pub(crate) state: Vec<AtomicU8>,
-    pub(crate) remaining: Vec<AtomicU32>,
-    pub(crate) poisoned: Vec<AtomicBool>,
-    pub(crate) elapsed_ns: Vec<AtomicU64>,
+    pub(crate) jobs: Vec<JobRecord>,
     /// Per-successor-edge scratch: the ready successors found when a job finishes,
     /// written only by the thread that finished it.
     pub(crate) ready: Vec<AtomicU32>,
-    pub(crate) work: Vec<JobSlot>,
-    pub(crate) keys: Vec<JobKey>,
     pub(crate) overflow: ArrayQueue<u32>,
     failures_tx: Sender<JobFailure>,
     pub(crate) failures_rx: Receiver<JobFailure>,
@@ -63,13 +71,8 @@ impl ExecState {
     pub(crate) fn new() -> Self {
         let (failures_tx, failures_rx) = crossbeam_channel::unbounded();
         ExecState {
-            state: Vec::new(),
-            remaining: Vec::new(),
-            poisoned: Vec::new(),
-            elapsed_ns: Vec::new(),
+            jobs: Vec::new(),
             ready: Vec::new(),
-            work: Vec::new(),
-            keys: Vec::new(),
             overflow: ArrayQueue::new(1),
             failures_tx,
             failures_rx,
@@ -77,68 +80,57 @@ impl ExecState {
     }
 
     /// Registers a newly declared job (pending, with its stored work).
-    pub(crate) fn push_job(&mut self, key: JobKey, slot: JobSlot) {
-        self.state.push(AtomicU8::new(PENDING));
-        self.poisoned.push(AtomicBool::new(false));
-        self.work.push(slot);
-        self.keys.push(key);
+    #[inline]
+    pub(crate) fn push_job(&mut self, key: JobKey, work: JobSlot) {
+        self.jobs.push(JobRecord {
+            state: AtomicU8::new(PENDING),
+            poisoned: AtomicBool::new(false),
+            remaining: AtomicU32::new(0),
+            elapsed_ns: AtomicU64::new(0),
+            key,
+            work,
+        });
     }
 
     /// Prepares counters for running `topology`; allocates only when the graph
     /// is larger than any before.
     pub(crate) fn prepare(&mut self, topology: &Topology) {
-        let n = topology.shape.len();
-        self.remaining.truncate(n);
-        for (r, &d) in self.remaining.iter().zip(&topology.indegree) {
-            r.store(d, Ordering::Relaxed);
-        }
-        for &d in &topology.indegree[self.remaining.len()..] {
-            self.remaining.push(AtomicU32::new(d));
-        }
-        if self.elapsed_ns.len() < n {
-            self.elapsed_ns.resize_with(n, || AtomicU64::new(0));
-        }
-        for e in &self.elapsed_ns[..n] {
-            e.store(0, Ordering::Relaxed);
+        for (job, &d) in self.jobs.iter().zip(&topology.indegree) {
+            job.remaining.store(d, Ordering::Relaxed);
         }
         if self.ready.len() < topology.succ.len() {
             self.ready
                 .resize_with(topology.succ.len(), || AtomicU32::new(0));
         }
-        if self.overflow.capacity() < n.max(1) {
-            self.overflow = ArrayQueue::new(n.max(1));
+        let n = self.jobs.len().max(1);
+        if self.overflow.capacity() < n {
+            self.overflow = ArrayQueue::new(n);
         }
     }
 
     /// Drops every job that is still stored and forgets the frame's jobs.
     pub(crate) fn clear(&mut self) {
-        for slot in &self.work {
+        for job in &self.jobs {
             // SAFETY: `&mut self` means no worker is running; each pointer in a
             // slot is live (not yet run or dropped) and is dropped once, here.
-            if let Some(ptr) = unsafe { slot.take() } {
+            if let Some(ptr) = unsafe { job.work.take() } {
                 unsafe { job::drop_unrun(ptr) };
             }
         }
-        self.work.clear();
-        self.state.clear();
-        self.poisoned.clear();
-        self.keys.clear();
-        while self.overflow.pop().is_some() {}
+        self.forget();
     }
 
     /// Forgets the frame's jobs without dropping them (after a leaked frame,
     /// whose jobs may borrow data that no longer exists).
     pub(crate) fn forget(&mut self) {
-        self.work.clear();
-        self.state.clear();
-        self.poisoned.clear();
-        self.keys.clear();
+        self.jobs.clear();
         while self.overflow.pop().is_some() {}
     }
 
     /// Cancels job `j` if it has not started. Returns whether it was cancelled.
     pub(crate) fn cancel(&self, j: usize) -> bool {
-        self.state[j]
+        self.jobs[j]
+            .state
             .compare_exchange(PENDING, CANCELLED, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
     }
@@ -150,6 +142,9 @@ pub(crate) struct Run<'a> {
     pub(crate) topology: &'a Topology,
     pub(crate) keys: &'a slotmap::SlotMap<JobKey, u32>,
     pub(crate) frame: FrameIndex,
+    /// A TSC-based clock where the CPU has an invariant one (a few ns a read,
+    /// against ~20 ns for `Instant::now` on a VM), the OS clock otherwise.
+    pub(crate) clock: &'a quanta::Clock,
     #[cfg(feature = "tracy")]
     pub(crate) zones: &'a crate::profiling::ZoneLocations,
 }
@@ -186,83 +181,96 @@ impl Run<'_> {
             let ok = self.run_one(j);
             let succ = self.topology.successors(j);
             let base = succ.start;
-            let mut ready = 0usize;
+            // The first ready successor stays in a register; only further ones
+            // go to the scratch array (shared memory), so a plain chain never touches it.
+            let mut first = usize::MAX;
+            let mut others = 0usize;
             for edge in succ {
                 let s = self.topology.succ[edge] as usize;
+                let succ_job = &self.exec.jobs[s];
                 if !ok {
-                    self.exec.poisoned[s].store(true, Ordering::Relaxed);
+                    succ_job.poisoned.store(true, Ordering::Relaxed);
                 }
                 // AcqRel: the finishing job's writes (and the poison flag) happen
                 // before the successor runs on whichever thread takes it.
-                if self.exec.remaining[s].fetch_sub(1, Ordering::AcqRel) == 1 {
-                    self.exec.ready[base + ready].store(s as u32, Ordering::Relaxed);
-                    ready += 1;
-                }
-            }
-            match ready {
-                0 => return,
-                1 => j = self.exec.ready[base].load(Ordering::Relaxed) as usize,
-                _ => {
-                    let list = &self.exec.ready[base..base + ready];
-                    if nesting >= MAX_NESTING {
-                        for r in &list[1..] {
-                            // Capacity is the job count and each job enters at most once.
-                            let _ = self.exec.overflow.push(r.index() as u32);
-                        }
-                        j = list[0].index();
+                if succ_job.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    if first == usize::MAX {
+                        first = s;
                     } else {
-                        self.run_list(list, nesting + 1);
-                        return;
+                        self.exec.ready[base + others].store(s as u32, Ordering::Relaxed);
+                        others += 1;
                     }
                 }
             }
+            if first == usize::MAX {
+                return;
+            }
+            if others == 0 {
+                j = first;
+                continue;
+            }
+            let rest = &self.exec.ready[base..base + others];
+            if nesting >= MAX_NESTING {
+                for r in rest {
+                    // Capacity is the job count and each job enters at most once.
+                    let _ = self.exec.overflow.push(r.index() as u32);
+                }
+                j = first;
+                continue;
+            }
+            rayon::join(
+                || self.run_from(first, nesting + 1),
+                || self.run_list(rest, nesting + 1),
+            );
+            return;
         }
     }
 
     /// Runs (or skips) one job. Returns whether it completed successfully.
     fn run_one(&self, j: usize) -> bool {
         let exec = self.exec;
-        let target = if exec.poisoned[j].load(Ordering::Relaxed) {
+        let record = &exec.jobs[j];
+        let target = if record.poisoned.load(Ordering::Relaxed) {
             SKIPPED
         } else {
             RUNNING
         };
         // Whoever moves the job out of PENDING owns it; a failed exchange means
         // it was cancelled first.
-        if exec.state[j]
+        if record
+            .state
             .compare_exchange(PENDING, target, Ordering::AcqRel, Ordering::Acquire)
             .is_err()
             || target == SKIPPED
         {
             // SAFETY: the state transition (ours, or the canceller's, which
             // never touches the slot) makes this thread the slot's only user.
-            if let Some(ptr) = unsafe { exec.work[j].take() } {
+            if let Some(ptr) = unsafe { record.work.take() } {
                 unsafe { job::drop_unrun(ptr) };
             }
             return false;
         }
         // SAFETY: as above: this thread won PENDING -> RUNNING.
-        let Some(ptr) = (unsafe { exec.work[j].take() }) else {
-            exec.state[j].store(FAILED, Ordering::Release);
+        let Some(ptr) = (unsafe { record.work.take() }) else {
+            record.state.store(FAILED, Ordering::Release);
             return false;
         };
-        let name = self.topology.shape.names[j];
+        let name = self.topology.shape.name(j);
         let ctx = JobContext {
             frame: self.frame,
-            key: exec.keys[j],
+            key: record.key,
             name,
             exec,
             keys: self.keys,
         };
         #[cfg(feature = "tracy")]
         let _zone = self.zones.begin(self.topology.name_group[j] as usize);
-        let start = Instant::now();
+        let start = self.clock.raw();
         // SAFETY: `ptr` was stored this frame and is run exactly once, here.
-        let outcome = panic::catch_unwind(AssertUnwindSafe(|| unsafe {
-            job::run_and_drop(ptr, &ctx)
-        }));
-        let elapsed = start.elapsed().as_nanos().min(u64::MAX as u128) as u64;
-        exec.elapsed_ns[j].store(elapsed.max(1), Ordering::Relaxed);
+        let outcome =
+            panic::catch_unwind(AssertUnwindSafe(|| unsafe { job::run_and_drop(ptr, &ctx) }));
+        let elapsed = self.clock.delta_as_nanos(start, self.clock.raw());
+        record.elapsed_ns.store(elapsed, Ordering::Relaxed);
         let failure = match outcome {
             Ok(Ok(())) => None,
             Ok(Err(err)) => Some((FailureKind::Error, err.message().to_owned())),
@@ -270,14 +278,14 @@ impl Run<'_> {
         };
         match failure {
             None => {
-                exec.state[j].store(COMPLETED, Ordering::Release);
+                record.state.store(COMPLETED, Ordering::Release);
                 true
             }
             Some((kind, message)) => {
-                exec.state[j].store(FAILED, Ordering::Release);
+                record.state.store(FAILED, Ordering::Release);
                 // The receiver lives as long as the sender (both in ExecState).
                 let _ = exec.failures_tx.send(JobFailure {
-                    job: exec.keys[j],
+                    job: record.key,
                     name,
                     kind,
                     message,

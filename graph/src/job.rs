@@ -125,6 +125,7 @@ unsafe impl Send for JobSlot {}
 unsafe impl Sync for JobSlot {}
 
 impl JobSlot {
+    #[inline]
     pub(crate) fn new(ptr: JobPtr) -> Self {
         JobSlot(UnsafeCell::new(Some(ptr)))
     }
@@ -183,6 +184,7 @@ impl JobArena {
     /// The returned pointer claims `'static`; the caller (the scheduler) must
     /// run or drop it before the frame's lifetime `'f` ends, and must not reset
     /// the arena while it is live.
+    #[inline]
     pub(crate) fn store<'f, J: Job + 'f>(&self, job: J) -> JobPtr {
         let cell: &mut (dyn ErasedJob + 'f) = self.bump.alloc(JobCell(Some(job)));
         let ptr: NonNull<dyn ErasedJob + 'f> = NonNull::from(cell);

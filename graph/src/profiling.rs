@@ -79,10 +79,22 @@ pub(crate) fn frame_end(stats: &FrameStats) {
     let Some(client) = tracy_client::Client::running() else {
         return;
     };
-    client.plot(tracy_client::plot_name!("forgeflow jobs completed"), stats.jobs_completed as f64);
-    client.plot(tracy_client::plot_name!("forgeflow jobs failed"), stats.jobs_failed as f64);
-    client.plot(tracy_client::plot_name!("forgeflow jobs skipped"), stats.jobs_skipped as f64);
-    client.plot(tracy_client::plot_name!("forgeflow jobs cancelled"), stats.jobs_cancelled as f64);
+    client.plot(
+        tracy_client::plot_name!("forgeflow jobs completed"),
+        stats.jobs_completed as f64,
+    );
+    client.plot(
+        tracy_client::plot_name!("forgeflow jobs failed"),
+        stats.jobs_failed as f64,
+    );
+    client.plot(
+        tracy_client::plot_name!("forgeflow jobs skipped"),
+        stats.jobs_skipped as f64,
+    );
+    client.plot(
+        tracy_client::plot_name!("forgeflow jobs cancelled"),
+        stats.jobs_cancelled as f64,
+    );
     client.plot(
         tracy_client::plot_name!("forgeflow fence wait ms"),
         stats.fence_wait.as_secs_f64() * 1e3,

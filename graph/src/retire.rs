@@ -50,9 +50,8 @@ impl RetireList {
             let raw = ptr.as_ptr();
             // SAFETY: the pointer came from `push` on this arena, which has not
             // been reset since; it is called and dropped exactly once, here.
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
-                (*raw).call()
-            }));
+            let _ =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { (*raw).call() }));
             unsafe { std::ptr::drop_in_place(raw) };
         }
         self.arena.reset();

@@ -34,15 +34,15 @@ use std::time::{Duration, Instant};
 use rayon::ThreadPool;
 use slotmap::SlotMap;
 
+use crate::error::JobResult;
 use crate::error::{FrameError, GraphError};
 use crate::exec::{self, ExecState, Run};
 use crate::fence::{FenceSet, FrameFence};
-use crate::error::JobResult;
 use crate::job::{Job, JobArena, JobContext, JobSlot};
 use crate::key::{Access, FrameIndex, JobKey, ResourceKey};
 use crate::retire::RetireList;
 use crate::stats::{FrameStats, FrameSummary, JobNameStats, SchedulerStats};
-use crate::topology::{Shape, TopologyCache};
+use crate::topology::{Shape, ShapeJob, TopologyCache};
 
 /// The most frames that may be in flight.
 pub const MAX_FRAMES_IN_FLIGHT: u32 = 8;
@@ -64,7 +64,8 @@ pub struct SchedulerConfig {
     pub fence_timeout: Duration,
     /// How many graph shapes to keep planned (default 16).
     pub graph_cache_capacity: usize,
-    /// Signal each frame's fence as soon as its graph has run. For CPU-only use
+    /// Signal each frame's fence as soon as its graph has run (or the frame is
+    /// dropped without running). For CPU-only use
     /// and tests; a GPU layer leaves this off and signals from
     /// `Queue::on_submitted_work_done`. Default off.
     pub auto_signal_fences: bool,
@@ -129,6 +130,7 @@ pub struct Scheduler {
     /// A `Frame` was leaked with `mem::forget`: its jobs must be forgotten, not dropped.
     frame_open: bool,
     cache: TopologyCache,
+    clock: quanta::Clock,
     #[cfg(feature = "tracy")]
     zones: crate::profiling::ZoneLocations,
     last_stats: FrameStats,
@@ -150,8 +152,8 @@ impl Scheduler {
     /// A scheduler with a thread pool of its own (`config.threads` workers).
     pub fn new(config: SchedulerConfig) -> Result<Self, GraphError> {
         config.validate()?;
-        let mut builder = rayon::ThreadPoolBuilder::new()
-            .thread_name(|i| format!("forgeflow-worker-{i}"));
+        let mut builder =
+            rayon::ThreadPoolBuilder::new().thread_name(|i| format!("forgeflow-worker-{i}"));
         if let Some(n) = config.threads {
             builder = builder.num_threads(n);
         }
@@ -171,6 +173,7 @@ impl Scheduler {
             fences: FenceSet::new(k),
             retire_lists: (0..k).map(|_| RetireList::default()).collect(),
             cache: TopologyCache::new(config.graph_cache_capacity),
+            clock: quanta::Clock::new(),
             config,
             pool,
             next_frame: 0,
@@ -263,8 +266,7 @@ impl Scheduler {
     /// Returns how many frames retired.
     pub fn retire(&mut self) -> u64 {
         let before = self.retired_below;
-        while self.retired_below < self.next_frame && self.fences.is_signalled(self.retired_below)
-        {
+        while self.retired_below < self.next_frame && self.fences.is_signalled(self.retired_below) {
             self.retire_one();
         }
         self.retired_below - before
@@ -408,6 +410,7 @@ impl<'s> Frame<'s> {
 
     /// Starts declaring a job named `name` (the name appears in stats, errors and profiles).
     /// Add dependencies and resource accesses, then call [`JobBuilder::spawn`].
+    #[inline]
     pub fn job(&mut self, name: &'static str) -> JobBuilder<'_, 's> {
         let shape = &self.sched.shape;
         JobBuilder {
@@ -421,6 +424,7 @@ impl<'s> Frame<'s> {
     }
 
     /// Declares a closure job with no dependencies and no resource accesses.
+    #[inline]
     pub fn add<F>(&mut self, name: &'static str, work: F) -> Result<JobKey, GraphError>
     where
         F: FnOnce(&JobContext<'_>) -> JobResult + Send + 's,
@@ -429,7 +433,11 @@ impl<'s> Frame<'s> {
     }
 
     /// Declares a [`Job`] value with no dependencies and no resource accesses.
-    pub fn add_job<J: Job + 's>(&mut self, name: &'static str, job: J) -> Result<JobKey, GraphError> {
+    pub fn add_job<J: Job + 's>(
+        &mut self,
+        name: &'static str,
+        job: J,
+    ) -> Result<JobKey, GraphError> {
         self.job(name).spawn_job(job)
     }
 
@@ -489,6 +497,7 @@ impl<'s> Frame<'s> {
                 topology,
                 keys: &sched.jobs,
                 frame: self.index,
+                clock: &sched.clock,
                 #[cfg(feature = "tracy")]
                 zones: &sched.zones,
             };
@@ -515,8 +524,8 @@ impl<'s> Frame<'s> {
                 ..JobNameStats::default()
             }));
         let mut unfinished = 0u32;
-        for (j, state) in sched.exec.state.iter().enumerate() {
-            let state = state.load(std::sync::atomic::Ordering::Acquire);
+        for (j, job) in sched.exec.jobs.iter().enumerate() {
+            let state = job.state.load(std::sync::atomic::Ordering::Acquire);
             match state {
                 exec::COMPLETED => stats.jobs_completed += 1,
                 exec::FAILED => stats.jobs_failed += 1,
@@ -524,16 +533,23 @@ impl<'s> Frame<'s> {
                 exec::CANCELLED => stats.jobs_cancelled += 1,
                 _ => unfinished += 1,
             }
+            // SAFETY: the pool is done with this frame (`install` returned), so
+            // this thread is the slot's only user; a job still stored never ran
+            // and is dropped here, once.
+            if let Some(ptr) = unsafe { job.work.take() } {
+                unsafe { crate::job::drop_unrun(ptr) };
+            }
             if state == exec::COMPLETED || state == exec::FAILED {
-                let elapsed = Duration::from_nanos(
-                    sched.exec.elapsed_ns[j].load(std::sync::atomic::Ordering::Relaxed),
-                );
+                let elapsed =
+                    Duration::from_nanos(job.elapsed_ns.load(std::sync::atomic::Ordering::Relaxed));
                 let entry = &mut stats.by_name[topology.name_group[j] as usize];
                 entry.count += 1;
                 entry.total += elapsed;
                 entry.max = entry.max.max(elapsed);
             }
         }
+        // Every job has now been run or dropped: forget them in O(1).
+        sched.exec.forget();
         let totals = &mut sched.totals;
         totals.frames_run += 1;
         totals.jobs_completed += stats.jobs_completed as u64;
@@ -544,9 +560,6 @@ impl<'s> Frame<'s> {
         crate::profiling::frame_end(stats);
 
         let fence = FrameFence::new(Arc::clone(&sched.fences), self.index);
-        if sched.config.auto_signal_fences {
-            fence.signal();
-        }
         let summary = FrameSummary {
             frame: self.index,
             fence,
@@ -575,7 +588,8 @@ impl<'s> Frame<'s> {
         if !failures.is_empty() {
             sched.totals.frames_failed += 1;
         }
-        // `self` drops here: the remaining (unrun) jobs are dropped and the arena reset.
+        // `self` drops here: the remaining (unrun) jobs are dropped, the arena
+        // reset and, with `auto_signal_fences`, the fence signalled.
         drop(self);
         if failures.is_empty() {
             Ok(summary)
@@ -593,6 +607,9 @@ impl Drop for Frame<'_> {
         sched.exec.clear();
         sched.arena.reset();
         sched.frame_open = false;
+        if sched.config.auto_signal_fences {
+            sched.fences.signal(self.index.0);
+        }
     }
 }
 
@@ -612,6 +629,7 @@ pub struct JobBuilder<'f, 's> {
 impl<'s> JobBuilder<'_, 's> {
     /// Runs after `dep` (a job declared earlier in this frame) has completed.
     /// If `dep` fails, is skipped or is cancelled, this job is skipped.
+    #[inline]
     pub fn after(mut self, dep: JobKey) -> Self {
         if self.error.is_none() {
             match self.frame.sched.jobs.get(dep) {
@@ -628,6 +646,7 @@ impl<'s> JobBuilder<'_, 's> {
     }
 
     /// Runs after each of `deps`.
+    #[inline]
     pub fn after_all(mut self, deps: impl IntoIterator<Item = JobKey>) -> Self {
         for dep in deps {
             self = self.after(dep);
@@ -635,6 +654,7 @@ impl<'s> JobBuilder<'_, 's> {
         self
     }
 
+    #[inline]
     fn access(mut self, resource: ResourceKey, access: Access) -> Self {
         if self.error.is_none() {
             if self.frame.sched.resources.contains_key(resource) {
@@ -648,16 +668,19 @@ impl<'s> JobBuilder<'_, 's> {
     }
 
     /// Reads `resource`: runs after the last job declared before it that writes it.
+    #[inline]
     pub fn reads(self, resource: ResourceKey) -> Self {
         self.access(resource, Access::Read)
     }
 
     /// Writes `resource`: runs after the last earlier writer and every reader since.
+    #[inline]
     pub fn writes(self, resource: ResourceKey) -> Self {
         self.access(resource, Access::Write)
     }
 
     /// Declares the job with a closure as its work and returns its key (valid for this frame).
+    #[inline]
     pub fn spawn<F>(self, work: F) -> Result<JobKey, GraphError>
     where
         F: FnOnce(&JobContext<'_>) -> JobResult + Send + 's,
@@ -666,6 +689,7 @@ impl<'s> JobBuilder<'_, 's> {
     }
 
     /// Declares the job with a [`Job`] value as its work and returns its key (valid for this frame).
+    #[inline]
     pub fn spawn_job<J: Job + 's>(mut self, job: J) -> Result<JobKey, GraphError> {
         if let Some(err) = self.error.take() {
             return Err(err);
@@ -681,9 +705,11 @@ impl<'s> JobBuilder<'_, 's> {
         let ptr = sched.arena.store::<J>(job);
         sched.exec.push_job(key, JobSlot::new(ptr));
         let shape = &mut sched.shape;
-        shape.names.push(self.name);
-        shape.dep_end.push(shape.deps.len() as u32);
-        shape.acc_end.push(shape.accesses.len() as u32);
+        shape.jobs.push(ShapeJob {
+            name: self.name,
+            dep_end: shape.deps.len() as u32,
+            acc_end: shape.accesses.len() as u32,
+        });
         self.spawned = true;
         Ok(key)
     }

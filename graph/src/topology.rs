@@ -20,54 +20,86 @@ use std::hash::{Hash, Hasher};
 use crate::key::Access;
 
 /// The shape of a frame as declared: flat arrays indexed by job number.
-#[derive(Default, Clone, PartialEq, Eq)]
+#[derive(Default, Clone)]
 pub(crate) struct Shape {
-    pub(crate) names: Vec<&'static str>,
-    /// `deps[dep_end[j-1]..dep_end[j]]` are job `j`'s explicit dependencies.
-    pub(crate) dep_end: Vec<u32>,
+    pub(crate) jobs: Vec<ShapeJob>,
+    /// Explicit dependencies of all jobs, job after job.
     pub(crate) deps: Vec<u32>,
-    /// `accesses[acc_end[j-1]..acc_end[j]]` are job `j`'s resource accesses
-    /// (resource key as its 64-bit ffi value, so a removed-and-recreated resource differs).
-    pub(crate) acc_end: Vec<u32>,
+    /// Resource accesses of all jobs, job after job (the resource key as its
+    /// 64-bit ffi value, so a removed-and-recreated resource differs).
     pub(crate) accesses: Vec<(u64, Access)>,
 }
 
+/// One declared job in a [`Shape`].
+#[derive(Clone, Copy)]
+pub(crate) struct ShapeJob {
+    pub(crate) name: &'static str,
+    /// `deps[previous job's dep_end..dep_end]` are this job's dependencies.
+    pub(crate) dep_end: u32,
+    /// Likewise for `accesses`.
+    pub(crate) acc_end: u32,
+}
+
+impl PartialEq for ShapeJob {
+    fn eq(&self, other: &Self) -> bool {
+        // Names are usually the same literal: compare pointers before bytes.
+        let same_name = (self.name.as_ptr() == other.name.as_ptr()
+            && self.name.len() == other.name.len())
+            || self.name == other.name;
+        self.dep_end == other.dep_end && self.acc_end == other.acc_end && same_name
+    }
+}
+
+impl PartialEq for Shape {
+    fn eq(&self, other: &Self) -> bool {
+        self.jobs == other.jobs && self.deps == other.deps && self.accesses == other.accesses
+    }
+}
+
+impl Eq for Shape {}
+
 impl Shape {
     pub(crate) fn clear(&mut self) {
-        self.names.clear();
-        self.dep_end.clear();
+        self.jobs.clear();
         self.deps.clear();
-        self.acc_end.clear();
         self.accesses.clear();
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.names.len()
+        self.jobs.len()
     }
 
-    fn range(ends: &[u32], j: usize) -> std::ops::Range<usize> {
-        let start = if j == 0 { 0 } else { ends[j - 1] as usize };
-        start..ends[j] as usize
+    pub(crate) fn name(&self, j: usize) -> &'static str {
+        self.jobs[j].name
     }
 
     pub(crate) fn deps_of(&self, j: usize) -> &[u32] {
-        &self.deps[Self::range(&self.dep_end, j)]
+        let start = if j == 0 {
+            0
+        } else {
+            self.jobs[j - 1].dep_end as usize
+        };
+        &self.deps[start..self.jobs[j].dep_end as usize]
     }
 
     pub(crate) fn accesses_of(&self, j: usize) -> &[(u64, Access)] {
-        &self.accesses[Self::range(&self.acc_end, j)]
+        let start = if j == 0 {
+            0
+        } else {
+            self.jobs[j - 1].acc_end as usize
+        };
+        &self.accesses[start..self.jobs[j].acc_end as usize]
     }
 
     /// A hash of everything that makes two shapes different. Names hash by content.
     pub(crate) fn fingerprint(&self) -> u64 {
         let mut h = FxHasher::default();
-        self.names.len().hash(&mut h);
-        for name in &self.names {
-            name.hash(&mut h);
+        self.jobs.len().hash(&mut h);
+        for job in &self.jobs {
+            job.name.hash(&mut h);
+            h.write_u64((job.dep_end as u64) << 32 | job.acc_end as u64);
         }
-        self.dep_end.hash(&mut h);
         self.deps.hash(&mut h);
-        self.acc_end.hash(&mut h);
         for (res, access) in &self.accesses {
             res.hash(&mut h);
             (*access == Access::Write).hash(&mut h);
@@ -113,7 +145,9 @@ impl Topology {
             for &(res, access) in accesses {
                 // A job that both reads and writes a resource counts as a writer.
                 let writes = access == Access::Write
-                    || accesses.iter().any(|&(r, a)| r == res && a == Access::Write);
+                    || accesses
+                        .iter()
+                        .any(|&(r, a)| r == res && a == Access::Write);
                 if access == Access::Read && writes {
                     continue;
                 }
@@ -155,14 +189,17 @@ impl Topology {
                 fill[pred as usize] += 1;
             }
         }
-        let roots = (0..n as u32).filter(|&j| indegree[j as usize] == 0).collect();
+        let roots = (0..n as u32)
+            .filter(|&j| indegree[j as usize] == 0)
+            .collect();
 
         let mut groups: HashMap<&'static str, u32> = HashMap::new();
         let mut group_names = Vec::new();
         let name_group = shape
-            .names
+            .jobs
             .iter()
-            .map(|&name| {
+            .map(|job| job.name)
+            .map(|name| {
                 *groups.entry(name).or_insert_with(|| {
                     group_names.push(name);
                     (group_names.len() - 1) as u32
@@ -197,6 +234,7 @@ pub(crate) struct TopologyCache {
     entries: Vec<Topology>,
     capacity: usize,
     clock: u64,
+    last_hit: Option<usize>,
 }
 
 impl TopologyCache {
@@ -205,6 +243,7 @@ impl TopologyCache {
             entries: Vec::with_capacity(capacity),
             capacity,
             clock: 0,
+            last_hit: None,
         }
     }
 
@@ -212,6 +251,19 @@ impl TopologyCache {
     /// `(index, reused)`. A hit allocates nothing.
     pub(crate) fn get_or_plan(&mut self, shape: &Shape) -> (usize, bool) {
         self.clock += 1;
+        // Most frames repeat the last frame's shape: try it before hashing anything.
+        if let Some(i) = self.last_hit {
+            if self.entries[i].shape == *shape {
+                self.entries[i].last_used = self.clock;
+                return (i, true);
+            }
+        }
+        let (i, reused) = self.lookup(shape);
+        self.last_hit = Some(i);
+        (i, reused)
+    }
+
+    fn lookup(&mut self, shape: &Shape) -> (usize, bool) {
         let fingerprint = shape.fingerprint();
         if let Some(i) = self
             .entries
@@ -281,14 +333,18 @@ impl Hasher for FxHasher {
 mod tests {
     use super::*;
 
-    fn shape(jobs: &[(&'static str, &[u32], &[(u64, Access)])]) -> Shape {
+    type JobDecl<'a> = (&'static str, &'a [u32], &'a [(u64, Access)]);
+
+    fn shape(jobs: &[JobDecl<'_>]) -> Shape {
         let mut s = Shape::default();
         for (name, deps, accs) in jobs {
-            s.names.push(name);
             s.deps.extend_from_slice(deps);
-            s.dep_end.push(s.deps.len() as u32);
             s.accesses.extend_from_slice(accs);
-            s.acc_end.push(s.accesses.len() as u32);
+            s.jobs.push(ShapeJob {
+                name,
+                dep_end: s.deps.len() as u32,
+                acc_end: s.accesses.len() as u32,
+            });
         }
         s
     }

@@ -6,9 +6,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use forgeflow_graph::{
-    FailureKind, JobError, JobKey, ResourceKey, Scheduler, SchedulerConfig,
-};
+use forgeflow_graph::{FailureKind, JobError, JobKey, ResourceKey, Scheduler, SchedulerConfig};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -111,7 +109,11 @@ fn run_frame(
     sched: &mut Scheduler,
     res: &[ResourceKey],
     specs: &[JobSpec],
-) -> (Vec<Arc<Record>>, Result<forgeflow_graph::FrameSummary, forgeflow_graph::FrameError>, Vec<JobKey>) {
+) -> (
+    Vec<Arc<Record>>,
+    Result<forgeflow_graph::FrameSummary, forgeflow_graph::FrameError>,
+    Vec<JobKey>,
+) {
     let clock = Arc::new(AtomicU64::new(1));
     let records: Vec<Arc<Record>> = specs.iter().map(|_| Arc::new(Record::default())).collect();
     let mut frame = sched.begin_frame().unwrap();
@@ -129,12 +131,14 @@ fn run_frame(
         let (behaviour, spin) = (s.behaviour, s.spin);
         let key = b
             .spawn(move |_ctx| {
-                rec.start.store(clock.fetch_add(1, Ordering::SeqCst), Ordering::SeqCst);
+                rec.start
+                    .store(clock.fetch_add(1, Ordering::SeqCst), Ordering::SeqCst);
                 rec.runs.fetch_add(1, Ordering::SeqCst);
                 for _ in 0..spin {
                     std::hint::spin_loop();
                 }
-                rec.end.store(clock.fetch_add(1, Ordering::SeqCst), Ordering::SeqCst);
+                rec.end
+                    .store(clock.fetch_add(1, Ordering::SeqCst), Ordering::SeqCst);
                 match behaviour {
                     Behaviour::Fail => Err(JobError::msg(format!("job {j} failed on purpose"))),
                     Behaviour::Panic => panic!("job {j} panicked on purpose"),
@@ -265,7 +269,12 @@ fn deep_chains_and_wide_fans_run_in_bounded_stack() {
                 Ok(())
             })
             .unwrap();
-        prev = frame.job("join").after(a).after(b).spawn(|_| Ok(())).unwrap();
+        prev = frame
+            .job("join")
+            .after(a)
+            .after(b)
+            .spawn(|_| Ok(()))
+            .unwrap();
     }
     let summary = frame.run().unwrap();
     assert_eq!(summary.jobs_completed, 1 + 3 * 20_000);
@@ -324,6 +333,9 @@ fn cancel_from_a_running_job_skips_dependents() {
     assert_eq!(summary.jobs_cancelled, 1);
     assert_eq!(summary.jobs_skipped, 1);
     assert_eq!(summary.jobs_completed, 2);
-    assert!(ran.load(Ordering::SeqCst) < 1000, "neither victim nor its child ran");
+    assert!(
+        ran.load(Ordering::SeqCst) < 1000,
+        "neither victim nor its child ran"
+    );
     assert_eq!(independent.load(Ordering::SeqCst), 1);
 }

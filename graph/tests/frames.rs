@@ -29,7 +29,16 @@ fn begin_frame_waits_only_for_the_oldest_fence() {
     assert_eq!(s.stats().fence_waits, 0);
     // Frame 3 needs frame 0's fence: without it, begin_frame times out with a clear error.
     let err = s.begin_frame().unwrap_err();
-    assert!(matches!(err, GraphError::FenceTimeout { frame: FrameIndex(0), .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            GraphError::FenceTimeout {
+                frame: FrameIndex(0),
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("FrameFence::signal"));
     assert_eq!(s.stats().fence_timeouts, 1);
     // Signalled from another thread while begin_frame waits: the wait is counted.
@@ -40,7 +49,11 @@ fn begin_frame_waits_only_for_the_oldest_fence() {
     });
     let frame = s.begin_frame().unwrap();
     assert_eq!(frame.index(), FrameIndex(3));
-    assert!(frame.fence_wait() >= Duration::from_millis(20), "{:?}", frame.fence_wait());
+    assert!(
+        frame.fence_wait() >= Duration::from_millis(20),
+        "{:?}",
+        frame.fence_wait()
+    );
     drop(frame);
     t.join().unwrap();
     assert_eq!(s.stats().fence_waits, 2);
@@ -78,7 +91,8 @@ fn retire_work_runs_once_in_frame_order_after_the_fence() {
     assert_eq!(*log.lock().unwrap(), expected);
     // Registering for an already retired frame runs at once; for a future frame is an error.
     let log2 = Arc::clone(&log);
-    s.on_retire(FrameIndex(1), move || log2.lock().unwrap().push((99, 0))).unwrap();
+    s.on_retire(FrameIndex(1), move || log2.lock().unwrap().push((99, 0)))
+        .unwrap();
     assert_eq!(log.lock().unwrap().last(), Some(&(99, 0)));
     let err = s.on_retire(FrameIndex(9), || {}).unwrap_err();
     assert!(matches!(err, GraphError::FrameNotBegun { .. }));
@@ -126,7 +140,10 @@ fn keys_from_an_earlier_frame_are_stale() {
     let fresh = f.add("a", |_| Ok(())).unwrap();
     assert_ne!(old, fresh);
     let err = f.job("b").after(old).spawn(|_| Ok(())).unwrap_err();
-    assert!(matches!(err, GraphError::StaleJob { key, .. } if key == old), "{err}");
+    assert!(
+        matches!(err, GraphError::StaleJob { key, .. } if key == old),
+        "{err}"
+    );
     assert!(err.to_string().contains("valid only in the frame"));
     assert!(matches!(f.cancel(old), Err(GraphError::StaleJob { .. })));
     // The failed declaration left nothing behind.
@@ -141,7 +158,10 @@ fn removed_resources_are_stale() {
     let r = s.register_resource("atlas");
     assert_eq!(s.resource_name(r).unwrap(), "atlas");
     s.remove_resource(r).unwrap();
-    assert!(matches!(s.remove_resource(r), Err(GraphError::StaleResource { .. })));
+    assert!(matches!(
+        s.remove_resource(r),
+        Err(GraphError::StaleResource { .. })
+    ));
     let r2 = s.register_resource("atlas");
     assert_ne!(r, r2);
     let mut f = s.begin_frame().unwrap();
@@ -153,10 +173,34 @@ fn removed_resources_are_stale() {
 #[test]
 fn config_is_validated() {
     for (cfg, setting) in [
-        (SchedulerConfig { frames_in_flight: 0, ..Default::default() }, "frames_in_flight"),
-        (SchedulerConfig { frames_in_flight: 9, ..Default::default() }, "frames_in_flight"),
-        (SchedulerConfig { threads: Some(0), ..Default::default() }, "threads"),
-        (SchedulerConfig { graph_cache_capacity: 0, ..Default::default() }, "graph_cache_capacity"),
+        (
+            SchedulerConfig {
+                frames_in_flight: 0,
+                ..Default::default()
+            },
+            "frames_in_flight",
+        ),
+        (
+            SchedulerConfig {
+                frames_in_flight: 9,
+                ..Default::default()
+            },
+            "frames_in_flight",
+        ),
+        (
+            SchedulerConfig {
+                threads: Some(0),
+                ..Default::default()
+            },
+            "threads",
+        ),
+        (
+            SchedulerConfig {
+                graph_cache_capacity: 0,
+                ..Default::default()
+            },
+            "graph_cache_capacity",
+        ),
     ] {
         match Scheduler::new(cfg) {
             Err(GraphError::InvalidConfig { setting: s, .. }) => assert_eq!(s, setting),
@@ -164,7 +208,12 @@ fn config_is_validated() {
         }
     }
     for k in 1..=8 {
-        assert!(Scheduler::new(SchedulerConfig { frames_in_flight: k, threads: Some(1), ..Default::default() }).is_ok());
+        assert!(Scheduler::new(SchedulerConfig {
+            frames_in_flight: k,
+            threads: Some(1),
+            ..Default::default()
+        })
+        .is_ok());
     }
 }
 
@@ -194,7 +243,11 @@ fn jobs_borrow_the_stack_and_unrun_jobs_are_dropped() {
         f.run().unwrap().fence.signal();
     }
     assert_eq!(sum.load(Ordering::Relaxed), 499_500);
-    assert_eq!(drops.load(Ordering::SeqCst), 10, "each run job dropped once");
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        10,
+        "each run job dropped once"
+    );
     // A frame dropped without running drops its jobs without running them.
     {
         let mut f = s.begin_frame().unwrap();
@@ -212,8 +265,19 @@ fn jobs_borrow_the_stack_and_unrun_jobs_are_dropped() {
     let mut f = s.begin_frame().unwrap();
     let g1 = Guard(Arc::clone(&drops));
     let g2 = Guard(Arc::clone(&drops));
-    let a = f.add("a", move |_| { let _g = g1; Ok(()) }).unwrap();
-    f.job("b").after(a).spawn(move |_| { let _g = g2; Ok(()) }).unwrap();
+    let a = f
+        .add("a", move |_| {
+            let _g = g1;
+            Ok(())
+        })
+        .unwrap();
+    f.job("b")
+        .after(a)
+        .spawn(move |_| {
+            let _g = g2;
+            Ok(())
+        })
+        .unwrap();
     f.cancel(a).unwrap();
     let summary = f.run().unwrap();
     assert_eq!((summary.jobs_cancelled, summary.jobs_skipped), (1, 1));
@@ -248,9 +312,15 @@ fn per_name_stats_count_and_time_jobs() {
         .unwrap();
     }
     f.add("quick", |_| Ok(())).unwrap();
-    f.add("broken", |_| Err(forgeflow_graph::JobError::msg("bad input: magic"))).unwrap();
+    f.add("broken", |_| {
+        Err(forgeflow_graph::JobError::msg("bad input: magic"))
+    })
+    .unwrap();
     let err = f.run().unwrap_err();
-    assert_eq!(err.to_string(), "frame 0 failed: job 'broken' failed: bad input: magic");
+    assert_eq!(
+        err.to_string(),
+        "frame 0 failed: job 'broken' failed: bad input: magic"
+    );
     let st = s.last_frame_stats();
     assert_eq!(st.by_name.len(), 3);
     let sleep = &st.by_name[0];
@@ -284,13 +354,30 @@ fn job_values_and_question_mark() {
     let mut f = s.begin_frame().unwrap();
     f.add_job("parse", Parse("forty-two", &out)).unwrap();
     let err = f.run().unwrap_err();
-    assert!(err.failures[0].message.contains("invalid digit"), "{}", err.failures[0].message);
+    assert!(
+        err.failures[0].message.contains("invalid digit"),
+        "{}",
+        err.failures[0].message
+    );
 }
 
 #[test]
 fn an_embedder_pool_is_used() {
-    let pool = Arc::new(rayon::ThreadPoolBuilder::new().num_threads(3).thread_name(|i| format!("embedder-{i}")).build().unwrap());
-    let mut s = Scheduler::with_pool(Arc::clone(&pool), SchedulerConfig { auto_signal_fences: true, ..Default::default() }).unwrap();
+    let pool = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .thread_name(|i| format!("embedder-{i}"))
+            .build()
+            .unwrap(),
+    );
+    let mut s = Scheduler::with_pool(
+        Arc::clone(&pool),
+        SchedulerConfig {
+            auto_signal_fences: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let name = Mutex::new(String::new());
     let mut f = s.begin_frame().unwrap();
     f.add("where", |_| {

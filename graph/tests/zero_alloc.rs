@@ -125,7 +125,10 @@ fn steady_state_frames_do_not_allocate() {
         COUNTING.store(false, Ordering::SeqCst);
         ALLOCS.load(Ordering::SeqCst)
     });
-    assert_eq!(inside, 0, "{inside} allocations in {frames} frames driven from inside the pool");
+    assert_eq!(
+        inside, 0,
+        "{inside} allocations in {frames} frames driven from inside the pool"
+    );
 
     // 2. Frames driven from a thread outside the pool (a render thread): the
     //    only allocations are rayon's global injector blocks, one per 63
@@ -146,7 +149,10 @@ fn steady_state_frames_do_not_allocate() {
     );
     assert_eq!(OFF_THREAD.load(Ordering::SeqCst), 0, "workers allocated");
     let first = sizes.first().copied();
-    assert!(sizes.iter().all(|&s| Some(s) == first), "allocation sizes differ: {sizes:?}");
+    assert!(
+        sizes.iter().all(|&s| Some(s) == first),
+        "allocation sizes differ: {sizes:?}"
+    );
     eprintln!("outside the pool: {outside} allocations in {frames} frames, sizes {sizes:?}");
 
     // And the work really ran: every job of every frame.

@@ -1,0 +1,192 @@
+//! Command line: `forgeflow-stress [SCENARIO] [options]`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const USAGE: &str = "\
+usage: forgeflow-stress [SCENARIO] [options]
+
+scenarios:
+  graph      the job-graph scheduler: overhead, speedup, wide/deep/random DAGs,
+             fence back-pressure, failures (CPU only)
+  all        every scenario available in this build (default)
+  upload, pool, texture, vt
+             not in this build yet
+
+options:
+  --frames N       frames of the main measurement (default 2000; other phases scale with it)
+  --duration D     keep running the integrity phases until D has passed (30s, 5m, 1h)
+  --seed S         seed of the generated graphs (default 1)
+  --threads N      worker threads (default: one per core)
+  --json PATH      write the report as JSON to PATH
+  --compare        also run the peer baselines (rayon::scope, sequential) on the same work
+  --quiet          no progress bar and no summary table
+  -h, --help       this text
+
+exit status: 0 all integrity checks passed, 1 an integrity check failed,
+             2 bad arguments or no usable GPU";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    Graph,
+    All,
+}
+
+impl Scenario {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Graph => "graph",
+            Scenario::All => "all",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub scenario: Scenario,
+    pub frames: u64,
+    pub duration: Option<Duration>,
+    pub seed: u64,
+    pub threads: usize,
+    pub json: Option<PathBuf>,
+    pub compare: bool,
+    pub quiet: bool,
+}
+
+/// What parsing produced: options to run, or text to print and leave.
+pub enum Parsed {
+    Run(Options),
+    Help,
+}
+
+pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
+    let mut opts = Options {
+        scenario: Scenario::All,
+        frames: 2000,
+        duration: None,
+        seed: 1,
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        json: None,
+        compare: false,
+        quiet: false,
+    };
+    let mut scenario_seen = false;
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| {
+            args.next()
+                .ok_or_else(|| format!("{name} needs a value (see --help)"))
+        };
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(Parsed::Help),
+            "--frames" => opts.frames = positive(&value("--frames")?, "--frames")?,
+            "--duration" => opts.duration = Some(parse_duration(&value("--duration")?)?),
+            "--seed" => {
+                let v = value("--seed")?;
+                opts.seed = v
+                    .parse()
+                    .map_err(|_| format!("--seed {v:?} is not a whole number"))?
+            }
+            "--threads" => opts.threads = positive(&value("--threads")?, "--threads")? as usize,
+            "--json" => opts.json = Some(PathBuf::from(value("--json")?)),
+            "--compare" => opts.compare = true,
+            "--quiet" => opts.quiet = true,
+            s if s.starts_with('-') => return Err(format!("unknown option {s:?} (see --help)")),
+            s if !scenario_seen => {
+                scenario_seen = true;
+                opts.scenario = match s {
+                    "graph" => Scenario::Graph,
+                    "all" => Scenario::All,
+                    "upload" | "pool" | "texture" | "vt" => {
+                        return Err(format!(
+                            "scenario {s:?} is not in this build yet; available: graph, all"
+                        ))
+                    }
+                    _ => return Err(format!("unknown scenario {s:?}; available: graph, all")),
+                };
+            }
+            s => return Err(format!("unexpected argument {s:?} (one scenario at most)")),
+        }
+    }
+    Ok(Parsed::Run(opts))
+}
+
+fn positive(v: &str, name: &str) -> Result<u64, String> {
+    match v.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("{name} {v:?} must be a whole number above 0")),
+    }
+}
+
+/// `500ms`, `30s`, `5m`, `2h`, or plain seconds.
+pub fn parse_duration(v: &str) -> Result<Duration, String> {
+    let bad = || format!("--duration {v:?}: use a number with ms, s, m or h (e.g. 30s)");
+    let split = v
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(bad()),
+    };
+    if !(secs.is_finite() && secs > 0.0) {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Options, String> {
+        match parse(args.iter().map(|s| s.to_string()))? {
+            Parsed::Run(o) => Ok(o),
+            Parsed::Help => Err("help".into()),
+        }
+    }
+
+    #[test]
+    fn parses_the_conventions() {
+        let o = run(&[
+            "graph",
+            "--frames",
+            "10",
+            "--seed",
+            "7",
+            "--threads",
+            "3",
+            "--json",
+            "r.json",
+            "--compare",
+            "--quiet",
+            "--duration",
+            "1.5m",
+        ])
+        .unwrap();
+        assert_eq!(o.scenario, Scenario::Graph);
+        assert_eq!((o.frames, o.seed, o.threads), (10, 7, 3));
+        assert!(o.compare && o.quiet);
+        assert_eq!(o.duration, Some(Duration::from_secs(90)));
+        assert_eq!(run(&[]).unwrap().scenario, Scenario::All);
+    }
+
+    #[test]
+    fn rejects_bad_arguments_with_a_reason() {
+        assert!(run(&["--frames", "0"]).unwrap_err().contains("above 0"));
+        assert!(run(&["--frames"]).unwrap_err().contains("needs a value"));
+        assert!(run(&["--bogus"]).unwrap_err().contains("unknown option"));
+        assert!(run(&["nope"]).unwrap_err().contains("unknown scenario"));
+        assert!(run(&["upload"])
+            .unwrap_err()
+            .contains("not in this build yet"));
+        assert!(run(&["graph", "all"]).unwrap_err().contains("one scenario"));
+        assert!(run(&["--duration", "5 parsecs"]).is_err());
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
+    }
+}
