@@ -3,16 +3,21 @@
 //! Every job has an atomic count of unfinished predecessors. Whoever finishes a
 //! job decrements its successors' counts; a successor whose count reaches zero
 //! is ready, and belongs to the thread that brought it there. That thread keeps
-//! one ready successor for itself (a loop, no recursion) and offers the others
-//! to the pool with `rayon::join`, which idle workers steal. There is no queue
-//! and no lock on this path: only the counters, one state byte per job, and
-//! rayon's own deques. Because work is offered through `join`, jobs may use
-//! rayon themselves (`par_iter` inside a decode job) and idle workers help.
+//! one ready successor for itself (a loop, no recursion) and offers each of the
+//! others to the pool as its own `rayon::join` half, all of them before it runs
+//! anything: each offer can wake a sleeping worker at once. (Offering them as
+//! one batch that thieves split again wakes workers one after another; on 16
+//! cores that left a third of the pool idle.) There is no queue and no lock on
+//! this path: only the counters, one state byte per job, and rayon's own deques.
+//! Because work is offered through `join`, jobs may use rayon themselves
+//! (`par_iter` inside a decode job) and idle workers help.
 //!
-//! `join` nests, so the stack grows with the number of fan-outs along a chain.
-//! Past [`MAX_NESTING`] levels ready jobs go to an overflow queue instead, which
-//! the frame drains from the top once the stack has unwound: any depth of graph
-//! runs in bounded stack.
+//! `join` nests, so a thread's stack grows with the fan-outs it runs inline. A
+//! thread-local record of where this module's outermost frame on the current
+//! stack began bounds it:
+//! past [`MAX_NESTED_STACK`] bytes, ready jobs go to an overflow queue, which threads drain
+//! whenever a chain of theirs ends and the frame drains from the top at the
+//! end. Any depth of graph runs in bounded stack.
 //!
 //! A job that fails, panics, is cancelled or is skipped *poisons* its
 //! successors: they still count down (so the frame always finishes) but are
@@ -20,6 +25,7 @@
 //! or `PENDING -> SKIPPED`, or `PENDING -> CANCELLED`; the compare-and-swap out of
 //! `PENDING` decides, once, who owns the job.
 
+use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
@@ -38,9 +44,59 @@ pub(crate) const FAILED: u8 = 3;
 pub(crate) const SKIPPED: u8 = 4;
 pub(crate) const CANCELLED: u8 = 5;
 
-/// How many nested fan-outs one thread may have on its stack before ready jobs
-/// go to the overflow queue. Each level costs a few hundred bytes of stack.
-pub(crate) const MAX_NESTING: u32 = 64;
+/// How much stack this module's nested frames (each with a `rayon::join`) may
+/// use on one thread before ready jobs go to the overflow queue instead. Measured
+/// in bytes, not levels, because a level costs a few hundred bytes in release
+/// builds and several KiB in debug ones; 512 KiB leaves most of rayon's default
+/// 2 MiB worker stack to the jobs themselves.
+pub(crate) const MAX_NESTED_STACK: usize = 512 * 1024;
+
+/// Ready jobs up to this many are offered one `join` each; longer lists are
+/// halved first, so the stack grows with the logarithm of their length.
+const FLAT_FANOUT: usize = 16;
+
+thread_local! {
+    /// This module's frames on the current thread's stack, and the stack
+    /// address where the outermost of them started.
+    static NESTING: Cell<(u32, usize)> = const { Cell::new((0, 0)) };
+}
+
+/// Counts one level of nesting while alive.
+struct Nested;
+
+impl Nested {
+    /// Enters a level; returns the stack bytes used since the outermost level.
+    fn enter() -> (Nested, usize) {
+        let marker = 0u8;
+        let here = std::hint::black_box(&marker) as *const u8 as usize;
+        let used = NESTING.with(|n| {
+            let (depth, base) = n.get();
+            let base = if depth == 0 { here } else { base };
+            n.set((depth + 1, base));
+            base.abs_diff(here)
+        });
+        (Nested, used)
+    }
+}
+
+/// Stack bytes used by this module's frames on the current thread, without entering a level.
+fn nested_stack_used() -> usize {
+    let marker = 0u8;
+    let here = std::hint::black_box(&marker) as *const u8 as usize;
+    NESTING.with(|n| match n.get() {
+        (0, _) => 0,
+        (_, base) => base.abs_diff(here),
+    })
+}
+
+impl Drop for Nested {
+    fn drop(&mut self) {
+        NESTING.with(|n| {
+            let (depth, base) = n.get();
+            n.set((depth.saturating_sub(1), base));
+        });
+    }
+}
 
 /// Everything the executor tracks about one job, together so that running a
 /// job touches one cache line, and alone on it so that two workers running
@@ -153,30 +209,47 @@ impl Run<'_> {
     /// Runs the whole graph; returns when every job has completed, failed,
     /// been skipped or been cancelled. Call on a thread of the pool.
     pub(crate) fn execute(&self) {
-        self.run_list(&self.topology.roots, 0);
+        self.run_list(&self.topology.roots);
         // Jobs parked in the overflow queue by deep nesting: run them from the top.
         while let Some(j) = self.exec.overflow.pop() {
-            self.run_from(j as usize, 0);
+            self.run_from(j as usize);
         }
     }
 
-    fn run_list<T: ReadyIndex>(&self, list: &[T], nesting: u32) {
-        match list {
-            [] => {}
-            [one] => self.run_from(one.index(), nesting),
-            _ => {
-                let (a, b) = list.split_at(list.len() / 2);
-                rayon::join(
-                    || self.run_list(a, nesting + 1),
-                    || self.run_list(b, nesting + 1),
-                );
+    /// Runs every job of `list` (all ready), offering all but one to the pool.
+    fn run_list<T: ReadyIndex>(&self, list: &[T]) {
+        if let Some((first, rest)) = list.split_first() {
+            self.offer(first.index(), rest);
+        }
+    }
+
+    /// Offers each job of `rest` to the pool, then runs `first` on this thread.
+    fn offer<T: ReadyIndex>(&self, first: usize, rest: &[T]) {
+        let (_level, stack_used) = Nested::enter();
+        if rest.is_empty() {
+            return self.run_from(first);
+        }
+        if stack_used >= MAX_NESTED_STACK {
+            for r in rest {
+                // Capacity is the job count and each job enters at most once.
+                let _ = self.exec.overflow.push(r.index() as u32);
             }
+            return self.run_from(first);
+        }
+        if rest.len() <= FLAT_FANOUT {
+            // Offer the last one, then (inline) the others: every offer is made
+            // before `first` starts.
+            let (last, init) = rest.split_last().expect("rest is not empty");
+            rayon::join(|| self.offer(first, init), || self.run_from(last.index()));
+        } else {
+            let (a, b) = rest.split_at(rest.len() / 2);
+            rayon::join(|| self.offer(first, a), || self.run_list(b));
         }
     }
 
     /// Runs job `j`, then whatever it makes ready, keeping one ready job on this
     /// thread and offering the rest to the pool.
-    fn run_from(&self, mut j: usize, nesting: u32) {
+    fn run_from(&self, mut j: usize) {
         loop {
             let ok = self.run_one(j);
             let succ = self.topology.successors(j);
@@ -203,14 +276,23 @@ impl Run<'_> {
                 }
             }
             if first == usize::MAX {
-                return;
+                // This chain ended: pick up work parked by a deep stack, if any.
+                match self.exec.overflow.pop() {
+                    Some(parked) => {
+                        j = parked as usize;
+                        continue;
+                    }
+                    None => return,
+                }
             }
             if others == 0 {
                 j = first;
                 continue;
             }
             let rest = &self.exec.ready[base..base + others];
-            if nesting >= MAX_NESTING {
+            if nested_stack_used() >= MAX_NESTED_STACK {
+                // Too deep to offer: park the others and go on with `first` in
+                // this loop, so the stack stops growing here.
                 for r in rest {
                     // Capacity is the job count and each job enters at most once.
                     let _ = self.exec.overflow.push(r.index() as u32);
@@ -218,11 +300,7 @@ impl Run<'_> {
                 j = first;
                 continue;
             }
-            rayon::join(
-                || self.run_from(first, nesting + 1),
-                || self.run_list(rest, nesting + 1),
-            );
-            return;
+            return self.offer(first, rest);
         }
     }
 

@@ -9,13 +9,20 @@ use forgeflow_graph::{Scheduler, SchedulerConfig};
 
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     pages * 4096
 }
 
 #[test]
 fn frames_without_a_profiler_do_not_block_or_grow() {
-    assert!(std::env::var_os("TRACY_NO_EXIT").is_none(), "TRACY_NO_EXIT would hang the test at exit");
+    assert!(
+        std::env::var_os("TRACY_NO_EXIT").is_none(),
+        "TRACY_NO_EXIT would hang the test at exit"
+    );
     let mut sched = Scheduler::new(SchedulerConfig {
         threads: Some(2),
         auto_signal_fences: true,
@@ -38,6 +45,12 @@ fn frames_without_a_profiler_do_not_block_or_grow() {
     let warm = rss_bytes();
     frame_batch(10_000); // 4 million zones and 10,000 frame marks if they were recorded
     let grown = rss_bytes().saturating_sub(warm);
-    assert!(start.elapsed() < Duration::from_secs(120), "frames were blocked");
-    assert!(grown < 16 << 20, "RSS grew by {grown} bytes without a profiler connected");
+    assert!(
+        start.elapsed() < Duration::from_secs(120),
+        "frames were blocked"
+    );
+    assert!(
+        grown < 16 << 20,
+        "RSS grew by {grown} bytes without a profiler connected"
+    );
 }
