@@ -4,7 +4,8 @@
 //! - `overhead/1000_empty_jobs`: a reused graph of 1000 empty jobs with up to 4
 //!   dependencies each, declared and run per iteration, through forgeflow,
 //!   `rayon::scope` with manual counters, and sequentially.
-//! - `overhead/declare_only`: the declaration half of forgeflow's frame.
+//! - `overhead/forgeflow_declare_only`, `overhead/forgeflow_run_only`: the two
+//!   halves of forgeflow's frame.
 //! - `speedup/4096_jobs_50us`: 4096 jobs of 20-80 us: forgeflow, rayon::scope, sequential.
 
 use std::hint::black_box;
@@ -85,24 +86,6 @@ fn overhead(c: &mut Criterion) {
         },
     );
     g.bench_function(
-        BenchmarkId::new("forgeflow_zst_closure", "1000_empty_jobs"),
-        |b| {
-            b.iter(|| {
-                let mut frame = sched.begin_frame().expect("begin_frame");
-                keys.clear();
-                for preds in &spec.preds {
-                    let key = frame
-                        .job("job")
-                        .after_all(preds.iter().map(|&p| keys[p as usize]))
-                        .spawn(|_| Ok(()))
-                        .expect("spawn");
-                    keys.push(key);
-                }
-                frame.run().expect("frame")
-            })
-        },
-    );
-    g.bench_function(
         BenchmarkId::new("forgeflow_run_only", "1000_empty_jobs"),
         |b| {
             b.iter_custom(|iters| {
@@ -133,18 +116,6 @@ fn overhead(c: &mut Criterion) {
             })
         })
     });
-    g.bench_function(
-        BenchmarkId::new("rayon_scope_after_40us_gap", "1000_empty_jobs"),
-        |b| {
-            b.iter(|| {
-                let t = std::time::Instant::now();
-                while t.elapsed() < std::time::Duration::from_micros(40) {}
-                runner.run(&pool, &|j| {
-                    black_box(j);
-                })
-            })
-        },
-    );
     g.bench_function(BenchmarkId::new("sequential", "1000_empty_jobs"), |b| {
         b.iter(|| {
             run_sequential(&spec, &|j| {
