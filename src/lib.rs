@@ -19,3 +19,4 @@ pub use forgeflow_graph as graph;
 pub use forgeflow_jobs as jobs;
 
 pub mod gpu;
+pub mod staging;

@@ -12,4 +12,5 @@
 
 pub use forgeflow_graph as graph;
 
+pub mod staging;
 pub mod synthetic;

@@ -1,0 +1,930 @@
+//! [`StagingRing`]: fence-guarded upload buffers, one per frame in flight.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use forgeflow_jobs::staging::{align_up, BlockInfo, TextureCopyLayout};
+use wgpu::WriteOnly;
+
+use super::{OverflowPolicy, StagingConfig, StagingError};
+
+/// Counters of a [`StagingRing`] since it was created (VMA-style: first-class, cheap to read).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StagingStats {
+    /// Frames finished.
+    pub frames: u64,
+    /// Bytes staged by the last finished frame (alignment padding included).
+    pub bytes_last_frame: u64,
+    /// Bytes staged since creation.
+    pub bytes_total: u64,
+    /// Most bytes staged by one frame.
+    pub high_water_bytes: u64,
+    /// Pieces (copies) recorded since creation.
+    pub pieces: u64,
+    /// Times the ring went past its last buffer back to the first.
+    pub wraps: u64,
+    /// Times a frame had to wait for a buffer to come back from the GPU.
+    pub waits: u64,
+    /// Total time spent waiting.
+    pub wait_total: Duration,
+    /// Longest single wait.
+    pub wait_max: Duration,
+    /// Ring buffers created (only at creation: never grows).
+    pub ring_buffers_created: u64,
+    /// Dedicated buffers created for pieces larger than a ring buffer.
+    pub dedicated_buffers_created: u64,
+    /// Bytes of dedicated buffers created.
+    pub dedicated_bytes_created: u64,
+    /// Bytes of dedicated buffers whose copy has not finished yet.
+    pub dedicated_bytes_in_flight: u64,
+    /// Pieces refused with `Deferred`, and their bytes.
+    pub pieces_deferred: u64,
+    /// See `pieces_deferred`.
+    pub bytes_deferred: u64,
+    /// Pieces refused with `Full`.
+    pub pieces_refused: u64,
+    /// Most staging memory alive at once: the ring buffers plus dedicated buffers in flight.
+    pub peak_staging_bytes: u64,
+}
+
+/// What one finished frame staged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UploadSummary {
+    /// Copies recorded.
+    pub pieces: u32,
+    /// Bytes of staging used, padding included.
+    pub bytes: u64,
+    /// Ring buffers the frame used (more than one after a `Wait` overflow).
+    pub ring_buffers: u32,
+    /// Dedicated buffers the frame created.
+    pub dedicated_buffers: u32,
+}
+
+/// One ring buffer. `ready` is set by the mapping callback: the buffer is mapped
+/// and no GPU work uses it.
+struct Slot {
+    buffer: wgpu::Buffer,
+    ready: Arc<AtomicBool>,
+    failed: Arc<AtomicBool>,
+}
+
+/// A dedicated buffer whose copy is in flight; dropped (destroyed) once done.
+struct InFlight {
+    /// Held only to keep the buffer alive until its copy is done.
+    _buffer: wgpu::Buffer,
+    size: u64,
+    done: Arc<AtomicBool>,
+}
+
+enum SegmentKind {
+    Ring(usize),
+    Dedicated(Arc<AtomicBool>),
+}
+
+/// A buffer a frame writes into, with its mapped view.
+struct Segment {
+    buffer: wgpu::Buffer,
+    view: Option<wgpu::BufferViewMut>,
+    kind: SegmentKind,
+}
+
+enum PendingCopy {
+    Buffer {
+        src: wgpu::Buffer,
+        src_offset: u64,
+        dst: wgpu::Buffer,
+        dst_offset: u64,
+        size: u64,
+    },
+    Texture {
+        src: wgpu::Buffer,
+        src_offset: u64,
+        dst: wgpu::Texture,
+        mip_level: u32,
+        origin: wgpu::Origin3d,
+        aspect: wgpu::TextureAspect,
+        layout: TextureCopyLayout,
+    },
+}
+
+/// Fence-guarded upload staging: see the [module documentation](super).
+///
+/// ```no_run
+/// # fn demo(device: &wgpu::Device, queue: &wgpu::Queue, dst: &wgpu::Buffer, data: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
+/// use forgeflow::staging::{StagingConfig, StagingRing};
+/// let mut ring = StagingRing::new(device, StagingConfig::default())?;
+/// let mut encoder = device.create_command_encoder(&Default::default());
+/// let frame = ring.begin_frame()?;
+/// let mut piece = frame.write_buffer(dst, 0, data.len() as u64)?;
+/// piece.write(data)?; // typically inside a worker job: pieces are Send
+/// frame.finish(&mut encoder);
+/// queue.submit([encoder.finish()]);
+/// # Ok(()) }
+/// ```
+pub struct StagingRing {
+    device: wgpu::Device,
+    config: StagingConfig,
+    slots: Vec<Slot>,
+    next_slot: usize,
+    in_flight: Vec<InFlight>,
+    segments: Vec<Segment>,
+    copies: Vec<PendingCopy>,
+    stats: StagingStats,
+}
+
+impl std::fmt::Debug for StagingRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StagingRing")
+            .field("config", &self.config)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StagingRing {
+    /// Creates the ring's buffers, mapped and ready.
+    pub fn new(device: &wgpu::Device, config: StagingConfig) -> Result<Self, StagingError> {
+        if !(1..=8).contains(&config.buffers) {
+            return Err(StagingError::InvalidConfig {
+                setting: "buffers",
+                reason: format!("{} is out of range; use 1 to 8", config.buffers),
+            });
+        }
+        let max = device.limits().max_buffer_size;
+        if config.buffer_size == 0 || !config.buffer_size.is_multiple_of(4) || config.buffer_size > max {
+            return Err(StagingError::InvalidConfig {
+                setting: "buffer_size",
+                reason: format!(
+                    "{} must be a non-zero multiple of 4 of at most the device's max_buffer_size ({max})",
+                    config.buffer_size
+                ),
+            });
+        }
+        let slots = (0..config.buffers)
+            .map(|i| Slot {
+                buffer: device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(&format!("forgeflow staging ring {i}")),
+                    size: config.buffer_size,
+                    usage: wgpu::BufferUsages::MAP_WRITE | wgpu::BufferUsages::COPY_SRC,
+                    mapped_at_creation: true,
+                }),
+                ready: Arc::new(AtomicBool::new(true)),
+                failed: Arc::new(AtomicBool::new(false)),
+            })
+            .collect::<Vec<_>>();
+        let stats = StagingStats {
+            ring_buffers_created: slots.len() as u64,
+            peak_staging_bytes: config.buffer_size * slots.len() as u64,
+            ..StagingStats::default()
+        };
+        Ok(StagingRing {
+            device: device.clone(),
+            config,
+            slots,
+            next_slot: 0,
+            in_flight: Vec::new(),
+            segments: Vec::new(),
+            copies: Vec::new(),
+            stats,
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &StagingConfig {
+        &self.config
+    }
+
+    /// Counters since creation.
+    pub fn stats(&self) -> &StagingStats {
+        &self.stats
+    }
+
+    /// Bytes of staging memory alive now: ring buffers plus dedicated buffers in flight.
+    pub fn staging_bytes(&self) -> u64 {
+        self.config.buffer_size * self.slots.len() as u64 + self.stats.dedicated_bytes_in_flight
+    }
+
+    /// Starts a frame's uploads in the next ring buffer, waiting (bounded, counted)
+    /// if the GPU has not finished with it yet.
+    pub fn begin_frame(&mut self) -> Result<StagingFrame<'_>, StagingError> {
+        self.reclaim_dedicated();
+        self.segments.clear();
+        self.copies.clear();
+        let (segment, tail) = self.acquire_slot()?;
+        self.segments.push(segment);
+        Ok(StagingFrame {
+            inner: RefCell::new(FrameInner {
+                ring: self,
+                tail,
+                tail_offset: 0,
+                current: 0,
+                bytes: 0,
+                dedicated: 0,
+                ring_buffers: 1,
+            }),
+        })
+    }
+
+    /// Drops dedicated buffers whose copies have finished.
+    fn reclaim_dedicated(&mut self) {
+        let stats = &mut self.stats;
+        self.in_flight.retain(|d| {
+            let done = d.done.load(Ordering::Acquire);
+            if done {
+                stats.dedicated_bytes_in_flight -= d.size;
+            }
+            !done
+        });
+    }
+
+    /// Polls the device until `ready()` holds or the timeout passes; counts the wait.
+    fn wait_until(&mut self, ready: impl Fn(&Self) -> bool) -> Result<(), StagingError> {
+        if ready(self) {
+            return Ok(());
+        }
+        let start = Instant::now();
+        let mut spins = 0u32;
+        let result = loop {
+            // Non-blocking poll: runs mapping callbacks of finished submissions
+            // without waiting for newer frames still in flight.
+            let _ = self.device.poll(wgpu::PollType::Poll);
+            self.reclaim_dedicated();
+            if ready(self) {
+                break Ok(());
+            }
+            if start.elapsed() >= self.config.wait_timeout {
+                break Err(StagingError::Timeout {
+                    waited: start.elapsed(),
+                });
+            }
+            spins += 1;
+            if spins < 64 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_micros(50));
+            }
+        };
+        let waited = start.elapsed();
+        self.stats.waits += 1;
+        self.stats.wait_total += waited;
+        self.stats.wait_max = self.stats.wait_max.max(waited);
+        result
+    }
+
+    /// Takes the next ring buffer (waiting for it if needed) and maps a view of it.
+    fn acquire_slot(&mut self) -> Result<(Segment, WriteOnly<'static, [u8]>), StagingError> {
+        let index = self.next_slot;
+        if self.slots[index].failed.load(Ordering::Acquire) {
+            return Err(StagingError::Map(
+                "the GPU reported an error mapping this staging buffer (device lost?)".into(),
+            ));
+        }
+        self.wait_until(|ring| {
+            let slot = &ring.slots[index];
+            slot.ready.load(Ordering::Acquire) || slot.failed.load(Ordering::Acquire)
+        })?;
+        let slot = &self.slots[index];
+        if slot.failed.load(Ordering::Acquire) {
+            return Err(StagingError::Map(
+                "mapping a staging buffer failed (device lost?)".into(),
+            ));
+        }
+        // The fence check: `ready` was set by the mapping callback, so no GPU work uses the buffer.
+        let mut view = slot
+            .buffer
+            .get_mapped_range_mut(..)
+            .map_err(|e| StagingError::Map(e.to_string()))?;
+        slot.ready.store(false, Ordering::Release);
+        let tail = erase(&mut view);
+        self.next_slot = (index + 1) % self.slots.len();
+        if self.next_slot == 0 {
+            self.stats.wraps += 1;
+        }
+        Ok((
+            Segment {
+                buffer: slot.buffer.clone(),
+                view: Some(view),
+                kind: SegmentKind::Ring(index),
+            },
+            tail,
+        ))
+    }
+}
+
+/// The whole mapped range of `view` as a `WriteOnly` whose lifetime is no longer
+/// tied to the borrow of `view`.
+fn erase(view: &mut wgpu::BufferViewMut) -> WriteOnly<'static, [u8]> {
+    let write: WriteOnly<'_, [u8]> = view.slice(..);
+    // SAFETY: the WriteOnly points into the buffer's mapped memory, not into the
+    // view struct, so moving the view does not move it. The view it came from is
+    // kept in the frame's segments and is neither used again nor dropped until
+    // `StagingFrame::finish` or the frame's drop, and every piece split from it
+    // is a `StagingWrite<'f>` borrowing the frame, which the borrow checker ends
+    // before either can run. Pieces are disjoint (split with `split_at`).
+    unsafe { std::mem::transmute::<WriteOnly<'_, [u8]>, WriteOnly<'static, [u8]>>(write) }
+}
+
+struct FrameInner<'r> {
+    ring: &'r mut StagingRing,
+    /// What is left of the current ring buffer.
+    tail: WriteOnly<'static, [u8]>,
+    /// Offset of `tail` in the current ring buffer.
+    tail_offset: u64,
+    /// Index in `ring.segments` of the current ring buffer.
+    current: usize,
+    bytes: u64,
+    dedicated: u32,
+    ring_buffers: u32,
+}
+
+/// One frame's uploads. Reserve pieces ([`write_buffer`](Self::write_buffer),
+/// [`write_texture`](Self::write_texture)), fill them (on any thread), then
+/// [`finish`](Self::finish) records the copies into the embedder's encoder.
+/// Dropping a frame without finishing discards its uploads and returns its buffers.
+pub struct StagingFrame<'r> {
+    inner: RefCell<FrameInner<'r>>,
+}
+
+impl std::fmt::Debug for StagingFrame<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let inner = self.inner.borrow();
+        f.debug_struct("StagingFrame")
+            .field("bytes", &inner.bytes)
+            .field("pieces", &inner.ring.copies.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'r> StagingFrame<'r> {
+    /// Reserves `size` bytes to be copied to `dst` at `dst_offset` (both multiples of 4).
+    pub fn write_buffer(
+        &self,
+        dst: &wgpu::Buffer,
+        dst_offset: u64,
+        size: u64,
+    ) -> Result<StagingWrite<'_>, StagingError> {
+        if size == 0 {
+            return Err(StagingError::Empty);
+        }
+        for (what, value) in [("upload size", size), ("destination offset", dst_offset)] {
+            if value % 4 != 0 {
+                return Err(StagingError::Unaligned {
+                    what,
+                    value,
+                    required: 4,
+                });
+            }
+        }
+        let end = dst_offset.saturating_add(size);
+        if end > dst.size() {
+            return Err(StagingError::OutOfBounds {
+                end,
+                size: dst.size(),
+            });
+        }
+        if !dst.usage().contains(wgpu::BufferUsages::COPY_DST) {
+            return Err(StagingError::Texture(
+                "the destination buffer lacks BufferUsages::COPY_DST".into(),
+            ));
+        }
+        let mut inner = self.inner.borrow_mut();
+        let (src, src_offset, target) = inner.reserve(size, 4)?;
+        inner.ring.copies.push(PendingCopy::Buffer {
+            src,
+            src_offset,
+            dst: dst.clone(),
+            dst_offset,
+            size,
+        });
+        Ok(StagingWrite {
+            target,
+            _frame: std::marker::PhantomData,
+        })
+    }
+
+    /// Reserves a texture region: `extent` texels (rounded up to whole blocks) of
+    /// mip `mip_level` at `origin` (block-aligned; `z` is the first layer or slice).
+    /// Fill it with [`TextureWrite::write_tight`] (rows packed without padding).
+    pub fn write_texture(
+        &self,
+        dst: &wgpu::Texture,
+        mip_level: u32,
+        origin: wgpu::Origin3d,
+        extent: wgpu::Extent3d,
+        aspect: wgpu::TextureAspect,
+    ) -> Result<TextureWrite<'_>, StagingError> {
+        let (layout, block) = texture_region(dst, mip_level, origin, extent, aspect)?;
+        let align = (block.bytes as u64).max(4).next_power_of_two();
+        let mut inner = self.inner.borrow_mut();
+        let (src, src_offset, target) = inner.reserve(layout.staged_bytes, align)?;
+        inner.ring.copies.push(PendingCopy::Texture {
+            src,
+            src_offset,
+            dst: dst.clone(),
+            mip_level,
+            origin,
+            aspect,
+            layout,
+        });
+        Ok(TextureWrite {
+            write: StagingWrite {
+                target,
+                _frame: std::marker::PhantomData,
+            },
+            layout,
+        })
+    }
+
+    /// Bytes reserved so far, alignment padding included.
+    pub fn bytes(&self) -> u64 {
+        self.inner.borrow().bytes
+    }
+
+    /// Records every copy into `encoder` and hands the buffers to the GPU. Submit
+    /// `encoder` afterwards: each buffer is remapped (and becomes reusable) once
+    /// that submission has completed.
+    pub fn finish(self, encoder: &mut wgpu::CommandEncoder) -> UploadSummary {
+        let mut inner = self.inner.into_inner();
+        inner.tail = WriteOnly::default();
+        let ring = &mut *inner.ring;
+        // Views must be gone before unmapping; pieces were borrowed from `self`, so they are.
+        for segment in &mut ring.segments {
+            drop(segment.view.take());
+            segment.buffer.unmap();
+        }
+        let pieces = ring.copies.len() as u32;
+        for copy in ring.copies.drain(..) {
+            match copy {
+                PendingCopy::Buffer {
+                    src,
+                    src_offset,
+                    dst,
+                    dst_offset,
+                    size,
+                } => encoder.copy_buffer_to_buffer(&src, src_offset, &dst, dst_offset, size),
+                PendingCopy::Texture {
+                    src,
+                    src_offset,
+                    dst,
+                    mip_level,
+                    origin,
+                    aspect,
+                    layout,
+                } => encoder.copy_buffer_to_texture(
+                    wgpu::TexelCopyBufferInfo {
+                        buffer: &src,
+                        layout: wgpu::TexelCopyBufferLayout {
+                            offset: src_offset,
+                            bytes_per_row: Some(layout.bytes_per_row),
+                            rows_per_image: Some(layout.rows_per_image),
+                        },
+                    },
+                    wgpu::TexelCopyTextureInfo {
+                        texture: &dst,
+                        mip_level,
+                        origin,
+                        aspect,
+                    },
+                    wgpu::Extent3d {
+                        width: layout.physical_width,
+                        height: layout.physical_height,
+                        depth_or_array_layers: layout.layers,
+                    },
+                ),
+            }
+            ring.stats.pieces += 1;
+        }
+        for segment in ring.segments.drain(..) {
+            match segment.kind {
+                SegmentKind::Ring(index) => {
+                    let ready = Arc::clone(&ring.slots[index].ready);
+                    let failed = Arc::clone(&ring.slots[index].failed);
+                    encoder.map_buffer_on_submit(
+                        &segment.buffer,
+                        wgpu::MapMode::Write,
+                        ..,
+                        move |result| match result {
+                            Ok(()) => ready.store(true, Ordering::Release),
+                            Err(_) => failed.store(true, Ordering::Release),
+                        },
+                    );
+                }
+                SegmentKind::Dedicated(done) => {
+                    let flag = Arc::clone(&done);
+                    // Mapping it again after the copy is the completion signal; then it is dropped.
+                    encoder.map_buffer_on_submit(
+                        &segment.buffer,
+                        wgpu::MapMode::Write,
+                        ..,
+                        move |_| flag.store(true, Ordering::Release),
+                    );
+                    let size = segment.buffer.size();
+                    ring.in_flight.push(InFlight {
+                        _buffer: segment.buffer,
+                        size,
+                        done,
+                    });
+                }
+            }
+        }
+        let stats = &mut ring.stats;
+        stats.frames += 1;
+        stats.bytes_last_frame = inner.bytes;
+        stats.bytes_total += inner.bytes;
+        stats.high_water_bytes = stats.high_water_bytes.max(inner.bytes);
+        UploadSummary {
+            pieces,
+            bytes: inner.bytes,
+            ring_buffers: inner.ring_buffers,
+            dedicated_buffers: inner.dedicated,
+        }
+    }
+}
+
+impl Drop for FrameInner<'_> {
+    fn drop(&mut self) {
+        // Reached with segments only when the frame is dropped without `finish`:
+        // the buffers are still mapped and unused by the GPU, so ring buffers are
+        // ready again and dedicated ones are simply dropped.
+        self.tail = WriteOnly::default();
+        let ring = &mut *self.ring;
+        ring.copies.clear();
+        for segment in ring.segments.drain(..) {
+            match segment.kind {
+                SegmentKind::Ring(index) => ring.slots[index].ready.store(true, Ordering::Release),
+                SegmentKind::Dedicated(_) => {
+                    ring.stats.dedicated_bytes_in_flight -= segment.buffer.size();
+                }
+            }
+        }
+    }
+}
+
+impl FrameInner<'_> {
+    /// Takes `size` bytes at `align` from the current ring buffer, applying the
+    /// overflow policy when they do not fit, or from a dedicated buffer when they
+    /// are larger than a ring buffer.
+    fn reserve(
+        &mut self,
+        size: u64,
+        align: u64,
+    ) -> Result<(wgpu::Buffer, u64, WriteOnly<'static, [u8]>), StagingError> {
+        if size > self.ring.config.buffer_size {
+            return self.dedicated(size);
+        }
+        let pad = align_up(self.tail_offset, align) - self.tail_offset;
+        if pad + size > self.tail.len() as u64 {
+            match self.ring.config.overflow {
+                OverflowPolicy::Wait => self.next_ring_buffer(size)?,
+                OverflowPolicy::Defer => {
+                    self.ring.stats.pieces_deferred += 1;
+                    self.ring.stats.bytes_deferred += size;
+                    return Err(StagingError::Deferred { requested: size });
+                }
+                OverflowPolicy::Error => {
+                    self.ring.stats.pieces_refused += 1;
+                    return Err(StagingError::Full {
+                        requested: size,
+                        available: (self.tail.len() as u64).saturating_sub(pad),
+                    });
+                }
+            }
+        }
+        let pad = align_up(self.tail_offset, align) - self.tail_offset;
+        let tail = std::mem::take(&mut self.tail);
+        let (_padding, rest) = tail.split_at(pad as usize);
+        let (piece, rest) = rest.split_at(size as usize);
+        self.tail = rest;
+        let offset = self.tail_offset + pad;
+        self.tail_offset = offset + size;
+        self.bytes += pad + size;
+        Ok((
+            self.ring.segments[self.current].buffer.clone(),
+            offset,
+            piece,
+        ))
+    }
+
+    /// Moves the frame on to the next ring buffer (the `Wait` policy).
+    fn next_ring_buffer(&mut self, size: u64) -> Result<(), StagingError> {
+        let next = self.ring.next_slot;
+        let held = self
+            .ring
+            .segments
+            .iter()
+            .any(|s| matches!(s.kind, SegmentKind::Ring(i) if i == next));
+        if held {
+            // Every ring buffer already belongs to this frame: waiting would never end.
+            self.ring.stats.pieces_refused += 1;
+            return Err(StagingError::Full {
+                requested: size,
+                available: self.tail.len() as u64,
+            });
+        }
+        let (segment, tail) = self.ring.acquire_slot()?;
+        self.ring.segments.push(segment);
+        self.current = self.ring.segments.len() - 1;
+        self.tail = tail;
+        self.tail_offset = 0;
+        self.ring_buffers += 1;
+        Ok(())
+    }
+
+    /// A buffer of its own for a piece larger than a ring buffer.
+    fn dedicated(
+        &mut self,
+        size: u64,
+    ) -> Result<(wgpu::Buffer, u64, WriteOnly<'static, [u8]>), StagingError> {
+        let ring = &mut *self.ring;
+        let budget = ring.config.max_dedicated_bytes;
+        let size = align_up(size, 4);
+        if size > budget {
+            return Err(StagingError::DedicatedBudget {
+                requested: size,
+                in_flight: ring.stats.dedicated_bytes_in_flight,
+                budget,
+            });
+        }
+        ring.reclaim_dedicated();
+        if ring.stats.dedicated_bytes_in_flight + size > budget {
+            match ring.config.overflow {
+                OverflowPolicy::Wait => {
+                    ring.wait_until(|r| r.stats.dedicated_bytes_in_flight + size <= budget)?;
+                }
+                OverflowPolicy::Defer => {
+                    ring.stats.pieces_deferred += 1;
+                    ring.stats.bytes_deferred += size;
+                    return Err(StagingError::Deferred { requested: size });
+                }
+                OverflowPolicy::Error => {
+                    ring.stats.pieces_refused += 1;
+                    return Err(StagingError::DedicatedBudget {
+                        requested: size,
+                        in_flight: ring.stats.dedicated_bytes_in_flight,
+                        budget,
+                    });
+                }
+            }
+        }
+        let buffer = ring.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("forgeflow dedicated staging"),
+            size,
+            usage: wgpu::BufferUsages::MAP_WRITE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: true,
+        });
+        let mut view = buffer
+            .get_mapped_range_mut(..)
+            .map_err(|e| StagingError::Map(e.to_string()))?;
+        let piece = erase(&mut view);
+        ring.stats.dedicated_buffers_created += 1;
+        ring.stats.dedicated_bytes_created += size;
+        ring.stats.dedicated_bytes_in_flight += size;
+        let alive = ring.config.buffer_size * ring.slots.len() as u64
+            + ring.stats.dedicated_bytes_in_flight;
+        ring.stats.peak_staging_bytes = ring.stats.peak_staging_bytes.max(alive);
+        ring.segments.push(Segment {
+            buffer: buffer.clone(),
+            view: Some(view),
+            kind: SegmentKind::Dedicated(Arc::new(AtomicBool::new(false))),
+        });
+        self.bytes += size;
+        self.dedicated += 1;
+        Ok((buffer, 0, piece))
+    }
+}
+
+/// Checks a texture region to read back and computes its buffer layout.
+pub(super) fn texture_region_for_readback(
+    src: &wgpu::Texture,
+    mip_level: u32,
+    origin: wgpu::Origin3d,
+    extent: wgpu::Extent3d,
+    aspect: wgpu::TextureAspect,
+) -> Result<(TextureCopyLayout, BlockInfo), StagingError> {
+    region(
+        src,
+        mip_level,
+        origin,
+        extent,
+        aspect,
+        wgpu::TextureUsages::COPY_SRC,
+    )
+}
+
+/// Checks a texture region to upload and computes its staging layout.
+fn texture_region(
+    dst: &wgpu::Texture,
+    mip_level: u32,
+    origin: wgpu::Origin3d,
+    extent: wgpu::Extent3d,
+    aspect: wgpu::TextureAspect,
+) -> Result<(TextureCopyLayout, BlockInfo), StagingError> {
+    region(
+        dst,
+        mip_level,
+        origin,
+        extent,
+        aspect,
+        wgpu::TextureUsages::COPY_DST,
+    )
+}
+
+fn region(
+    dst: &wgpu::Texture,
+    mip_level: u32,
+    origin: wgpu::Origin3d,
+    extent: wgpu::Extent3d,
+    aspect: wgpu::TextureAspect,
+    usage: wgpu::TextureUsages,
+) -> Result<(TextureCopyLayout, BlockInfo), StagingError> {
+    let format = dst.format();
+    let bytes = format.block_copy_size(Some(aspect)).ok_or_else(|| {
+        StagingError::Texture(format!(
+            "{format:?} (aspect {aspect:?}) cannot be copied from a buffer"
+        ))
+    })?;
+    let (bw, bh) = format.block_dimensions();
+    let block = BlockInfo {
+        width: bw,
+        height: bh,
+        bytes,
+    };
+    if !dst.usage().contains(usage) {
+        return Err(StagingError::Texture(format!(
+            "the texture lacks TextureUsages::{usage:?}"
+        )));
+    }
+    if mip_level >= dst.mip_level_count() {
+        return Err(StagingError::Texture(format!(
+            "mip {mip_level} does not exist (the texture has {})",
+            dst.mip_level_count()
+        )));
+    }
+    let mip = dst.size().mip_level_size(mip_level, dst.dimension());
+    let physical = mip.physical_size(format);
+    let layout = TextureCopyLayout::new(
+        extent.width,
+        extent.height,
+        extent.depth_or_array_layers,
+        block,
+    )
+    .ok_or_else(|| StagingError::Texture(format!("empty or oversized extent {extent:?}")))?;
+    if !origin.x.is_multiple_of(bw) || !origin.y.is_multiple_of(bh) {
+        return Err(StagingError::Texture(format!(
+            "origin ({}, {}) is not a multiple of the {bw}x{bh} block",
+            origin.x, origin.y
+        )));
+    }
+    let layers = match dst.dimension() {
+        wgpu::TextureDimension::D3 => physical.depth_or_array_layers,
+        _ => dst.size().depth_or_array_layers,
+    };
+    if origin.x + layout.physical_width > physical.width
+        || origin.y + layout.physical_height > physical.height
+        || origin.z + layout.layers > layers
+    {
+        return Err(StagingError::Texture(format!(
+            "region {extent:?} at {origin:?} exceeds mip {mip_level} ({}x{}, {layers} layers)",
+            mip.width, mip.height
+        )));
+    }
+    Ok((layout, block))
+}
+
+/// A reserved piece of staging memory, to fill before the frame finishes. It is
+/// `Send`: fill it on a worker thread. Split it to fill it from several.
+pub struct StagingWrite<'f> {
+    target: WriteOnly<'static, [u8]>,
+    _frame: std::marker::PhantomData<&'f ()>,
+}
+
+// SAFETY: a `WriteOnly<[u8]>` is an exclusive, write-only `&mut [u8]`, and
+// `&mut [u8]` is `Send`. wgpu declares `impl<T: Send> Send for WriteOnly<'_, T>`
+// without `?Sized`, so the unsized slice case misses the impl it is meant to have.
+// Each piece covers bytes no other piece covers (split with `split_at`).
+unsafe impl Send for StagingWrite<'_> {}
+
+impl std::fmt::Debug for StagingWrite<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StagingWrite")
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+impl<'f> StagingWrite<'f> {
+    /// Bytes in the piece.
+    pub fn len(&self) -> usize {
+        self.target.len()
+    }
+
+    /// Whether the piece is empty.
+    pub fn is_empty(&self) -> bool {
+        self.target.len() == 0
+    }
+
+    /// Copies `src` (exactly the piece's length) into the piece.
+    pub fn write(&mut self, src: &[u8]) -> Result<(), StagingError> {
+        if src.len() != self.len() {
+            return Err(StagingError::Mismatch {
+                expected: self.len() as u64,
+                got: src.len() as u64,
+            });
+        }
+        self.target.copy_from_slice(src);
+        Ok(())
+    }
+
+    /// Copies `src` at `offset` within the piece.
+    pub fn write_at(&mut self, offset: usize, src: &[u8]) -> Result<(), StagingError> {
+        let end = offset.saturating_add(src.len());
+        if end > self.len() {
+            return Err(StagingError::OutOfBounds {
+                end: end as u64,
+                size: self.len() as u64,
+            });
+        }
+        self.target.slice(offset..end).copy_from_slice(src);
+        Ok(())
+    }
+
+    /// The piece as wgpu's write-only slice, to decode or generate data straight into it.
+    pub fn as_write_only(&mut self) -> WriteOnly<'_, [u8]> {
+        self.target.slice(..)
+    }
+
+    /// Splits the piece at `mid` (clamped to its length) into two disjoint pieces.
+    pub fn split_at(self, mid: usize) -> (StagingWrite<'f>, StagingWrite<'f>) {
+        let mid = mid.min(self.len());
+        let (a, b) = self.target.split_at(mid);
+        (
+            StagingWrite {
+                target: a,
+                _frame: std::marker::PhantomData,
+            },
+            StagingWrite {
+                target: b,
+                _frame: std::marker::PhantomData,
+            },
+        )
+    }
+
+    /// Splits the piece into chunks of `chunk` bytes (the last may be shorter),
+    /// e.g. to copy one large upload from several workers.
+    pub fn into_chunks(self, chunk: usize) -> impl Iterator<Item = StagingWrite<'f>> {
+        let chunk = chunk.max(1);
+        let mut rest = Some(self);
+        std::iter::from_fn(move || {
+            let piece = rest.take()?;
+            if piece.is_empty() {
+                return None;
+            }
+            let (head, tail) = piece.split_at(chunk);
+            if !tail.is_empty() {
+                rest = Some(tail);
+            }
+            Some(head)
+        })
+    }
+}
+
+/// A reserved texture region in staging memory.
+#[derive(Debug)]
+pub struct TextureWrite<'f> {
+    write: StagingWrite<'f>,
+    layout: TextureCopyLayout,
+}
+
+impl<'f> TextureWrite<'f> {
+    /// Where rows go: padded rows of `bytes_per_row`, `rows_per_image` per layer.
+    pub fn layout(&self) -> &TextureCopyLayout {
+        &self.layout
+    }
+
+    /// Copies tightly packed rows of blocks (`layout().tight_bytes` bytes) into the padded layout.
+    pub fn write_tight(&mut self, src: &[u8]) -> Result<(), StagingError> {
+        let l = self.layout;
+        if src.len() as u64 != l.tight_bytes {
+            return Err(StagingError::Mismatch {
+                expected: l.tight_bytes,
+                got: src.len() as u64,
+            });
+        }
+        if l.bytes_per_row == l.row_bytes {
+            return self.write.write(src);
+        }
+        let mut dst = self.write.as_write_only();
+        for (row, bytes) in src.chunks_exact(l.row_bytes as usize).enumerate() {
+            let start = row * l.bytes_per_row as usize;
+            dst.slice(start..start + bytes.len()).copy_from_slice(bytes);
+        }
+        Ok(())
+    }
+
+    /// The raw piece (padded layout), for writers that produce rows themselves.
+    pub fn into_raw(self) -> StagingWrite<'f> {
+        self.write
+    }
+}
