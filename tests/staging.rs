@@ -51,7 +51,7 @@ fn read_back(gpu: &Gpu, src: &wgpu::Buffer, offset: u64, size: u64) -> Vec<u8> {
         .poll(wgpu::PollType::wait_indefinitely())
         .unwrap();
     rx.recv().unwrap().unwrap();
-    
+
     tmp.get_mapped_range(..).unwrap().to_vec()
 }
 

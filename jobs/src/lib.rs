@@ -12,5 +12,6 @@
 
 pub use forgeflow_graph as graph;
 
+pub mod memcpy;
 pub mod staging;
 pub mod synthetic;

@@ -153,7 +153,10 @@ impl StagingRing {
             });
         }
         let max = device.limits().max_buffer_size;
-        if config.buffer_size == 0 || !config.buffer_size.is_multiple_of(4) || config.buffer_size > max {
+        if config.buffer_size == 0
+            || !config.buffer_size.is_multiple_of(4)
+            || config.buffer_size > max
+        {
             return Err(StagingError::InvalidConfig {
                 setting: "buffer_size",
                 reason: format!(
@@ -455,47 +458,8 @@ impl<'r> StagingFrame<'r> {
             segment.buffer.unmap();
         }
         let pieces = ring.copies.len() as u32;
-        for copy in ring.copies.drain(..) {
-            match copy {
-                PendingCopy::Buffer {
-                    src,
-                    src_offset,
-                    dst,
-                    dst_offset,
-                    size,
-                } => encoder.copy_buffer_to_buffer(&src, src_offset, &dst, dst_offset, size),
-                PendingCopy::Texture {
-                    src,
-                    src_offset,
-                    dst,
-                    mip_level,
-                    origin,
-                    aspect,
-                    layout,
-                } => encoder.copy_buffer_to_texture(
-                    wgpu::TexelCopyBufferInfo {
-                        buffer: &src,
-                        layout: wgpu::TexelCopyBufferLayout {
-                            offset: src_offset,
-                            bytes_per_row: Some(layout.bytes_per_row),
-                            rows_per_image: Some(layout.rows_per_image),
-                        },
-                    },
-                    wgpu::TexelCopyTextureInfo {
-                        texture: &dst,
-                        mip_level,
-                        origin,
-                        aspect,
-                    },
-                    wgpu::Extent3d {
-                        width: layout.physical_width,
-                        height: layout.physical_height,
-                        depth_or_array_layers: layout.layers,
-                    },
-                ),
-            }
-            ring.stats.pieces += 1;
-        }
+        ring.stats.pieces += pieces as u64;
+        record_copies(encoder, &mut ring.copies);
         for segment in ring.segments.drain(..) {
             match segment.kind {
                 SegmentKind::Ring(index) => {
@@ -695,6 +659,76 @@ impl FrameInner<'_> {
     }
 }
 
+/// Records `copies` in order. Buffer copies adjacent both in staging and in the
+/// destination are merged into one command (many small pieces of one mesh
+/// buffer, say): fewer commands for the driver, same bytes.
+fn record_copies(encoder: &mut wgpu::CommandEncoder, copies: &mut Vec<PendingCopy>) {
+    type Run = (wgpu::Buffer, u64, wgpu::Buffer, u64, u64);
+    fn flush(encoder: &mut wgpu::CommandEncoder, run: &mut Option<Run>) {
+        if let Some((src, src_offset, dst, dst_offset, size)) = run.take() {
+            encoder.copy_buffer_to_buffer(&src, src_offset, &dst, dst_offset, size);
+        }
+    }
+    let mut run: Option<Run> = None;
+    for copy in copies.drain(..) {
+        match copy {
+            PendingCopy::Buffer {
+                src,
+                src_offset,
+                dst,
+                dst_offset,
+                size,
+            } => match &mut run {
+                Some((rs, ro, rd, rdo, rsize))
+                    if *rs == src
+                        && *ro + *rsize == src_offset
+                        && *rd == dst
+                        && *rdo + *rsize == dst_offset =>
+                {
+                    *rsize += size;
+                }
+                _ => {
+                    flush(encoder, &mut run);
+                    run = Some((src, src_offset, dst, dst_offset, size));
+                }
+            },
+            PendingCopy::Texture {
+                src,
+                src_offset,
+                dst,
+                mip_level,
+                origin,
+                aspect,
+                layout,
+            } => {
+                flush(encoder, &mut run);
+                encoder.copy_buffer_to_texture(
+                    wgpu::TexelCopyBufferInfo {
+                        buffer: &src,
+                        layout: wgpu::TexelCopyBufferLayout {
+                            offset: src_offset,
+                            bytes_per_row: Some(layout.bytes_per_row),
+                            rows_per_image: Some(layout.rows_per_image),
+                        },
+                    },
+                    wgpu::TexelCopyTextureInfo {
+                        texture: &dst,
+                        mip_level,
+                        origin,
+                        aspect,
+                    },
+                    wgpu::Extent3d {
+                        width: layout.physical_width,
+                        height: layout.physical_height,
+                        depth_or_array_layers: layout.layers,
+                    },
+                );
+            }
+        }
+    }
+    flush(encoder, &mut run);
+}
+
 /// Checks a texture region to read back and computes its buffer layout.
 pub(super) fn texture_region_for_readback(
     src: &wgpu::Texture,
@@ -833,7 +867,10 @@ impl<'f> StagingWrite<'f> {
                 got: src.len() as u64,
             });
         }
-        self.target.copy_from_slice(src);
+        let dst = self.target.as_raw_element_ptr().as_ptr();
+        // SAFETY: the piece is `src.len()` writable bytes of mapped memory that
+        // only this piece covers, and `src` is CPU memory, so they do not overlap.
+        unsafe { forgeflow_jobs::memcpy::copy_streaming(dst, src) };
         Ok(())
     }
 
@@ -846,7 +883,10 @@ impl<'f> StagingWrite<'f> {
                 size: self.len() as u64,
             });
         }
-        self.target.slice(offset..end).copy_from_slice(src);
+        let mut part = self.target.slice(offset..end);
+        let dst = part.as_raw_element_ptr().as_ptr();
+        // SAFETY: as in `write`, for the bytes `offset..end` of this piece.
+        unsafe { forgeflow_jobs::memcpy::copy_streaming(dst, src) };
         Ok(())
     }
 
@@ -918,7 +958,10 @@ impl<'f> TextureWrite<'f> {
         let mut dst = self.write.as_write_only();
         for (row, bytes) in src.chunks_exact(l.row_bytes as usize).enumerate() {
             let start = row * l.bytes_per_row as usize;
-            dst.slice(start..start + bytes.len()).copy_from_slice(bytes);
+            let mut part = dst.slice(start..start + bytes.len());
+            let ptr = part.as_raw_element_ptr().as_ptr();
+            // SAFETY: one row of this piece's mapped bytes; `src` is CPU memory.
+            unsafe { forgeflow_jobs::memcpy::copy_streaming(ptr, bytes) };
         }
         Ok(())
     }

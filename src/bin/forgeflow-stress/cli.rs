@@ -9,8 +9,10 @@ usage: forgeflow-stress [SCENARIO] [options]
 scenarios:
   graph      the job-graph scheduler: overhead, speedup, wide/deep/random DAGs,
              fence back-pressure, failures (CPU only)
+  upload     100 MiB per frame to the GPU through the staging ring (needs a GPU);
+             --compare adds Queue::write_buffer, StagingBelt and memcpy
   all        every scenario available in this build (default)
-  upload, pool, texture, vt
+  pool, texture, vt
              not in this build yet
 
 options:
@@ -29,6 +31,7 @@ exit status: 0 all integrity checks passed, 1 an integrity check failed,
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scenario {
     Graph,
+    Upload,
     All,
 }
 
@@ -36,6 +39,7 @@ impl Scenario {
     pub fn name(self) -> &'static str {
         match self {
             Scenario::Graph => "graph",
+            Scenario::Upload => "upload",
             Scenario::All => "all",
         }
     }
@@ -96,13 +100,18 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
                 scenario_seen = true;
                 opts.scenario = match s {
                     "graph" => Scenario::Graph,
+                    "upload" => Scenario::Upload,
                     "all" => Scenario::All,
-                    "upload" | "pool" | "texture" | "vt" => {
+                    "pool" | "texture" | "vt" => {
                         return Err(format!(
-                            "scenario {s:?} is not in this build yet; available: graph, all"
+                            "scenario {s:?} is not in this build yet; available: graph, upload, all"
                         ))
                     }
-                    _ => return Err(format!("unknown scenario {s:?}; available: graph, all")),
+                    _ => {
+                        return Err(format!(
+                            "unknown scenario {s:?}; available: graph, upload, all"
+                        ))
+                    }
                 };
             }
             s => return Err(format!("unexpected argument {s:?} (one scenario at most)")),

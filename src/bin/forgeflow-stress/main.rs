@@ -6,6 +6,7 @@ mod alloc;
 mod cli;
 mod graph;
 mod report;
+mod upload;
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -31,16 +32,14 @@ fn main() -> ExitCode {
     let started = Instant::now();
     let mut progress = Progress::new(opts.quiet);
     let mut parts = Vec::new();
-    let scenarios: &[Scenario] = match opts.scenario {
-        Scenario::All => &[Scenario::Graph],
-        one => std::slice::from_ref(match one {
-            Scenario::Graph => &Scenario::Graph,
-            Scenario::All => unreachable!("handled above"),
-        }),
+    let scenarios: Vec<Scenario> = match opts.scenario {
+        Scenario::All => vec![Scenario::Graph, Scenario::Upload],
+        one => vec![one],
     };
-    for &scenario in scenarios {
+    for scenario in scenarios {
         let result = match scenario {
             Scenario::Graph => graph::run(&opts, &mut progress),
+            Scenario::Upload => upload::run(&opts, &mut progress),
             Scenario::All => continue,
         };
         match result {
@@ -57,7 +56,7 @@ fn main() -> ExitCode {
         scenario: opts.scenario.name(),
         threads: opts.threads,
         duration: started.elapsed(),
-        adapter: None,
+        adapter: parts.iter().find_map(|(_, p)| p.adapter.clone()),
         parts,
     };
     if !opts.quiet {

@@ -36,6 +36,8 @@ pub struct Target {
 /// One scenario's results.
 #[derive(Debug, Default)]
 pub struct ScenarioReport {
+    /// The GPU it ran on, for scenarios that use one.
+    pub adapter: Option<Value>,
     pub frames: u64,
     pub metrics: Map<String, Value>,
     pub compare: Map<String, Value>,
@@ -161,19 +163,26 @@ impl Report {
         )?;
         for (name, p) in &self.parts {
             writeln!(out, "\n[{name}]  {} frames", p.frames)?;
-            writeln!(out, "  {:<38} {:>14}", "metric", "value")?;
-            for (k, v) in &p.metrics {
-                writeln!(out, "  {:<38} {:>14}", k, fmt_value(v))?;
+            writeln!(out, "  {:<58} {:>14}", "metric", "value")?;
+            let mut flat = Vec::new();
+            flatten("", &Value::Object(p.metrics.clone()), &mut flat);
+            for (k, v) in &flat {
+                writeln!(out, "  {:<58} {:>14}", k, fmt_value(v))?;
             }
             for (peer, m) in &p.compare {
                 if let Value::Object(m) = m {
                     for (k, v) in m {
-                        writeln!(out, "  {:<38} {:>14}", format!("{peer}.{k}"), fmt_value(v))?;
+                        writeln!(
+                            out,
+                            "  {:<58} {:>14}",
+                            format!("compare.{peer}.{k}"),
+                            fmt_value(v)
+                        )?;
                     }
                 }
             }
             for (k, v) in &p.ratios {
-                writeln!(out, "  {:<38} {:>14}", format!("ratio {k}"), fmt_value(v))?;
+                writeln!(out, "  {:<58} {:>14}", format!("ratios.{k}"), fmt_value(v))?;
             }
             if !p.targets.is_empty() {
                 writeln!(out, "  targets:")?;
@@ -197,6 +206,23 @@ impl Report {
             )?;
         }
         Ok(())
+    }
+}
+
+/// Nested objects become dotted names (`by_piece_size.65536.throughput_mb_per_s`).
+fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, Value)>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                let name = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&name, v, out);
+            }
+        }
+        other => out.push((prefix.to_owned(), other.clone())),
     }
 }
 
