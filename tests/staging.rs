@@ -8,7 +8,8 @@ use forgeflow::gpu::{self, Gpu};
 use forgeflow::graph::{Scheduler, SchedulerConfig};
 use forgeflow::jobs::synthetic::SplitMix64;
 use forgeflow::staging::{
-    OverflowPolicy, ReadbackConfig, ReadbackRing, StagingConfig, StagingError, StagingRing,
+    GpuScatter, OverflowPolicy, ReadbackConfig, ReadbackRing, StagingConfig, StagingError,
+    StagingRing,
 };
 
 fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
@@ -22,10 +23,19 @@ fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
 }
 
 fn dst_buffer(gpu: &Gpu, size: u64) -> wgpu::Buffer {
+    dst_buffer_with(gpu, size, false)
+}
+
+/// A destination; with `storage`, small pieces bound for it take the GPU scatter path.
+fn dst_buffer_with(gpu: &Gpu, size: u64, storage: bool) -> wgpu::Buffer {
+    let mut usage = wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
+    if storage {
+        usage |= wgpu::BufferUsages::STORAGE;
+    }
     gpu.device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("test destination"),
         size,
-        usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+        usage,
         mapped_at_creation: false,
     })
 }
@@ -63,7 +73,9 @@ fn ring(gpu: &Gpu, buffer_size: u64, buffers: u32, overflow: OverflowPolicy) -> 
             buffers,
             overflow,
             wait_timeout: Duration::from_secs(10),
-            max_dedicated_bytes: 256 << 20,
+            // Exercised on lavapipe too, where `Auto` would leave it off.
+            gpu_scatter: GpuScatter::Always,
+            ..StagingConfig::default()
         },
     )
     .unwrap()
@@ -105,10 +117,11 @@ fn buffers_of_many_sizes_round_trip_filled_by_parallel_jobs() {
             .map(|(i, &s)| random_bytes(s as usize, (round * 100 + i) as u64))
             .collect();
         let offsets: Vec<u64> = chunk.iter().map(|_| 4 * rng.below(1000)).collect();
+        // Odd rounds have STORAGE destinations (small pieces take the GPU scatter).
         let dsts: Vec<wgpu::Buffer> = chunk
             .iter()
             .zip(&offsets)
-            .map(|(&s, &o)| dst_buffer(&gpu, o + s + 64))
+            .map(|(&s, &o)| dst_buffer_with(&gpu, o + s + 64, round % 2 == 1))
             .collect();
         let mut enc = gpu.device.create_command_encoder(&Default::default());
         {
@@ -410,8 +423,16 @@ fn textures_of_every_copyable_format_round_trip_all_mips() {
 
 #[test]
 fn the_ring_wraps_and_reuses_buffers_only_after_their_copies() {
-    let Some(gpu) = gpu::for_test("the_ring_wraps_and_reuses_buffers_only_after_their_copies")
-    else {
+    wraps_and_reuses(false);
+}
+
+#[test]
+fn the_ring_wraps_with_small_pieces_scattered_on_the_gpu() {
+    wraps_and_reuses(true);
+}
+
+fn wraps_and_reuses(storage: bool) {
+    let Some(gpu) = gpu::for_test("wraps_and_reuses") else {
         return;
     };
     // Deliberately small: 3 buffers of 64 KiB for frames of up to 96 KiB (so a
@@ -419,7 +440,7 @@ fn the_ring_wraps_and_reuses_buffers_only_after_their_copies() {
     // a buffer (a dedicated buffer).
     let mut ring = ring(&gpu, 64 << 10, 3, OverflowPolicy::Wait);
     let total = 16u64 << 20;
-    let dst = dst_buffer(&gpu, total);
+    let dst = dst_buffer_with(&gpu, total, storage);
     let mut shadow = vec![0u8; total as usize];
     let mut rng = SplitMix64::new(3);
     let mut cursor = 0u64;
@@ -432,6 +453,8 @@ fn the_ring_wraps_and_reuses_buffers_only_after_their_copies() {
             } else {
                 4 * (1 + rng.below(4_096))
             };
+            // Gaps between pieces, so that copies cannot simply be merged.
+            cursor += 4 * rng.below(64);
             if cursor + len > total {
                 cursor = 0;
             }
@@ -462,6 +485,15 @@ fn the_ring_wraps_and_reuses_buffers_only_after_their_copies() {
         st.peak_staging_bytes <= 3 * (64 << 10) + st.dedicated_bytes_created,
         "{st:?}"
     );
+    assert!(ring.scatters());
+    if storage {
+        assert!(
+            st.pieces_scattered > st.pieces / 2,
+            "the scatter path was not taken: {st:?}"
+        );
+    } else {
+        assert_eq!(st.pieces_scattered, 0, "{st:?}");
+    }
 }
 
 #[test]
@@ -509,6 +541,11 @@ fn a_buffer_still_in_flight_is_never_handed_out() {
     let mut enc = gpu.device.create_command_encoder(&Default::default());
     short.begin_frame().unwrap().finish(&mut enc);
     let err = short.begin_frame().unwrap_err();
+    assert_eq!(
+        short.scatters(),
+        gpu.info.device_type != wgpu::DeviceType::Cpu,
+        "Auto is off on CPU adapters only"
+    );
     assert!(matches!(err, StagingError::Timeout { .. }), "{err}");
     assert!(err.to_string().contains("submitted"));
     drop(enc);

@@ -19,6 +19,20 @@
 //! GPU may read it. When a frame needs a buffer that is not back yet,
 //! `begin_frame` polls the device and waits (bounded, counted in the stats).
 //!
+//! ## Many small pieces: the GPU scatter
+//!
+//! wgpu over Vulkan puts a pipeline barrier between two copies into the same
+//! buffer, so 1600 pieces of 64 KiB bound for one pool buffer run as 1600
+//! serialized copies, far below the link's bandwidth. With `gpu_scatter` (the
+//! default on hardware GPUs), pieces of up to `scatter_max_piece` bytes in the frame's current
+//! ring buffer whose destination has `BufferUsages::STORAGE` (and fits one
+//! storage binding) travel instead as one copy of the staging bytes into a
+//! device-local landing buffer, followed by one compute dispatch per
+//! destination that writes every piece. The landing buffer costs `buffer_size`
+//! bytes of GPU memory. Other pieces, large pieces and textures use copy commands.
+//! Uploads of one frame to overlapping destination bytes land in an unspecified
+//! order: do not upload the same bytes twice in a frame.
+//!
 //! ## When a frame asks for more than fits
 //!
 //! The [`OverflowPolicy`] decides, and the stats count it: wait (bounded) for the
@@ -31,6 +45,7 @@
 mod error;
 mod readback;
 mod ring;
+mod scatter;
 
 pub use error::StagingError;
 pub use readback::{ReadbackConfig, ReadbackData, ReadbackFrame, ReadbackRing, ReadbackStats};
@@ -60,6 +75,20 @@ pub enum OverflowPolicy {
     Error,
 }
 
+/// When a [`StagingRing`] scatters small pieces with a compute dispatch instead
+/// of one copy command each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GpuScatter {
+    /// On hardware GPUs; off on CPU adapters (a software rasterizer runs copy
+    /// commands as plain memcpys without barrier cost, and compute copies slowly).
+    #[default]
+    Auto,
+    /// Always, where the device can bind the landing buffer.
+    Always,
+    /// Never: every piece is a copy command.
+    Never,
+}
+
 /// How a [`StagingRing`] is set up.
 #[derive(Debug, Clone)]
 pub struct StagingConfig {
@@ -75,6 +104,10 @@ pub struct StagingConfig {
     /// Bytes of dedicated buffers (pieces larger than a ring buffer) that may be
     /// in flight at once (default 256 MiB).
     pub max_dedicated_bytes: u64,
+    /// When to scatter small buffer pieces on the GPU (see below; default `Auto`).
+    pub gpu_scatter: GpuScatter,
+    /// Pieces up to this size are scattered when their destination allows it (default 256 KiB).
+    pub scatter_max_piece: u64,
 }
 
 impl Default for StagingConfig {
@@ -85,6 +118,8 @@ impl Default for StagingConfig {
             overflow: OverflowPolicy::Wait,
             wait_timeout: Duration::from_secs(5),
             max_dedicated_bytes: 256 << 20,
+            gpu_scatter: GpuScatter::Auto,
+            scatter_max_piece: 256 << 10,
         }
     }
 }

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use forgeflow_jobs::staging::{align_up, BlockInfo, TextureCopyLayout};
 use wgpu::WriteOnly;
 
-use super::{OverflowPolicy, StagingConfig, StagingError};
+use super::scatter::{self, Scatter};
+use super::{GpuScatter, OverflowPolicy, StagingConfig, StagingError};
 
 /// Counters of a [`StagingRing`] since it was created (VMA-style: first-class, cheap to read).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -23,6 +24,8 @@ pub struct StagingStats {
     pub high_water_bytes: u64,
     /// Pieces (copies) recorded since creation.
     pub pieces: u64,
+    /// Of those, pieces written by the GPU scatter instead of a copy command.
+    pub pieces_scattered: u64,
     /// Times the ring went past its last buffer back to the first.
     pub wraps: u64,
     /// Times a frame had to wait for a buffer to come back from the GPU.
@@ -131,6 +134,11 @@ pub struct StagingRing {
     in_flight: Vec<InFlight>,
     segments: Vec<Segment>,
     copies: Vec<PendingCopy>,
+    scatter: Option<Scatter>,
+    /// Scatter pieces of the frame being finished: (destination, src, dst, bytes).
+    scatter_pieces: Vec<(wgpu::Buffer, u64, u64, u64)>,
+    /// The frame's piece table, as bytes.
+    scatter_table: Vec<u8>,
     stats: StagingStats,
 }
 
@@ -182,6 +190,16 @@ impl StagingRing {
             peak_staging_bytes: config.buffer_size * slots.len() as u64,
             ..StagingStats::default()
         };
+        let wanted = match config.gpu_scatter {
+            GpuScatter::Always => true,
+            GpuScatter::Never => false,
+            GpuScatter::Auto => device.adapter_info().device_type != wgpu::DeviceType::Cpu,
+        };
+        let scatter = if wanted {
+            Scatter::new(device, config.buffer_size)
+        } else {
+            None
+        };
         Ok(StagingRing {
             device: device.clone(),
             config,
@@ -190,6 +208,9 @@ impl StagingRing {
             in_flight: Vec::new(),
             segments: Vec::new(),
             copies: Vec::new(),
+            scatter,
+            scatter_pieces: Vec::new(),
+            scatter_table: Vec::new(),
             stats,
         })
     }
@@ -202,6 +223,11 @@ impl StagingRing {
     /// Counters since creation.
     pub fn stats(&self) -> &StagingStats {
         &self.stats
+    }
+
+    /// Whether small pieces are scattered on the GPU (see [`GpuScatter`]).
+    pub fn scatters(&self) -> bool {
+        self.scatter.is_some()
     }
 
     /// Bytes of staging memory alive now: ring buffers plus dedicated buffers in flight.
@@ -274,6 +300,51 @@ impl StagingRing {
         self.stats.wait_total += waited;
         self.stats.wait_max = self.stats.wait_max.max(waited);
         result
+    }
+
+    /// Records the scatter of this frame's small pieces: the staged bytes and
+    /// the piece table to the GPU, then one dispatch per destination.
+    fn record_scatter(
+        &mut self,
+        encoder: &mut wgpu::CommandEncoder,
+        segment: usize,
+        data_end: u64,
+        table_offset: u64,
+    ) {
+        let Some(scatter) = self.scatter.as_mut() else {
+            return;
+        };
+        let source = &self.segments[segment].buffer;
+        let table_bytes = self.scatter_table.len() as u64;
+        encoder.copy_buffer_to_buffer(source, 0, &scatter.landing, 0, align_up(data_end, 4));
+        encoder.copy_buffer_to_buffer(source, table_offset, &scatter.table, 0, table_bytes);
+        let frame = self.stats.frames;
+        let per_align = (scatter.offset_alignment / scatter::ENTRY_BYTES).max(1);
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("forgeflow scatter"),
+            timestamp_writes: None,
+        });
+        pass.set_pipeline(&scatter.pipeline);
+        // One dispatch per run of pieces that starts a new dispatch (see `dispatch_positions`).
+        let positions: Vec<(u64, bool)> =
+            dispatch_positions(&self.scatter_pieces, per_align).collect();
+        let mut i = 0;
+        while i < positions.len() {
+            let start = positions[i].0;
+            let mut n = 1;
+            while i + n < positions.len() && !positions[i + n].1 {
+                n += 1;
+            }
+            let bind_group = scatter.bind_group(&self.device, &self.scatter_pieces[i].0, frame);
+            pass.set_bind_group(0, bind_group, &[(start * scatter::ENTRY_BYTES) as u32]);
+            pass.dispatch_workgroups(n as u32, 1, 1);
+            i += n;
+        }
+        drop(pass);
+        self.stats.pieces_scattered += self.scatter_pieces.len() as u64;
+        self.scatter_pieces.clear();
+        // Destinations unused for a while are released.
+        scatter.evict(frame.saturating_sub(4 * self.slots.len() as u64));
     }
 
     /// Takes the next ring buffer (waiting for it if needed) and maps a view of it.
@@ -450,6 +521,7 @@ impl<'r> StagingFrame<'r> {
     /// that submission has completed.
     pub fn finish(self, encoder: &mut wgpu::CommandEncoder) -> UploadSummary {
         let mut inner = self.inner.into_inner();
+        let scattered = inner.prepare_scatter();
         inner.tail = WriteOnly::default();
         let ring = &mut *inner.ring;
         // Views must be gone before unmapping; pieces were borrowed from `self`, so they are.
@@ -457,9 +529,12 @@ impl<'r> StagingFrame<'r> {
             drop(segment.view.take());
             segment.buffer.unmap();
         }
-        let pieces = ring.copies.len() as u32;
+        let pieces = (ring.copies.len() + ring.scatter_pieces.len()) as u32;
         ring.stats.pieces += pieces as u64;
         record_copies(encoder, &mut ring.copies);
+        if let Some((segment, data_end, table_offset)) = scattered {
+            ring.record_scatter(encoder, segment, data_end, table_offset);
+        }
         for segment in ring.segments.drain(..) {
             match segment.kind {
                 SegmentKind::Ring(index) => {
@@ -527,6 +602,94 @@ impl Drop for FrameInner<'_> {
 }
 
 impl FrameInner<'_> {
+    /// Moves the small buffer pieces of the current ring buffer whose
+    /// destination allows it from the copy list to the scatter list, and writes
+    /// their piece table into the buffer's free tail. Returns the segment, the
+    /// end of the staged data and the table's offset, or `None` (everything
+    /// stays a copy) when there is nothing to scatter or no room for the table.
+    fn prepare_scatter(&mut self) -> Option<(usize, u64, u64)> {
+        let ring = &mut *self.ring;
+        let scatter = ring.scatter.as_ref()?;
+        let current = &ring.segments[self.current];
+        if !matches!(current.kind, SegmentKind::Ring(_)) {
+            return None;
+        }
+        let source = current.buffer.clone();
+        let max_piece = ring.config.scatter_max_piece;
+        ring.scatter_pieces.clear();
+        let eligible = |copy: &PendingCopy| match copy {
+            PendingCopy::Buffer { src, dst, size, .. } => {
+                *src == source && *size <= max_piece && scatter.accepts(dst)
+            }
+            PendingCopy::Texture { .. } => false,
+        };
+        let count = ring.copies.iter().filter(|c| eligible(c)).count();
+        if count < 2 {
+            return None;
+        }
+        // Entries grouped by destination, each group starting at a dynamic-offset
+        // boundary, each dispatch covering at most MAX_PIECES_PER_DISPATCH.
+        let per_align = (scatter.offset_alignment / scatter::ENTRY_BYTES).max(1);
+        for copy in &ring.copies {
+            if let PendingCopy::Buffer {
+                dst,
+                src_offset,
+                dst_offset,
+                size,
+                ..
+            } = copy
+            {
+                if eligible(copy) {
+                    ring.scatter_pieces
+                        .push((dst.clone(), *src_offset, *dst_offset, *size));
+                }
+            }
+        }
+        ring.scatter_pieces.sort_by(|a, b| a.0.cmp(&b.0));
+        let entries = dispatch_positions(&ring.scatter_pieces, per_align)
+            .last()
+            .map_or(0, |(at, _)| at + 1);
+        let table_bytes = entries * scatter::ENTRY_BYTES;
+        let pad = align_up(self.tail_offset, scatter.offset_alignment) - self.tail_offset;
+        if table_bytes > scatter::TABLE_BYTES || pad + table_bytes > self.tail.len() as u64 {
+            ring.scatter_pieces.clear();
+            return None;
+        }
+        // The table, as the shader reads it: (src word, dst word, words, 0).
+        let table = &mut ring.scatter_table;
+        table.clear();
+        table.resize(table_bytes as usize, 0);
+        let positions = dispatch_positions(&ring.scatter_pieces, per_align);
+        for ((_, src_offset, dst_offset, size), (at, _)) in
+            ring.scatter_pieces.iter().zip(positions)
+        {
+            let e = (at * scatter::ENTRY_BYTES) as usize;
+            for (k, v) in [src_offset / 4, dst_offset / 4, size / 4, 0]
+                .into_iter()
+                .enumerate()
+            {
+                table[e + 4 * k..e + 4 * k + 4].copy_from_slice(&(v as u32).to_le_bytes());
+            }
+        }
+        let tail = std::mem::take(&mut self.tail);
+        let (_padding, rest) = tail.split_at(pad as usize);
+        let (mut piece, rest) = rest.split_at(table_bytes as usize);
+        self.tail = rest;
+        let table_offset = self.tail_offset + pad;
+        // SAFETY: `piece` is `table_bytes` bytes of this frame's mapped memory; the table is CPU memory.
+        unsafe {
+            forgeflow_jobs::memcpy::copy_streaming(piece.as_raw_element_ptr().as_ptr(), table)
+        };
+        let data_end = ring
+            .scatter_pieces
+            .iter()
+            .map(|(_, src, _, size)| src + size)
+            .max()
+            .unwrap_or(0);
+        ring.copies.retain(|c| !eligible(c));
+        Some((self.current, data_end, table_offset))
+    }
+
     /// Takes `size` bytes at `align` from the current ring buffer, applying the
     /// overflow policy when they do not fit, or from a dedicated buffer when they
     /// are larger than a ring buffer.
@@ -727,6 +890,31 @@ fn record_copies(encoder: &mut wgpu::CommandEncoder, copies: &mut Vec<PendingCop
         }
     }
     flush(encoder, &mut run);
+}
+
+/// For each scatter piece (sorted by destination), its entry index in the piece
+/// table and whether it starts a new dispatch. A dispatch covers consecutive
+/// pieces of one destination, at most `MAX_PIECES_PER_DISPATCH`, and starts at a
+/// multiple of `per_align` entries (its dynamic offset must be aligned).
+fn dispatch_positions(
+    pieces: &[(wgpu::Buffer, u64, u64, u64)],
+    per_align: u64,
+) -> impl Iterator<Item = (u64, bool)> + Clone + '_ {
+    let mut at = 0u64;
+    let mut in_dispatch = 0u64;
+    let mut last: Option<&wgpu::Buffer> = None;
+    pieces.iter().map(move |(dst, ..)| {
+        let starts = last != Some(dst) || in_dispatch == scatter::MAX_PIECES_PER_DISPATCH;
+        if starts {
+            at = at.div_ceil(per_align) * per_align;
+            in_dispatch = 0;
+        }
+        last = Some(dst);
+        let here = at;
+        at += 1;
+        in_dispatch += 1;
+        (here, starts)
+    })
 }
 
 /// Checks a texture region to read back and computes its buffer layout.

@@ -103,7 +103,7 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
             buffers: RING_BUFFERS,
             overflow: OverflowPolicy::Wait,
             wait_timeout: Duration::from_secs(30),
-            max_dedicated_bytes: 256 << 20,
+            ..StagingConfig::default()
         },
     )
     .map_err(|e| e.to_string())?;
@@ -111,7 +111,10 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
     let dst = gpu.device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("upload destination"),
         size: FRAME_BYTES as u64,
-        usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+        // STORAGE, as a pool buffer has it: small pieces take the GPU scatter.
+        usage: wgpu::BufferUsages::COPY_DST
+            | wgpu::BufferUsages::COPY_SRC
+            | wgpu::BufferUsages::STORAGE,
         mapped_at_creation: false,
     });
     let sources = [
