@@ -573,6 +573,8 @@ impl<'r> StagingFrame<'r> {
         stats.bytes_last_frame = inner.bytes;
         stats.bytes_total += inner.bytes;
         stats.high_water_bytes = stats.high_water_bytes.max(inner.bytes);
+        #[cfg(feature = "tracy")]
+        plot(stats, ring.config.buffer_size * ring.slots.len() as u64);
         UploadSummary {
             pieces,
             bytes: inner.bytes,
@@ -820,6 +822,41 @@ impl FrameInner<'_> {
         self.dedicated += 1;
         Ok((buffer, 0, piece))
     }
+}
+
+/// The ring's statistics as Tracy plots, once per finished frame.
+#[cfg(feature = "tracy")]
+fn plot(stats: &StagingStats, ring_bytes: u64) {
+    use tracy_client::plot_name;
+    let Some(client) = tracy_client::Client::running() else {
+        return;
+    };
+    client.plot(
+        plot_name!("forgeflow staging bytes per frame"),
+        stats.bytes_last_frame as f64,
+    );
+    client.plot(
+        plot_name!("forgeflow staging high water bytes"),
+        stats.high_water_bytes as f64,
+    );
+    client.plot(
+        plot_name!("forgeflow staging memory bytes"),
+        (ring_bytes + stats.dedicated_bytes_in_flight) as f64,
+    );
+    client.plot(plot_name!("forgeflow staging waits"), stats.waits as f64);
+    client.plot(
+        plot_name!("forgeflow staging wait ms total"),
+        stats.wait_total.as_secs_f64() * 1e3,
+    );
+    client.plot(plot_name!("forgeflow staging wraps"), stats.wraps as f64);
+    client.plot(
+        plot_name!("forgeflow staging dedicated buffers"),
+        stats.dedicated_buffers_created as f64,
+    );
+    client.plot(
+        plot_name!("forgeflow staging bytes deferred"),
+        stats.bytes_deferred as f64,
+    );
 }
 
 /// Records `copies` in order. Buffer copies adjacent both in staging and in the

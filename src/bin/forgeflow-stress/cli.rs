@@ -190,9 +190,10 @@ mod tests {
         assert!(run(&["--frames"]).unwrap_err().contains("needs a value"));
         assert!(run(&["--bogus"]).unwrap_err().contains("unknown option"));
         assert!(run(&["nope"]).unwrap_err().contains("unknown scenario"));
-        assert!(run(&["upload"])
+        assert!(run(&["pool"])
             .unwrap_err()
             .contains("not in this build yet"));
+        assert_eq!(run(&["upload"]).unwrap().scenario, Scenario::Upload);
         assert!(run(&["graph", "all"]).unwrap_err().contains("one scenario"));
         assert!(run(&["--duration", "5 parsecs"]).is_err());
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));

@@ -1,0 +1,123 @@
+//! Criterion bench of uploads (needs a GPU; lavapipe works): 16 MiB per
+//! iteration as 256 pieces of 64 KiB to shuffled places of one STORAGE buffer,
+//! through the staging ring (pieces filled by parallel jobs), StagingBelt and
+//! Queue::write_buffer, each waited for on the GPU. `forgeflow-stress upload`
+//! runs the full 100 MiB-per-frame comparison; this is its quick repeatable form.
+
+use std::num::NonZeroU64;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use forgeflow::graph::{Scheduler, SchedulerConfig};
+use forgeflow::jobs::synthetic::SplitMix64;
+use forgeflow::staging::{StagingConfig, StagingRing};
+
+const PIECE: usize = 64 << 10;
+const PIECES: usize = 256;
+
+fn upload(c: &mut Criterion) {
+    let Ok(gpu) = forgeflow::gpu::open() else {
+        eprintln!("benches/upload: skipped, no GPU (install mesa-vulkan-drivers)");
+        return;
+    };
+    let bytes = PIECE * PIECES;
+    let mut rng = SplitMix64::new(1);
+    let src: Vec<u8> = (0..bytes).map(|_| rng.next_u64() as u8).collect();
+    let mut placement: Vec<usize> = (0..PIECES).collect();
+    for i in (1..PIECES).rev() {
+        placement.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    let dst = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("bench destination"),
+        size: bytes as u64,
+        usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::STORAGE,
+        mapped_at_creation: false,
+    });
+    let mut ring = StagingRing::new(
+        &gpu.device,
+        StagingConfig {
+            buffer_size: 32 << 20,
+            ..Default::default()
+        },
+    )
+    .expect("ring");
+    let mut sched = Scheduler::new(SchedulerConfig {
+        auto_signal_fences: true,
+        ..Default::default()
+    })
+    .expect("scheduler");
+    let mut belt = wgpu::util::StagingBelt::new(gpu.device.clone(), 32 << 20);
+    let wait = |gpu: &forgeflow::gpu::Gpu| {
+        let _ = gpu.device.poll(wgpu::PollType::wait_indefinitely());
+    };
+
+    let mut g = c.benchmark_group("upload_16mib_as_64kib_pieces");
+    g.throughput(Throughput::Bytes(bytes as u64));
+    g.sample_size(20);
+    g.measurement_time(Duration::from_secs(5));
+    g.bench_function(BenchmarkId::new("forgeflow", "staging_ring"), |b| {
+        b.iter(|| {
+            let staging = ring.begin_frame().expect("staging frame");
+            let mut frame = sched.begin_frame().expect("frame");
+            for group in placement.chunks(16).enumerate() {
+                let (k, slots) = group;
+                let mut writes = Vec::with_capacity(slots.len());
+                for (j, &slot) in slots.iter().enumerate() {
+                    let i = k * 16 + j;
+                    let w = staging
+                        .write_buffer(&dst, (slot * PIECE) as u64, PIECE as u64)
+                        .expect("reserve");
+                    writes.push((w, &src[i * PIECE..(i + 1) * PIECE]));
+                }
+                frame
+                    .add("upload", move |_| {
+                        for (mut w, s) in writes {
+                            w.write(s)?;
+                        }
+                        Ok(())
+                    })
+                    .expect("job");
+            }
+            frame.run().expect("run");
+            let mut encoder = gpu.device.create_command_encoder(&Default::default());
+            staging.finish(&mut encoder);
+            gpu.queue.submit([encoder.finish()]);
+            wait(&gpu);
+        })
+    });
+    g.bench_function(BenchmarkId::new("staging_belt", "32mib_chunks"), |b| {
+        b.iter(|| {
+            let mut encoder = gpu.device.create_command_encoder(&Default::default());
+            for (i, &slot) in placement.iter().enumerate() {
+                belt.write_buffer(
+                    &mut encoder,
+                    &dst,
+                    (slot * PIECE) as u64,
+                    NonZeroU64::new(PIECE as u64).unwrap(),
+                )
+                .copy_from_slice(&src[i * PIECE..(i + 1) * PIECE]);
+            }
+            belt.finish();
+            gpu.queue.submit([encoder.finish()]);
+            belt.recall();
+            wait(&gpu);
+        })
+    });
+    g.bench_function(BenchmarkId::new("write_buffer", "per_piece"), |b| {
+        b.iter(|| {
+            for (i, &slot) in placement.iter().enumerate() {
+                gpu.queue.write_buffer(
+                    &dst,
+                    (slot * PIECE) as u64,
+                    &src[i * PIECE..(i + 1) * PIECE],
+                );
+            }
+            gpu.queue.submit([]);
+            wait(&gpu);
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, upload);
+criterion_main!(benches);
