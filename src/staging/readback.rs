@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use forgeflow_jobs::staging::{align_up, LinearAllocator, TextureCopyLayout};
 
-use super::ring::texture_region_for_readback;
+use super::ring::texture_region;
 use super::StagingError;
 
 const FREE: u8 = 0;
@@ -332,7 +332,14 @@ impl ReadbackFrame<'_> {
         aspect: wgpu::TextureAspect,
         deliver: impl FnOnce(Result<ReadbackData<'_>, StagingError>) + Send + 'static,
     ) -> Result<(), StagingError> {
-        let (layout, block) = texture_region_for_readback(src, mip_level, origin, extent, aspect)?;
+        let (layout, block) = texture_region(
+            src,
+            mip_level,
+            origin,
+            extent,
+            aspect,
+            wgpu::TextureUsages::COPY_SRC,
+        )?;
         let align = align_up((block.bytes as u64).max(4), 4).next_power_of_two();
         let (slot, at) = self.reserve(layout.staged_bytes, align)?;
         let s = &mut self.ring.slots[slot];

@@ -489,7 +489,14 @@ impl<'r> StagingFrame<'r> {
         extent: wgpu::Extent3d,
         aspect: wgpu::TextureAspect,
     ) -> Result<TextureWrite<'_>, StagingError> {
-        let (layout, block) = texture_region(dst, mip_level, origin, extent, aspect)?;
+        let (layout, block) = texture_region(
+            dst,
+            mip_level,
+            origin,
+            extent,
+            aspect,
+            wgpu::TextureUsages::COPY_DST,
+        )?;
         let align = (block.bytes as u64).max(4).next_power_of_two();
         let mut inner = self.inner.borrow_mut();
         let (src, src_offset, target) = inner.reserve(layout.staged_bytes, align)?;
@@ -954,43 +961,10 @@ fn dispatch_positions(
     })
 }
 
-/// Checks a texture region to read back and computes its buffer layout.
-pub(super) fn texture_region_for_readback(
-    src: &wgpu::Texture,
-    mip_level: u32,
-    origin: wgpu::Origin3d,
-    extent: wgpu::Extent3d,
-    aspect: wgpu::TextureAspect,
-) -> Result<(TextureCopyLayout, BlockInfo), StagingError> {
-    region(
-        src,
-        mip_level,
-        origin,
-        extent,
-        aspect,
-        wgpu::TextureUsages::COPY_SRC,
-    )
-}
-
-/// Checks a texture region to upload and computes its staging layout.
-fn texture_region(
-    dst: &wgpu::Texture,
-    mip_level: u32,
-    origin: wgpu::Origin3d,
-    extent: wgpu::Extent3d,
-    aspect: wgpu::TextureAspect,
-) -> Result<(TextureCopyLayout, BlockInfo), StagingError> {
-    region(
-        dst,
-        mip_level,
-        origin,
-        extent,
-        aspect,
-        wgpu::TextureUsages::COPY_DST,
-    )
-}
-
-fn region(
+/// Checks a texture region (that the texture has `usage`, that the mip exists,
+/// that origin and extent are whole blocks inside it) and computes its layout in
+/// a buffer.
+pub(super) fn texture_region(
     dst: &wgpu::Texture,
     mip_level: u32,
     origin: wgpu::Origin3d,
