@@ -12,6 +12,7 @@
 
 pub use forgeflow_graph as graph;
 
+pub mod alloc;
 pub mod memcpy;
 pub mod staging;
 pub mod synthetic;

@@ -1,0 +1,638 @@
+//! [`PoolAllocator`]: handles, deferred frees and defragmentation over the TLSF core.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use slotmap::{Key, KeyData, SlotMap};
+
+use super::tlsf::{NodeState, Tlsf, GRANULE, NIL};
+
+slotmap::new_key_type! {
+    /// Names one allocation. Stale once freed: every lookup is then an `Err`.
+    pub struct AllocKey;
+}
+
+/// Where an allocation is now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allocation {
+    /// The block (GPU buffer) index.
+    pub block: u32,
+    /// Byte offset in the block.
+    pub offset: u64,
+    /// Bytes (the requested size rounded up to 4).
+    pub size: u64,
+}
+
+/// Why an allocation or a lookup failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AllocError {
+    /// No free range holds the request.
+    OutOfSpace {
+        /// Bytes asked for.
+        size: u64,
+        /// Alignment asked for.
+        align: u64,
+        /// The largest free range.
+        largest_free: u64,
+        /// All free bytes.
+        free: u64,
+    },
+    /// An alignment that is not a power of two.
+    BadAlignment(u64),
+    /// A zero-sized request.
+    Empty,
+    /// A key whose allocation was freed (or that belongs to another pool).
+    Stale(AllocKey),
+    /// A block index that does not exist, is removed, or still holds allocations.
+    Block(u32),
+}
+
+impl fmt::Display for AllocError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AllocError::OutOfSpace { size, align, largest_free, free } => write!(
+                f,
+                "no room for {size} bytes aligned to {align}: {free} bytes free, the largest free range {largest_free}; \
+                 add a block, raise the budget, or defragment"
+            ),
+            AllocError::BadAlignment(a) => write!(f, "alignment {a} is not a power of two"),
+            AllocError::Empty => f.write_str("cannot allocate 0 bytes"),
+            AllocError::Stale(k) => write!(f, "stale allocation key {k:?}: it was freed or belongs to another pool"),
+            AllocError::Block(b) => write!(f, "block {b} does not exist, was removed, or still holds allocations"),
+        }
+    }
+}
+
+impl std::error::Error for AllocError {}
+
+struct Entry {
+    node: u32,
+    align: u64,
+    pinned: bool,
+}
+
+/// Counters since creation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Successful allocations.
+    pub allocations: u64,
+    /// Failed allocations.
+    pub failures: u64,
+    /// Frees (deferred or immediate).
+    pub frees: u64,
+    /// Frees whose range has been released to the pool.
+    pub released: u64,
+    /// Allocations moved by committed defragmentation.
+    pub allocations_moved: u64,
+    /// Bytes moved by committed defragmentation.
+    pub bytes_moved: u64,
+    /// Blocks that defragmentation emptied.
+    pub blocks_emptied: u64,
+    /// Defragmentation plans made.
+    pub plans: u64,
+    /// Total and longest planning time.
+    pub plan_time_total: Duration,
+    /// See `plan_time_total`.
+    pub plan_time_max: Duration,
+}
+
+/// A snapshot of how the pool's memory is used.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolMetrics {
+    /// Bytes of all live blocks.
+    pub pool_bytes: u64,
+    /// Bytes of live allocations.
+    pub live_bytes: u64,
+    /// Bytes freed but waiting for their fence.
+    pub pending_bytes: u64,
+    /// Free bytes.
+    pub free_bytes: u64,
+    /// The largest free range.
+    pub largest_free: u64,
+    /// External fragmentation, `1 - largest_free / free_bytes` (0 when nothing is free).
+    pub fragmentation: f64,
+    /// Reserved (live + pending + alignment padding kept with them) over live bytes.
+    pub reserved_over_live: f64,
+    /// Free ranges per bin: (the bin's smallest size, ranges).
+    pub free_bins: Vec<(u64, u32)>,
+}
+
+/// A budget for one frame's defragmentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DefragBudget {
+    /// Bytes that may be moved.
+    pub max_bytes: u64,
+    /// Allocations that may be moved.
+    pub max_moves: u32,
+}
+
+/// One planned move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Move {
+    /// The allocation.
+    pub key: AllocKey,
+    /// Where it is.
+    pub from: Allocation,
+    /// Where it goes (reserved; never overlaps `from`).
+    pub to: Allocation,
+    dest_node: u32,
+}
+
+/// Moves to perform: copy each `from` to `to` on the GPU, then
+/// [`commit_defrag`](PoolAllocator::commit_defrag) (or
+/// [`cancel_defrag`](PoolAllocator::cancel_defrag)).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DefragPlan {
+    /// The moves, in the order to copy them.
+    pub moves: Vec<Move>,
+    /// Bytes the moves copy.
+    pub bytes: u64,
+    /// Blocks the plan empties completely.
+    pub blocks_emptied: u32,
+}
+
+/// Sub-allocates blocks with generational handles, fence-deferred frees and
+/// defragmentation planning. See the [module documentation](super).
+pub struct PoolAllocator {
+    tlsf: Tlsf,
+    keys: SlotMap<AllocKey, Entry>,
+    /// Frees waiting for their frame's fence: (last frame that may use it, node), in frame order.
+    pending: VecDeque<(u64, u32)>,
+    pending_bytes: u64,
+    live_bytes: u64,
+    stats: PoolStats,
+}
+
+impl Default for PoolAllocator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for PoolAllocator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolAllocator")
+            .field("blocks", &self.tlsf.blocks.len())
+            .field("live", &self.keys.len())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+fn key_of(ffi: u64) -> AllocKey {
+    AllocKey::from(KeyData::from_ffi(ffi))
+}
+
+impl PoolAllocator {
+    /// An empty pool with no block.
+    pub fn new() -> Self {
+        PoolAllocator {
+            tlsf: Tlsf::new(),
+            keys: SlotMap::with_key(),
+            pending: VecDeque::new(),
+            pending_bytes: 0,
+            live_bytes: 0,
+            stats: PoolStats::default(),
+        }
+    }
+
+    /// Adds a block of `size` bytes (rounded down to a multiple of 4); returns its index.
+    pub fn add_block(&mut self, size: u64) -> u32 {
+        self.tlsf.add_block(size / GRANULE * GRANULE)
+    }
+
+    /// Removes a block that holds nothing (no live, pending or reserved range).
+    pub fn remove_block(&mut self, block: u32) -> Result<(), AllocError> {
+        if self.tlsf.remove_block(block) {
+            Ok(())
+        } else {
+            Err(AllocError::Block(block))
+        }
+    }
+
+    /// Live blocks whose every byte is free.
+    pub fn empty_blocks(&self) -> impl Iterator<Item = u32> + '_ {
+        self.tlsf
+            .blocks
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| {
+                b.live && b.used_bytes == 0 && self.tlsf.nodes[b.first as usize].size == b.size
+            })
+            .map(|(i, _)| i as u32)
+    }
+
+    /// Allocates `size` bytes aligned to `align` (a power of two; 4 at least is used).
+    #[inline]
+    pub fn alloc(&mut self, size: u64, align: u64) -> Result<AllocKey, AllocError> {
+        if size == 0 {
+            return Err(AllocError::Empty);
+        }
+        if !align.is_power_of_two() {
+            return Err(AllocError::BadAlignment(align));
+        }
+        let size = size.div_ceil(GRANULE) * GRANULE;
+        let align = align.max(GRANULE);
+        match self.tlsf.alloc(size, align) {
+            Some(node) => {
+                let key = self.keys.insert(Entry {
+                    node,
+                    align,
+                    pinned: false,
+                });
+                self.tlsf.nodes[node as usize].owner = key.data().as_ffi();
+                self.live_bytes += size;
+                self.stats.allocations += 1;
+                Ok(key)
+            }
+            None => {
+                self.stats.failures += 1;
+                Err(AllocError::OutOfSpace {
+                    size,
+                    align,
+                    largest_free: self.tlsf.largest_free(),
+                    free: self.tlsf.free_bytes,
+                })
+            }
+        }
+    }
+
+    /// Where an allocation is.
+    #[inline]
+    pub fn resolve(&self, key: AllocKey) -> Result<Allocation, AllocError> {
+        let entry = self.keys.get(key).ok_or(AllocError::Stale(key))?;
+        let n = &self.tlsf.nodes[entry.node as usize];
+        Ok(Allocation {
+            block: n.block,
+            offset: n.offset,
+            size: n.size,
+        })
+    }
+
+    /// Frees an allocation that frame `last_frame` (and none after it) may still
+    /// use: the key is stale at once, the range is reused only after
+    /// [`retire`](Self::retire) reaches that frame.
+    #[inline]
+    pub fn free(&mut self, key: AllocKey, last_frame: u64) -> Result<(), AllocError> {
+        let entry = self.keys.remove(key).ok_or(AllocError::Stale(key))?;
+        let size = self.tlsf.nodes[entry.node as usize].size;
+        self.tlsf.set_pending(entry.node);
+        self.live_bytes -= size;
+        self.pending_bytes += size;
+        // Keep the queue in frame order even if frees name older frames.
+        let pos = self
+            .pending
+            .iter()
+            .rposition(|&(f, _)| f <= last_frame)
+            .map_or(0, |p| p + 1);
+        self.pending.insert(pos, (last_frame, entry.node));
+        self.stats.frees += 1;
+        Ok(())
+    }
+
+    /// Frees an allocation no GPU work has used: its range is reusable at once.
+    #[inline]
+    pub fn free_now(&mut self, key: AllocKey) -> Result<(), AllocError> {
+        let entry = self.keys.remove(key).ok_or(AllocError::Stale(key))?;
+        let size = self.tlsf.nodes[entry.node as usize].size;
+        self.tlsf.free(entry.node);
+        self.live_bytes -= size;
+        self.stats.frees += 1;
+        self.stats.released += 1;
+        Ok(())
+    }
+
+    /// Releases every pending free whose last frame is at most `completed` (its
+    /// fence has signalled). Returns how many ranges were released.
+    pub fn retire(&mut self, completed: u64) -> usize {
+        let mut released = 0;
+        while let Some(&(frame, node)) = self.pending.front() {
+            if frame > completed {
+                break;
+            }
+            self.pending.pop_front();
+            self.pending_bytes -= self.tlsf.nodes[node as usize].size;
+            self.tlsf.free(node);
+            released += 1;
+        }
+        self.stats.released += released as u64;
+        released
+    }
+
+    /// Pins (or unpins) an allocation: pinned allocations are never moved.
+    pub fn set_pinned(&mut self, key: AllocKey, pinned: bool) -> Result<(), AllocError> {
+        self.keys.get_mut(key).ok_or(AllocError::Stale(key))?.pinned = pinned;
+        Ok(())
+    }
+
+    /// Live allocations.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether there is no live allocation.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Counters since creation.
+    pub fn stats(&self) -> &PoolStats {
+        &self.stats
+    }
+
+    /// Fragmentation, occupancy and bins now (walks the bins: not for every frame's hot path).
+    pub fn metrics(&self) -> PoolMetrics {
+        let pool_bytes: u64 = self
+            .tlsf
+            .blocks
+            .iter()
+            .filter(|b| b.live)
+            .map(|b| b.size)
+            .sum();
+        let free = self.tlsf.free_bytes;
+        let largest = self.tlsf.largest_free();
+        PoolMetrics {
+            pool_bytes,
+            live_bytes: self.live_bytes,
+            pending_bytes: self.pending_bytes,
+            free_bytes: free,
+            largest_free: largest,
+            fragmentation: self.fragmentation(),
+            reserved_over_live: if self.live_bytes == 0 {
+                0.0
+            } else {
+                (pool_bytes - free) as f64 / self.live_bytes as f64
+            },
+            free_bins: self.tlsf.free_bins(),
+        }
+    }
+
+    /// External fragmentation, `1 - largest_free / free_bytes`.
+    pub fn fragmentation(&self) -> f64 {
+        let free = self.tlsf.free_bytes;
+        if free == 0 {
+            0.0
+        } else {
+            1.0 - self.tlsf.largest_free() as f64 / free as f64
+        }
+    }
+
+    /// Free bytes.
+    pub fn free_bytes(&self) -> u64 {
+        self.tlsf.free_bytes
+    }
+
+    /// Bytes of live allocations.
+    pub fn live_bytes(&self) -> u64 {
+        self.live_bytes
+    }
+
+    /// Plans moves within `budget`: if some block can be emptied into the free
+    /// space of the others, its allocations move there (sparsest block first);
+    /// otherwise the highest allocations of the most fragmented block slide down
+    /// into its lowest holes. Destinations are reserved now; nothing moves until
+    /// [`commit_defrag`](Self::commit_defrag). Pinned allocations stay.
+    pub fn plan_defrag(&mut self, budget: DefragBudget) -> DefragPlan {
+        let started = Instant::now();
+        let mut plan = DefragPlan::default();
+        let live_blocks = self.tlsf.blocks.iter().filter(|b| b.live).count();
+        if live_blocks > 1 {
+            self.plan_empty_block(budget, &mut plan);
+        }
+        if plan.moves.is_empty() {
+            self.plan_compaction(budget, &mut plan);
+        }
+        let took = started.elapsed();
+        self.stats.plans += 1;
+        self.stats.plan_time_total += took;
+        self.stats.plan_time_max = self.stats.plan_time_max.max(took);
+        plan
+    }
+
+    fn budget_allows(plan: &DefragPlan, budget: DefragBudget, size: u64) -> bool {
+        (plan.moves.len() as u32) < budget.max_moves && plan.bytes + size <= budget.max_bytes
+    }
+
+    /// Used nodes of a block in address order: (node, key).
+    fn used_nodes(&self, block: u32) -> Vec<(u32, AllocKey)> {
+        let mut out = Vec::new();
+        let mut n = self.tlsf.blocks[block as usize].first;
+        while n != NIL {
+            let node = &self.tlsf.nodes[n as usize];
+            if node.state == NodeState::Used && node.owner != 0 {
+                out.push((n, key_of(node.owner)));
+            }
+            n = node.next;
+        }
+        out
+    }
+
+    fn plan_empty_block(&mut self, budget: DefragBudget, plan: &mut DefragPlan) {
+        // The sparsest block with something to move whose live bytes fit elsewhere.
+        let candidate = self
+            .tlsf
+            .blocks
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.live && b.used_bytes > 0)
+            .min_by_key(|(_, b)| b.used_bytes)
+            .map(|(i, b)| (i as u32, b.used_bytes));
+        let Some((block, used)) = candidate else {
+            return;
+        };
+        let free_elsewhere = self.tlsf.free_bytes - self.block_free_bytes(block);
+        if used > free_elsewhere || used > budget.max_bytes {
+            return;
+        }
+        let parked = self.tlsf.detach_block(block);
+        let mut emptied = true;
+        for (node, key) in self.used_nodes(block) {
+            let Some(entry) = self.keys.get(key) else {
+                continue;
+            };
+            if entry.pinned {
+                emptied = false;
+                continue;
+            }
+            let size = self.tlsf.nodes[node as usize].size;
+            if !Self::budget_allows(plan, budget, size) {
+                emptied = false;
+                break;
+            }
+            match self.tlsf.alloc(size, entry.align) {
+                Some(dest) => self.push_move(plan, key, node, dest),
+                None => {
+                    emptied = false;
+                    break;
+                }
+            }
+        }
+        self.tlsf.reattach(parked);
+        if emptied && self.pending_in_block(block) == 0 {
+            plan.blocks_emptied += 1;
+        }
+    }
+
+    fn block_free_bytes(&self, block: u32) -> u64 {
+        let mut n = self.tlsf.blocks[block as usize].first;
+        let mut free = 0;
+        while n != NIL {
+            let node = &self.tlsf.nodes[n as usize];
+            if node.state == NodeState::Free {
+                free += node.size;
+            }
+            n = node.next;
+        }
+        free
+    }
+
+    fn pending_in_block(&self, block: u32) -> usize {
+        self.pending
+            .iter()
+            .filter(|&&(_, n)| self.tlsf.nodes[n as usize].block == block)
+            .count()
+    }
+
+    fn plan_compaction(&mut self, budget: DefragBudget, plan: &mut DefragPlan) {
+        for block in 0..self.tlsf.blocks.len() as u32 {
+            if !self.tlsf.blocks[block as usize].live {
+                continue;
+            }
+            // Highest allocations first, each into the lowest hole below it that fits.
+            let used = self.used_nodes(block);
+            for &(node, key) in used.iter().rev() {
+                let Some(entry) = self.keys.get(key) else {
+                    continue;
+                };
+                if entry.pinned {
+                    continue;
+                }
+                let n = self.tlsf.nodes[node as usize];
+                if !Self::budget_allows(plan, budget, n.size) {
+                    return;
+                }
+                if let Some(dest) = self.tlsf.alloc_below(block, n.size, entry.align, n.offset) {
+                    self.push_move(plan, key, node, dest);
+                }
+            }
+            if !plan.moves.is_empty() {
+                return;
+            }
+        }
+    }
+
+    fn push_move(&mut self, plan: &mut DefragPlan, key: AllocKey, from: u32, dest: u32) {
+        let f = self.tlsf.nodes[from as usize];
+        let t = self.tlsf.nodes[dest as usize];
+        self.tlsf.nodes[dest as usize].owner = 0; // reserved, not yet the key's
+        plan.bytes += f.size;
+        plan.moves.push(Move {
+            key,
+            from: Allocation {
+                block: f.block,
+                offset: f.offset,
+                size: f.size,
+            },
+            to: Allocation {
+                block: t.block,
+                offset: t.offset,
+                size: t.size,
+            },
+            dest_node: dest,
+        });
+    }
+
+    /// After the plan's copies were submitted in frame `frame`: handles point to
+    /// the new places and the old ranges are freed once `frame` retires. A move
+    /// whose allocation was freed meanwhile only releases its destination.
+    pub fn commit_defrag(&mut self, plan: DefragPlan, frame: u64) {
+        for m in plan.moves {
+            match self.keys.get_mut(m.key) {
+                Some(entry) => {
+                    let old = entry.node;
+                    entry.node = m.dest_node;
+                    self.tlsf.nodes[m.dest_node as usize].owner = m.key.data().as_ffi();
+                    self.tlsf.set_pending(old);
+                    self.pending_bytes += m.from.size;
+                    self.pending.push_back((frame, old));
+                    self.stats.allocations_moved += 1;
+                    self.stats.bytes_moved += m.from.size;
+                }
+                None => self.tlsf.free(m.dest_node),
+            }
+        }
+        self.stats.blocks_emptied += plan.blocks_emptied as u64;
+    }
+
+    /// Abandons a plan: its reserved destinations are released.
+    pub fn cancel_defrag(&mut self, plan: DefragPlan) {
+        for m in plan.moves {
+            self.tlsf.free(m.dest_node);
+        }
+    }
+
+    /// Checks the pool's invariants (for tests and debugging): ranges of each
+    /// block tile it without gap or overlap, every live key's node is used and
+    /// owned by it, byte counts add up. Returns a description of the first violation.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut free = 0;
+        for (bi, b) in self.tlsf.blocks.iter().enumerate() {
+            if !b.live {
+                continue;
+            }
+            let mut n = b.first;
+            let mut at = 0;
+            let mut prev = NIL;
+            let mut used = 0;
+            while n != NIL {
+                let node = &self.tlsf.nodes[n as usize];
+                if node.offset != at || node.block != bi as u32 || node.prev != prev {
+                    return Err(format!(
+                        "block {bi}: node {n} at {} (expected {at})",
+                        node.offset
+                    ));
+                }
+                match node.state {
+                    NodeState::Free => free += node.size,
+                    NodeState::Used | NodeState::Pending => used += node.size,
+                    NodeState::Spare => {
+                        return Err(format!("block {bi}: spare node {n} in the chain"))
+                    }
+                }
+                at += node.size;
+                prev = n;
+                n = node.next;
+            }
+            if at != b.size {
+                return Err(format!("block {bi}: ranges cover {at} of {} bytes", b.size));
+            }
+            if used != b.used_bytes {
+                return Err(format!(
+                    "block {bi}: used {used} but counted {}",
+                    b.used_bytes
+                ));
+            }
+        }
+        if free != self.tlsf.free_bytes {
+            return Err(format!("free {free} but counted {}", self.tlsf.free_bytes));
+        }
+        for (key, e) in &self.keys {
+            let node = &self.tlsf.nodes[e.node as usize];
+            if node.state != NodeState::Used || node.owner != key.data().as_ffi() {
+                return Err(format!(
+                    "key {key:?}: node {} is {:?}, owner {}",
+                    e.node, node.state, node.owner
+                ));
+            }
+            if !node.offset.is_multiple_of(e.align) {
+                return Err(format!(
+                    "key {key:?}: offset {} not aligned to {}",
+                    node.offset, e.align
+                ));
+            }
+        }
+        Ok(())
+    }
+}
