@@ -303,3 +303,139 @@ mod tests {
         assert_ne!(busy_work(10, 1), busy_work(11, 1));
     }
 }
+
+/// One step of an allocation churn trace (see [`ChurnTrace`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChurnEvent {
+    /// Allocate `size` bytes at `align`, named `id` by the trace.
+    Alloc {
+        /// The trace's name for the allocation.
+        id: u32,
+        /// Bytes.
+        size: u64,
+        /// Alignment (a power of two).
+        align: u64,
+    },
+    /// Free allocation `id` (ignore it if that allocation failed).
+    Free {
+        /// The trace's name for the allocation.
+        id: u32,
+    },
+    /// The frame ends.
+    EndFrame,
+}
+
+/// A deterministic, realistic allocation churn at 60 frames per second (one
+/// simulated hour is 216,000 frames): a permanent set made at the start;
+/// streaming allocations every frame (log-uniform 256 B to 4 MiB; half of them
+/// live 1-10 frames, 40% 1-10 seconds, 10% 1-5 minutes); and every 30-120
+/// seconds a level load burst of 60-200 allocations of 4 KiB to 8 MiB, unloaded
+/// at once 1-2.5 minutes later. About 1.1-1.8 GiB live at a time.
+#[derive(Debug, Clone)]
+pub struct ChurnTrace {
+    rng: SplitMix64,
+    frame: u64,
+    frames: u64,
+    next_id: u32,
+    expiring: std::collections::BinaryHeap<std::cmp::Reverse<(u64, u32)>>,
+    levels: std::collections::VecDeque<(u64, Vec<u32>)>,
+    next_level: u64,
+    queue: std::collections::VecDeque<ChurnEvent>,
+}
+
+impl ChurnTrace {
+    /// A trace of `frames` frames from `seed`.
+    pub fn new(frames: u64, seed: u64) -> Self {
+        let mut t = ChurnTrace {
+            rng: SplitMix64::new(seed),
+            frame: 0,
+            frames,
+            next_id: 0,
+            expiring: Default::default(),
+            levels: Default::default(),
+            next_level: 60,
+            queue: Default::default(),
+        };
+        for _ in 0..200 {
+            let size = t.log_uniform(1 << 10, 4 << 20);
+            t.alloc(size, None);
+        }
+        t
+    }
+
+    fn log_uniform(&mut self, lo: u64, hi: u64) -> u64 {
+        let u = (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        ((lo as f64).ln() + u * ((hi as f64).ln() - (lo as f64).ln())).exp() as u64
+    }
+
+    fn alloc(&mut self, size: u64, expires: Option<u64>) -> u32 {
+        let id = self.next_id;
+        self.next_id += 1;
+        let align = match self.rng.below(10) {
+            0..=5 => 16,
+            6..=8 => 256,
+            _ => 4,
+        };
+        self.queue.push_back(ChurnEvent::Alloc { id, size, align });
+        if let Some(at) = expires {
+            self.expiring.push(std::cmp::Reverse((at, id)));
+        }
+        id
+    }
+
+    fn frame_events(&mut self) {
+        let f = self.frame;
+        while let Some(&std::cmp::Reverse((at, id))) = self.expiring.peek() {
+            if at > f {
+                break;
+            }
+            self.expiring.pop();
+            self.queue.push_back(ChurnEvent::Free { id });
+        }
+        while self.levels.front().is_some_and(|(at, _)| *at <= f) {
+            let (_, ids) = self.levels.pop_front().expect("checked");
+            self.queue
+                .extend(ids.into_iter().map(|id| ChurnEvent::Free { id }));
+        }
+        if f >= self.next_level {
+            let n = 60 + self.rng.below(141);
+            let ids = (0..n)
+                .map(|_| {
+                    let size = self.log_uniform(4 << 10, 8 << 20);
+                    self.alloc(size, None)
+                })
+                .collect();
+            let unload = f + 3600 + self.rng.below(5400);
+            self.levels.push_back((unload, ids));
+            self.levels.make_contiguous().sort_by_key(|(at, _)| *at);
+            self.next_level = f + 1800 + self.rng.below(5400);
+        }
+        for _ in 0..(1 + self.rng.below(3)) {
+            let size = self.log_uniform(256, 4 << 20);
+            let life = match self.rng.below(10) {
+                0..=4 => 1 + self.rng.below(10),
+                5..=8 => 60 + self.rng.below(540),
+                _ => 3600 + self.rng.below(14_400),
+            };
+            self.alloc(size, Some(f + life));
+        }
+        self.queue.push_back(ChurnEvent::EndFrame);
+    }
+}
+
+impl Iterator for ChurnTrace {
+    type Item = ChurnEvent;
+
+    fn next(&mut self) -> Option<ChurnEvent> {
+        loop {
+            if let Some(e) = self.queue.pop_front() {
+                return Some(e);
+            }
+            if self.frame >= self.frames {
+                return None;
+            }
+            self.frame_events();
+            self.frame += 1;
+        }
+    }
+}

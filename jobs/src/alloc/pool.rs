@@ -495,30 +495,39 @@ impl PoolAllocator {
             .count()
     }
 
+    /// Compaction: the highest allocations of each block, examined from its
+    /// end (at most `COMPACTION_CANDIDATES` per plan, so planning time stays
+    /// bounded), move into free ranges lower in the pool when the TLSF search
+    /// finds one that fits. Freed tops merge into the free range at the end.
     fn plan_compaction(&mut self, budget: DefragBudget, plan: &mut DefragPlan) {
-        for block in 0..self.tlsf.blocks.len() as u32 {
+        const COMPACTION_CANDIDATES: u32 = 256;
+        let mut examined = 0;
+        for block in (0..self.tlsf.blocks.len() as u32).rev() {
             if !self.tlsf.blocks[block as usize].live {
                 continue;
             }
-            // Highest allocations first, each into the lowest hole below it that fits.
-            let used = self.used_nodes(block);
-            for &(node, key) in used.iter().rev() {
-                let Some(entry) = self.keys.get(key) else {
-                    continue;
-                };
-                if entry.pinned {
-                    continue;
+            let mut n = self.tlsf.blocks[block as usize].last;
+            while n != NIL && examined < COMPACTION_CANDIDATES {
+                let node = self.tlsf.nodes[n as usize];
+                let prev = node.prev;
+                if node.state == NodeState::Used && node.owner != 0 {
+                    examined += 1;
+                    let key = key_of(node.owner);
+                    if let Some(entry) = self.keys.get(key) {
+                        if !entry.pinned {
+                            if !Self::budget_allows(plan, budget, node.size) {
+                                return;
+                            }
+                            let align = entry.align;
+                            if let Some(dest) =
+                                self.tlsf.alloc_lower(node.size, align, block, node.offset)
+                            {
+                                self.push_move(plan, key, n, dest);
+                            }
+                        }
+                    }
                 }
-                let n = self.tlsf.nodes[node as usize];
-                if !Self::budget_allows(plan, budget, n.size) {
-                    return;
-                }
-                if let Some(dest) = self.tlsf.alloc_below(block, n.size, entry.align, n.offset) {
-                    self.push_move(plan, key, node, dest);
-                }
-            }
-            if !plan.moves.is_empty() {
-                return;
+                n = prev;
             }
         }
     }

@@ -23,6 +23,8 @@ const SL_COUNT: u32 = 1 << SL_LOG2;
 const FL_COUNT: usize = (64 - SL_LOG2 + 1) as usize;
 /// Ranges of the request's own bin looked at before rounding up.
 const EXACT_SCAN: usize = 8;
+/// Ranges of the first fitting bin compared by address.
+const GUARANTEED_SCAN: usize = 4;
 
 /// What a node is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +60,7 @@ pub(crate) struct Node {
 pub(crate) struct Block {
     pub(crate) size: u64,
     pub(crate) first: u32,
+    pub(crate) last: u32,
     pub(crate) live: bool,
     pub(crate) used_bytes: u64,
 }
@@ -210,6 +213,7 @@ impl Tlsf {
         self.blocks.push(Block {
             size,
             first: n,
+            last: n,
             live: true,
             used_bytes: 0,
         });
@@ -263,24 +267,44 @@ impl Tlsf {
     /// A free node that can hold `size` bytes at `align`.
     fn find(&self, size: u64, align: u64) -> Option<u32> {
         // 1. The request's own bin: its holes may be exactly the right size.
+        // Among the few ranges looked at, the lowest address wins: new
+        // allocations fill low holes and the top of the pool stays free.
+        let lower = |a: u32, b: u32| -> bool {
+            let (x, y) = (&self.nodes[a as usize], &self.nodes[b as usize]);
+            (x.block, x.offset) < (y.block, y.offset)
+        };
         let (fl, sl) = bin_floor(size);
         let mut n = self.heads[bin_index(fl, sl)];
+        let mut best = NIL;
         for _ in 0..EXACT_SCAN {
             if n == NIL {
                 break;
             }
-            if self.fits(n, size, align) {
-                return Some(n);
+            if self.fits(n, size, align) && (best == NIL || lower(n, best)) {
+                best = n;
             }
             n = self.nodes[n as usize].free_next;
+        }
+        if best != NIL {
+            return Some(best);
         }
         // 2. A bin whose every range fits, alignment padding included.
         let need = size + (align - GRANULE.min(align));
         let (fl, sl) = bin_ceil(need);
         let (fl, sl) = self.first_bin_from(fl, sl)?;
-        let head = self.heads[bin_index(fl, sl)];
-        debug_assert!(head != NIL && self.fits(head, size, align));
-        Some(head)
+        let mut n = self.heads[bin_index(fl, sl)];
+        let mut best = n;
+        for _ in 0..GUARANTEED_SCAN {
+            if n == NIL {
+                break;
+            }
+            if lower(n, best) {
+                best = n;
+            }
+            n = self.nodes[n as usize].free_next;
+        }
+        debug_assert!(best != NIL && self.fits(best, size, align));
+        Some(best)
     }
 
     /// Allocates `size` bytes at `align` (both multiples of `GRANULE`, align a
@@ -339,6 +363,8 @@ impl Tlsf {
             });
             if next != NIL {
                 self.nodes[next as usize].prev = m;
+            } else {
+                self.blocks[block as usize].last = m;
             }
             self.nodes[n as usize].next = m;
             self.insert_free(m);
@@ -388,6 +414,8 @@ impl Tlsf {
             cur.next = q.next;
             if q.next != NIL {
                 self.nodes[q.next as usize].prev = n;
+            } else {
+                self.blocks[q.block as usize].last = n;
             }
             self.recycle(next);
         }
@@ -433,28 +461,24 @@ impl Tlsf {
         }
     }
 
-    /// The lowest free node of `block` below `limit` that holds `size` at
-    /// `align`, reserved as a used node (for compaction within a block).
-    pub(crate) fn alloc_below(
+    /// Reserves `size` at `align` in a free range that lies before `(block,
+    /// offset)` in pool order (an earlier block, or lower in the same block), if
+    /// the range the TLSF search picks does. O(1): used by compaction, which only
+    /// wants moves that bring an allocation down.
+    pub(crate) fn alloc_lower(
         &mut self,
-        block: u32,
         size: u64,
         align: u64,
-        limit: u64,
+        block: u32,
+        offset: u64,
     ) -> Option<u32> {
-        let mut n = self.blocks[block as usize].first;
-        while n != NIL {
-            let node = self.nodes[n as usize];
-            if node.offset >= limit {
-                return None;
-            }
-            if node.state == NodeState::Free && self.fits(n, size, align) {
-                self.remove_free(n);
-                return Some(self.carve(n, size, align));
-            }
-            n = node.next;
+        let n = self.find(size, align)?;
+        let node = &self.nodes[n as usize];
+        if node.block > block || (node.block == block && node.offset >= offset) {
+            return None;
         }
-        None
+        self.remove_free(n);
+        Some(self.carve(n, size, align))
     }
 
     /// Occupied nodes count per bin of free ranges, for statistics: (bin's smallest size, free ranges).

@@ -11,8 +11,10 @@ scenarios:
              fence back-pressure, failures (CPU only)
   upload     100 MiB per frame to the GPU through the staging ring (needs a GPU);
              --compare adds Queue::write_buffer, StagingBelt and memcpy
+  pool       the pool allocator under a simulated churn (--simulate-hours H,
+             default 0.1); --compare adds offset-allocator on the same trace
   all        every scenario available in this build (default)
-  pool, texture, vt
+  texture, vt
              not in this build yet
 
 options:
@@ -21,7 +23,8 @@ options:
   --seed S         seed of the generated graphs (default 1)
   --threads N      worker threads (default: one per core)
   --json PATH      write the report as JSON to PATH
-  --compare        also run the peer baselines (rayon::scope, sequential) on the same work
+  --simulate-hours H  simulated hours of the pool churn (1 hour = 216,000 frames)
+  --compare        also run the peer baselines on the same work
   --quiet          no progress bar and no summary table
   -h, --help       this text
 
@@ -32,6 +35,7 @@ exit status: 0 all integrity checks passed, 1 an integrity check failed,
 pub enum Scenario {
     Graph,
     Upload,
+    Pool,
     All,
 }
 
@@ -40,6 +44,7 @@ impl Scenario {
         match self {
             Scenario::Graph => "graph",
             Scenario::Upload => "upload",
+            Scenario::Pool => "pool",
             Scenario::All => "all",
         }
     }
@@ -55,6 +60,7 @@ pub struct Options {
     pub json: Option<PathBuf>,
     pub compare: bool,
     pub quiet: bool,
+    pub simulate_hours: f64,
 }
 
 /// What parsing produced: options to run, or text to print and leave.
@@ -73,6 +79,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
         json: None,
         compare: false,
         quiet: false,
+        simulate_hours: 0.1,
     };
     let mut scenario_seen = false;
     let mut args = args.into_iter();
@@ -94,6 +101,13 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             "--threads" => opts.threads = positive(&value("--threads")?, "--threads")? as usize,
             "--json" => opts.json = Some(PathBuf::from(value("--json")?)),
             "--compare" => opts.compare = true,
+            "--simulate-hours" => {
+                let v = value("--simulate-hours")?;
+                opts.simulate_hours = match v.parse::<f64>() {
+                    Ok(h) if h > 0.0 && h.is_finite() => h,
+                    _ => return Err(format!("--simulate-hours {v:?} must be a positive number")),
+                };
+            }
             "--quiet" => opts.quiet = true,
             s if s.starts_with('-') => return Err(format!("unknown option {s:?} (see --help)")),
             s if !scenario_seen => {
@@ -101,15 +115,16 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
                 opts.scenario = match s {
                     "graph" => Scenario::Graph,
                     "upload" => Scenario::Upload,
+                    "pool" => Scenario::Pool,
                     "all" => Scenario::All,
-                    "pool" | "texture" | "vt" => {
+                    "texture" | "vt" => {
                         return Err(format!(
-                            "scenario {s:?} is not in this build yet; available: graph, upload, all"
+                            "scenario {s:?} is not in this build yet; available: graph, upload, pool, all"
                         ))
                     }
                     _ => {
                         return Err(format!(
-                            "unknown scenario {s:?}; available: graph, upload, all"
+                            "unknown scenario {s:?}; available: graph, upload, pool, all"
                         ))
                     }
                 };
@@ -190,9 +205,14 @@ mod tests {
         assert!(run(&["--frames"]).unwrap_err().contains("needs a value"));
         assert!(run(&["--bogus"]).unwrap_err().contains("unknown option"));
         assert!(run(&["nope"]).unwrap_err().contains("unknown scenario"));
-        assert!(run(&["pool"])
-            .unwrap_err()
-            .contains("not in this build yet"));
+        assert!(run(&["vt"]).unwrap_err().contains("not in this build yet"));
+        assert_eq!(
+            run(&["pool", "--simulate-hours", "2"])
+                .unwrap()
+                .simulate_hours,
+            2.0
+        );
+        assert!(run(&["--simulate-hours", "-1"]).is_err());
         assert_eq!(run(&["upload"]).unwrap().scenario, Scenario::Upload);
         assert!(run(&["graph", "all"]).unwrap_err().contains("one scenario"));
         assert!(run(&["--duration", "5 parsecs"]).is_err());

@@ -5,6 +5,7 @@
 mod alloc;
 mod cli;
 mod graph;
+mod pool;
 mod report;
 mod upload;
 
@@ -33,13 +34,14 @@ fn main() -> ExitCode {
     let mut progress = Progress::new(opts.quiet);
     let mut parts = Vec::new();
     let scenarios: Vec<Scenario> = match opts.scenario {
-        Scenario::All => vec![Scenario::Graph, Scenario::Upload],
+        Scenario::All => vec![Scenario::Graph, Scenario::Upload, Scenario::Pool],
         one => vec![one],
     };
     for scenario in scenarios {
         let result = match scenario {
             Scenario::Graph => graph::run(&opts, &mut progress),
             Scenario::Upload => upload::run(&opts, &mut progress),
+            Scenario::Pool => pool::run(&opts, &mut progress),
             Scenario::All => continue,
         };
         match result {
