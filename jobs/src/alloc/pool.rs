@@ -379,6 +379,23 @@ impl PoolAllocator {
         }
     }
 
+    /// Free ranges as (offset, size), block after block in address order: for
+    /// diagnostics and visualisation (walks every range).
+    pub fn free_ranges(&self) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        for b in &self.tlsf.blocks {
+            let mut n = b.first;
+            while n != NIL {
+                let node = &self.tlsf.nodes[n as usize];
+                if node.state == NodeState::Free {
+                    out.push((node.offset, node.size));
+                }
+                n = node.next;
+            }
+        }
+        out
+    }
+
     /// Free bytes.
     pub fn free_bytes(&self) -> u64 {
         self.tlsf.free_bytes
