@@ -19,4 +19,5 @@ pub use forgeflow_graph as graph;
 pub use forgeflow_jobs as jobs;
 
 pub mod gpu;
+pub mod pool;
 pub mod staging;
