@@ -22,9 +22,7 @@ const SL_LOG2: u32 = 5;
 const SL_COUNT: u32 = 1 << SL_LOG2;
 const FL_COUNT: usize = (64 - SL_LOG2 + 1) as usize;
 /// Ranges of the request's own bin looked at before rounding up.
-const EXACT_SCAN: usize = 8;
-/// Ranges of the first fitting bin compared by address.
-const GUARANTEED_SCAN: usize = 4;
+const EXACT_SCAN: usize = 4;
 
 /// What a node is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,6 +131,7 @@ impl Tlsf {
         }
     }
 
+    #[inline]
     fn new_node(&mut self, node: Node) -> u32 {
         match self.spare.pop() {
             Some(i) => {
@@ -146,11 +145,13 @@ impl Tlsf {
         }
     }
 
+    #[inline]
     fn recycle(&mut self, n: u32) {
         self.nodes[n as usize].state = NodeState::Spare;
         self.spare.push(n);
     }
 
+    #[inline]
     fn insert_free(&mut self, n: u32) {
         let (fl, sl) = bin_floor(self.nodes[n as usize].size);
         let b = bin_index(fl, sl);
@@ -170,6 +171,7 @@ impl Tlsf {
         self.free_bytes += self.nodes[n as usize].size;
     }
 
+    #[inline]
     fn remove_free(&mut self, n: u32) {
         let Node {
             size,
@@ -265,50 +267,32 @@ impl Tlsf {
     }
 
     /// A free node that can hold `size` bytes at `align`.
+    #[inline]
     fn find(&self, size: u64, align: u64) -> Option<u32> {
         // 1. The request's own bin: its holes may be exactly the right size.
-        // Among the few ranges looked at, the lowest address wins: new
-        // allocations fill low holes and the top of the pool stays free.
-        let lower = |a: u32, b: u32| -> bool {
-            let (x, y) = (&self.nodes[a as usize], &self.nodes[b as usize]);
-            (x.block, x.offset) < (y.block, y.offset)
-        };
         let (fl, sl) = bin_floor(size);
         let mut n = self.heads[bin_index(fl, sl)];
-        let mut best = NIL;
         for _ in 0..EXACT_SCAN {
             if n == NIL {
                 break;
             }
-            if self.fits(n, size, align) && (best == NIL || lower(n, best)) {
-                best = n;
+            if self.fits(n, size, align) {
+                return Some(n);
             }
             n = self.nodes[n as usize].free_next;
-        }
-        if best != NIL {
-            return Some(best);
         }
         // 2. A bin whose every range fits, alignment padding included.
         let need = size + (align - GRANULE.min(align));
         let (fl, sl) = bin_ceil(need);
         let (fl, sl) = self.first_bin_from(fl, sl)?;
-        let mut n = self.heads[bin_index(fl, sl)];
-        let mut best = n;
-        for _ in 0..GUARANTEED_SCAN {
-            if n == NIL {
-                break;
-            }
-            if lower(n, best) {
-                best = n;
-            }
-            n = self.nodes[n as usize].free_next;
-        }
-        debug_assert!(best != NIL && self.fits(best, size, align));
-        Some(best)
+        let head = self.heads[bin_index(fl, sl)];
+        debug_assert!(head != NIL && self.fits(head, size, align));
+        Some(head)
     }
 
     /// Allocates `size` bytes at `align` (both multiples of `GRANULE`, align a
     /// power of two). Returns the used node.
+    #[inline]
     pub(crate) fn alloc(&mut self, size: u64, align: u64) -> Option<u32> {
         let n = self.find(size, align)?;
         self.remove_free(n);
@@ -317,6 +301,7 @@ impl Tlsf {
 
     /// Turns the (removed from its bin) free node `n` into a used node of
     /// `size` at `align`, returning the leftovers before and after to the bins.
+    #[inline]
     fn carve(&mut self, n: u32, size: u64, align: u64) -> u32 {
         let Node {
             offset,
@@ -386,6 +371,7 @@ impl Tlsf {
     }
 
     /// Frees a used or pending node, merging it with free neighbours.
+    #[inline]
     pub(crate) fn free(&mut self, n: u32) {
         let node = self.nodes[n as usize];
         debug_assert!(matches!(node.state, NodeState::Used | NodeState::Pending));
