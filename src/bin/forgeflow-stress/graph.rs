@@ -115,24 +115,20 @@ fn overhead(
     let per_round = (opts.frames / rounds).max(1);
     let (mut ours, mut theirs, mut seq) = (Vec::new(), Vec::new(), Vec::new());
     let mut allocations = 0u64;
+    // Frame by frame, forgeflow then (with --compare) rayon::scope and the
+    // sequential loop, so that both see the same machine state.
     for round in 0..rounds {
         progress.update("graph: overhead", round as f64 / rounds as f64);
-        let (times, allocs) = alloc::count(|| {
-            let mut times = Vec::with_capacity(per_round as usize);
-            for _ in 0..per_round {
+        for _ in 0..per_round {
+            let ((ns, ok), allocs) = alloc::count(|| {
                 let t = Instant::now();
                 let ok = run_spec(sched, &spec, &mut keys, "empty", &empty).is_ok();
-                times.push((t.elapsed().as_nanos() as f64, ok));
-            }
-            times
-        });
-        allocations += allocs;
-        for (ns, ok) in times {
+                (t.elapsed().as_nanos() as f64, ok)
+            });
+            allocations += allocs;
             ours.push(ns / JOBS as f64);
             integrity.check(ok);
-        }
-        if opts.compare {
-            for _ in 0..per_round {
+            if opts.compare {
                 let t = Instant::now();
                 runner.run(&pool, &|_| {});
                 theirs.push(t.elapsed().as_nanos() as f64 / JOBS as f64);
