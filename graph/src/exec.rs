@@ -27,7 +27,8 @@
 
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+
+use crate::sync::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use crossbeam_channel::{Receiver, Sender};
 use crossbeam_queue::ArrayQueue;
@@ -192,6 +193,37 @@ impl ExecState {
     }
 }
 
+/// Finishes one dependency edge into `succ`: marks it poisoned if the
+/// predecessor did not complete, then counts it down. Returns whether `succ` is
+/// now ready; if so it belongs to the caller. AcqRel: the predecessor's writes
+/// (and the poison flag) happen before the successor runs, on whichever thread
+/// takes it. Checked by `loom_model::dependents_see_their_predecessors`.
+#[inline]
+pub(crate) fn release_edge(succ: &JobRecord, predecessor_ok: bool) -> bool {
+    if !predecessor_ok {
+        succ.poisoned.store(true, Ordering::Relaxed);
+    }
+    succ.remaining.fetch_sub(1, Ordering::AcqRel) == 1
+}
+
+/// Takes a ready job out of PENDING: to RUNNING (returns true: run it) or, if a
+/// predecessor did not complete, to SKIPPED (returns false). A failed exchange
+/// means it was cancelled first (returns false). Exactly one of the runner and
+/// a canceller wins. Checked by `loom_model::run_or_cancel_never_both`.
+#[inline]
+pub(crate) fn claim(record: &JobRecord) -> bool {
+    let target = if record.poisoned.load(Ordering::Relaxed) {
+        SKIPPED
+    } else {
+        RUNNING
+    };
+    record
+        .state
+        .compare_exchange(PENDING, target, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
+        && target == RUNNING
+}
+
 /// Everything the workers need for one frame, shared by reference.
 pub(crate) struct Run<'a> {
     pub(crate) exec: &'a ExecState,
@@ -260,13 +292,7 @@ impl Run<'_> {
             let mut others = 0usize;
             for edge in succ {
                 let s = self.topology.succ[edge] as usize;
-                let succ_job = &self.exec.jobs[s];
-                if !ok {
-                    succ_job.poisoned.store(true, Ordering::Relaxed);
-                }
-                // AcqRel: the finishing job's writes (and the poison flag) happen
-                // before the successor runs on whichever thread takes it.
-                if succ_job.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+                if release_edge(&self.exec.jobs[s], ok) {
                     if first == usize::MAX {
                         first = s;
                     } else {
@@ -308,19 +334,7 @@ impl Run<'_> {
     fn run_one(&self, j: usize) -> bool {
         let exec = self.exec;
         let record = &exec.jobs[j];
-        let target = if record.poisoned.load(Ordering::Relaxed) {
-            SKIPPED
-        } else {
-            RUNNING
-        };
-        // Whoever moves the job out of PENDING owns it; a failed exchange means
-        // it was cancelled first.
-        if record
-            .state
-            .compare_exchange(PENDING, target, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-            || target == SKIPPED
-        {
+        if !claim(record) {
             // SAFETY: the state transition (ours, or the canceller's, which
             // never touches the slot) makes this thread the slot's only user.
             if let Some(ptr) = unsafe { record.work.take() } {
@@ -398,5 +412,80 @@ impl ReadyIndex for u32 {
 impl ReadyIndex for AtomicU32 {
     fn index(&self) -> usize {
         self.load(Ordering::Relaxed) as usize
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_model {
+    use super::*;
+    use crate::job::JobSlot;
+    use loom::cell::UnsafeCell;
+    use loom::sync::Arc;
+
+    fn record(remaining: u32) -> JobRecord {
+        JobRecord {
+            state: AtomicU8::new(PENDING),
+            poisoned: AtomicBool::new(false),
+            remaining: AtomicU32::new(remaining),
+            elapsed_ns: AtomicU64::new(0),
+            key: Default::default(),
+            work: JobSlot::empty(),
+        }
+    }
+
+    /// Two predecessors finish on two threads: exactly one of them makes the
+    /// successor ready, and that thread sees both predecessors' results (loom
+    /// reports a data race on the cells otherwise) and the right poison flag.
+    #[test]
+    fn dependents_see_their_predecessors() {
+        for (ok0, ok1) in [(true, true), (true, false)] {
+            loom::model(move || {
+                let succ = Arc::new(record(2));
+                let results = Arc::new([UnsafeCell::new(0u32), UnsafeCell::new(0u32)]);
+                let threads: Vec<_> = [(0usize, ok0), (1, ok1)]
+                    .into_iter()
+                    .map(|(i, ok)| {
+                        let (succ, results) = (Arc::clone(&succ), Arc::clone(&results));
+                        loom::thread::spawn(move || {
+                            // The predecessor's work: a plain write.
+                            results[i].with_mut(|p| unsafe { *p = 10 + i as u32 });
+                            if release_edge(&succ, ok) {
+                                let seen = (
+                                    results[0].with(|p| unsafe { *p }),
+                                    results[1].with(|p| unsafe { *p }),
+                                );
+                                assert_eq!(
+                                    seen,
+                                    (10, 11),
+                                    "the successor runs after both predecessors"
+                                );
+                                assert_eq!(succ.poisoned.load(Ordering::Relaxed), !(ok0 && ok1));
+                                return 1;
+                            }
+                            0
+                        })
+                    })
+                    .collect();
+                let readied: u32 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+                assert_eq!(readied, 1, "exactly one thread makes the successor ready");
+            });
+        }
+    }
+
+    /// A worker claiming a ready job races a canceller: never both win.
+    #[test]
+    fn run_or_cancel_never_both() {
+        loom::model(|| {
+            let job = Arc::new(record(0));
+            let j2 = Arc::clone(&job);
+            let canceller = loom::thread::spawn(move || {
+                j2.state
+                    .compare_exchange(PENDING, CANCELLED, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+            });
+            let ran = claim(&job);
+            let cancelled = canceller.join().unwrap();
+            assert!(ran ^ cancelled, "ran {ran}, cancelled {cancelled}");
+        });
     }
 }

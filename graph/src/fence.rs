@@ -10,9 +10,9 @@
 //! Signalling is a store plus a notify under a mutex (so a waiter cannot miss
 //! it); checking is one atomic load. Neither allocates.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
+
+use crate::sync::{Arc, AtomicU64, Condvar, Mutex, Ordering};
 
 use crate::key::FrameIndex;
 
@@ -113,7 +113,30 @@ impl FrameFence {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, loom))]
+mod loom_model {
+    use super::*;
+
+    /// A signal from another thread is never lost: in every interleaving the
+    /// waiter returns signalled (loom's timed wait never times out, so a lost
+    /// wake-up would show as a deadlock).
+    #[test]
+    fn a_signal_is_never_lost() {
+        loom::model(|| {
+            let set = FenceSet::new(2);
+            let signaller = Arc::clone(&set);
+            let t = loom::thread::spawn(move || signaller.signal(1));
+            assert!(set.wait(1, Duration::from_secs(3600)));
+            assert!(
+                !set.is_signalled(3),
+                "frame 3 shares the slot but is not signalled"
+            );
+            t.join().unwrap();
+        });
+    }
+}
+
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 

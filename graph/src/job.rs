@@ -130,6 +130,12 @@ impl JobSlot {
         JobSlot(UnsafeCell::new(Some(ptr)))
     }
 
+    /// A slot without a job (for the model tests).
+    #[cfg(all(test, loom))]
+    pub(crate) fn empty() -> Self {
+        JobSlot(UnsafeCell::new(None))
+    }
+
     /// Takes the job out of its slot.
     ///
     /// # Safety

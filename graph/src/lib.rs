@@ -52,6 +52,7 @@ mod profiling;
 mod retire;
 mod scheduler;
 mod stats;
+mod sync;
 mod topology;
 
 pub use error::{FailureKind, FrameError, GraphError, JobError, JobFailure, JobResult};

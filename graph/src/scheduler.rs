@@ -115,7 +115,7 @@ impl SchedulerConfig {
 pub struct Scheduler {
     config: SchedulerConfig,
     pool: Arc<ThreadPool>,
-    fences: Arc<FenceSet>,
+    fences: crate::sync::Arc<FenceSet>,
     /// The next frame `begin_frame` starts.
     next_frame: u64,
     /// Every frame below this has retired (its fence signalled, its retire list run).
@@ -235,7 +235,10 @@ impl Scheduler {
                 next: self.next_frame(),
             });
         }
-        Ok(FrameFence::new(Arc::clone(&self.fences), frame))
+        Ok(FrameFence::new(
+            crate::sync::Arc::clone(&self.fences),
+            frame,
+        ))
     }
 
     /// Registers work to run exactly once after `frame`'s fence has signalled,
@@ -400,7 +403,7 @@ impl<'s> Frame<'s> {
 
     /// This frame's fence (to hand to the GPU layer).
     pub fn fence(&self) -> FrameFence {
-        FrameFence::new(Arc::clone(&self.sched.fences), self.index)
+        FrameFence::new(crate::sync::Arc::clone(&self.sched.fences), self.index)
     }
 
     /// How long `begin_frame` waited for a fence before this frame could start.
@@ -525,7 +528,7 @@ impl<'s> Frame<'s> {
             }));
         let mut unfinished = 0u32;
         for (j, job) in sched.exec.jobs.iter().enumerate() {
-            let state = job.state.load(std::sync::atomic::Ordering::Acquire);
+            let state = job.state.load(crate::sync::Ordering::Acquire);
             match state {
                 exec::COMPLETED => stats.jobs_completed += 1,
                 exec::FAILED => stats.jobs_failed += 1,
@@ -541,7 +544,7 @@ impl<'s> Frame<'s> {
             }
             if state == exec::COMPLETED || state == exec::FAILED {
                 let elapsed =
-                    Duration::from_nanos(job.elapsed_ns.load(std::sync::atomic::Ordering::Relaxed));
+                    Duration::from_nanos(job.elapsed_ns.load(crate::sync::Ordering::Relaxed));
                 let entry = &mut stats.by_name[topology.name_group[j] as usize];
                 entry.count += 1;
                 entry.total += elapsed;
@@ -559,7 +562,7 @@ impl<'s> Frame<'s> {
         #[cfg(feature = "tracy")]
         crate::profiling::frame_end(stats);
 
-        let fence = FrameFence::new(Arc::clone(&sched.fences), self.index);
+        let fence = FrameFence::new(crate::sync::Arc::clone(&sched.fences), self.index);
         let summary = FrameSummary {
             frame: self.index,
             fence,
