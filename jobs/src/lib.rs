@@ -16,3 +16,4 @@ pub mod alloc;
 pub mod memcpy;
 pub mod staging;
 pub mod synthetic;
+pub mod texture;

@@ -1,0 +1,181 @@
+//! KTX2 validation against the real files of `../shared/corpus/ktx2/`: every
+//! file the Khronos validator rejects (`cts-invalid/`) is rejected with the
+//! error its name describes, every other KTX2 file there validates, and no
+//! truncation or corruption of them makes the validator panic.
+
+use std::path::{Path, PathBuf};
+
+use forgeflow_jobs::synthetic::SplitMix64;
+use forgeflow_jobs::texture::ktx2::{validate, Ktx2Error};
+use forgeflow_jobs::texture::{detect, Container};
+
+/// The corpus: `FORGEFLOW_CORPUS`, or `../shared/corpus` beside the repository.
+fn corpus() -> Option<PathBuf> {
+    let dir = std::env::var_os("FORGEFLOW_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"))
+        .join("ktx2");
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    if std::env::var("FORGEFLOW_REQUIRE_CORPUS").is_ok_and(|v| v == "1") {
+        panic!(
+            "FORGEFLOW_REQUIRE_CORPUS=1 but no corpus at {}",
+            dir.display()
+        );
+    }
+    eprintln!(
+        "SKIPPED: no texture corpus at {} (set FORGEFLOW_CORPUS)",
+        dir.display()
+    );
+    None
+}
+
+fn ktx2_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for sub in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = sub.path();
+        if p.is_dir() && p.file_name().is_some_and(|n| n != "cts-invalid") {
+            for f in std::fs::read_dir(&p).unwrap().flatten() {
+                if f.path().extension().is_some_and(|e| e == "ktx2") {
+                    out.push(f.path());
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn every_file_the_khronos_validator_rejects_is_rejected_for_its_reason() {
+    let Some(dir) = corpus() else { return };
+    type Expectation = (&'static str, fn(&Ktx2Error) -> bool);
+    let expect: &[Expectation] = &[
+        ("error_BlockCompressedNoHeight_BC7_UNORM_BLOCK.ktx2", |e| {
+            matches!(e, Ktx2Error::ZeroHeight { vk_format: 145 })
+        }),
+        ("error_CubeHeightWidthMismatch_8x16.ktx2", |e| {
+            matches!(
+                e,
+                Ktx2Error::CubeNotSquare {
+                    width: 8,
+                    height: 16
+                }
+            )
+        }),
+        (
+            "error_IncorrectByteOffsetUnaligned_BC7_L1_plus1.ktx2",
+            |e| {
+                matches!(
+                    e,
+                    Ktx2Error::LevelAlignment {
+                        offset: 193,
+                        align: 16,
+                        ..
+                    }
+                )
+            },
+        ),
+        ("error_IncorrectLevelOrder_10.ktx2", |e| {
+            matches!(e, Ktx2Error::LevelOrder { level: 0 })
+        }),
+        ("error_IndexDFDInvalidOffset_plus1.ktx2", |e| {
+            matches!(e, Ktx2Error::DfdPlacement(_))
+        }),
+        ("error_InvalidFaceCount_0.ktx2", |e| {
+            matches!(e, Ktx2Error::FaceCount(0))
+        }),
+        ("error_InvalidSupercompression_03.ktx2", |e| {
+            matches!(e, Ktx2Error::UnknownSupercompression(131072))
+        }),
+        ("error_TooManyMipLevels_32x16.ktx2", |e| {
+            matches!(e, Ktx2Error::TooManyLevels { levels: 7, max: 6 })
+        }),
+        ("fatal_NotKTX2.ktx2", |e| matches!(e, Ktx2Error::NotKtx2)),
+        ("fatal_UnexpectedEOF_80.ktx2", |e| {
+            matches!(e, Ktx2Error::UnexpectedEof { .. })
+        }),
+    ];
+    let invalid = dir.join("cts-invalid");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&invalid).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let bytes = std::fs::read(entry.path()).unwrap();
+        let err = validate(&bytes).expect_err(&format!("{name} must be rejected"));
+        let (_, check) = expect
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("no expectation for {name}"));
+        assert!(check(&err), "{name}: wrong reason: {err}");
+        assert!(!err.to_string().is_empty());
+        seen += 1;
+    }
+    assert_eq!(
+        seen,
+        expect.len(),
+        "every invalid file of the corpus was checked"
+    );
+}
+
+#[test]
+fn every_other_ktx2_file_of_the_corpus_validates() {
+    let Some(dir) = corpus() else { return };
+    let files = ktx2_files(&dir);
+    assert!(files.len() >= 30, "only {} KTX2 files found", files.len());
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap();
+        assert_eq!(detect(&bytes), Ok(Container::Ktx2), "{}", f.display());
+        let layout = validate(&bytes).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        assert_eq!(layout.level_ranges.len() as u32, layout.levels);
+        assert!(layout
+            .level_ranges
+            .iter()
+            .all(|(r, _)| r.end <= bytes.len()));
+    }
+}
+
+#[test]
+fn truncated_and_corrupted_files_give_errors_not_panics() {
+    let Some(dir) = corpus() else { return };
+    let mut rng = SplitMix64::new(5);
+    let mut rejected = 0;
+    for f in ktx2_files(&dir)
+        .iter()
+        .filter(|f| std::fs::metadata(f).is_ok_and(|m| m.len() < (1 << 20)))
+    {
+        let bytes = std::fs::read(f).unwrap();
+        for cut in
+            (0..bytes.len().min(600)).chain((0..40).map(|_| rng.below(bytes.len() as u64) as usize))
+        {
+            rejected += validate(&bytes[..cut]).is_err() as u32;
+        }
+        for _ in 0..300 {
+            let mut m = bytes.clone();
+            for _ in 0..1 + rng.below(4) {
+                let at = rng.below(m.len().min(512) as u64) as usize;
+                m[at] = rng.next_u64() as u8;
+            }
+            let _ = validate(&m);
+        }
+        // The byte ktx2 0.5 panics on: a DFD texel-block dimension of 0xFF.
+        let mut m = bytes.clone();
+        let dfd = u32::from_le_bytes(m[48..52].try_into().unwrap()) as usize;
+        if dfd + 4 + 13 < m.len() {
+            m[dfd + 4 + 12] = 0xFF;
+            let err = validate(&m).expect_err("a 256-texel block is refused");
+            assert!(
+                matches!(
+                    err,
+                    Ktx2Error::DfdBlock {
+                        dfd: [256, _, _],
+                        ..
+                    }
+                ),
+                "{}: {err}",
+                f.display()
+            );
+        }
+    }
+    assert!(rejected > 1000);
+}
