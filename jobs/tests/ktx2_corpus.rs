@@ -179,3 +179,126 @@ fn truncated_and_corrupted_files_give_errors_not_panics() {
     }
     assert!(rejected > 1000);
 }
+
+#[test]
+fn levels_inflate_to_their_stated_size_and_images_address_them() {
+    use forgeflow_jobs::texture::file::{ImageSelector, Ktx2File, TextureError};
+    use forgeflow_jobs::texture::ktx2::Supercompression;
+    use std::borrow::Cow;
+    let Some(dir) = corpus() else { return };
+    let (mut inflated, mut borrowed, mut transcoder, mut images) = (0, 0, 0, 0);
+    for f in ktx2_files(&dir) {
+        let file = Ktx2File::open(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let l = file.layout().clone();
+        let needs_transcoder = l.supercompression == Supercompression::BasisLz || l.vk_format == 0;
+        for level in 0..l.levels {
+            match file.level(level) {
+                Ok(bytes) => {
+                    assert!(!needs_transcoder);
+                    assert_eq!(
+                        bytes.len() as u64,
+                        l.level_ranges[level as usize].1,
+                        "{} level {level}",
+                        f.display()
+                    );
+                    match (&bytes, l.supercompression) {
+                        (Cow::Borrowed(_), Supercompression::None) => borrowed += 1,
+                        (Cow::Owned(_), Supercompression::Zstd | Supercompression::Zlib) => {
+                            inflated += 1
+                        }
+                        _ => panic!(
+                            "{}: uncompressed levels are borrowed, others inflated",
+                            f.display()
+                        ),
+                    }
+                    // Every image of the level is addressable and they tile it.
+                    let depth_blocks =
+                        ((l.depth >> level).max(1)).div_ceil(l.format.unwrap().block[2]);
+                    let mut total = 0;
+                    for layer in 0..l.layers {
+                        for face in 0..l.faces {
+                            for depth in 0..depth_blocks {
+                                let img = file
+                                    .image(ImageSelector {
+                                        level,
+                                        layer,
+                                        face,
+                                        depth,
+                                    })
+                                    .unwrap();
+                                assert_eq!(img.len() as u64, file.image_bytes(level).unwrap());
+                                total += img.len();
+                                images += 1;
+                            }
+                        }
+                    }
+                    assert_eq!(
+                        total,
+                        bytes.len(),
+                        "{} level {level}: images tile the level",
+                        f.display()
+                    );
+                }
+                Err(TextureError::NeedsTranscoder { .. }) => {
+                    assert!(needs_transcoder);
+                    transcoder += 1;
+                }
+                Err(e) => panic!("{} level {level}: {e}", f.display()),
+            }
+        }
+        let past = file.image(ImageSelector {
+            level: l.levels,
+            ..Default::default()
+        });
+        assert!(matches!(
+            past,
+            Err(TextureError::NoSuchImage { .. }) | Err(TextureError::NeedsTranscoder { .. })
+        ));
+    }
+    eprintln!("{borrowed} levels borrowed, {inflated} inflated, {transcoder} need a transcoder, {images} images");
+    assert!(
+        borrowed > 20 && inflated >= 3 && transcoder >= 2,
+        "the corpus covers each case"
+    );
+}
+
+#[test]
+fn corrupt_supercompressed_levels_are_errors_not_panics() {
+    use forgeflow_jobs::texture::file::Ktx2File;
+    use forgeflow_jobs::texture::ktx2::Supercompression;
+    let Some(dir) = corpus() else { return };
+    let mut rng = SplitMix64::new(9);
+    let mut corrupted = 0;
+    for f in ktx2_files(&dir) {
+        let bytes = std::fs::read(&f).unwrap();
+        let Ok(file) = Ktx2File::from_bytes(bytes.clone()) else {
+            continue;
+        };
+        let l = file.layout().clone();
+        if !matches!(
+            l.supercompression,
+            Supercompression::Zstd | Supercompression::Zlib
+        ) || l.vk_format == 0
+        {
+            continue;
+        }
+        for _ in 0..50 {
+            let mut m = bytes.clone();
+            let r = l.level_ranges[0].0.clone();
+            for _ in 0..1 + rng.below(8) {
+                let at = r.start + rng.below(r.len() as u64) as usize;
+                m[at] ^= 1 << rng.below(8);
+            }
+            let file = Ktx2File::from_bytes(m).expect("the structure is intact");
+            if let Ok(level) = file.level(0) {
+                assert_eq!(
+                    level.len() as u64,
+                    l.level_ranges[0].1,
+                    "a level that inflates has its stated size"
+                );
+            }
+            corrupted += 1;
+        }
+    }
+    assert!(corrupted >= 100);
+}

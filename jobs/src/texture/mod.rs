@@ -9,6 +9,7 @@
 //!   rejects, so nothing is handed to it before this passes.
 //! - [`format`]: block sizes of the Vulkan formats KTX2 files use.
 
+pub mod file;
 pub mod format;
 pub mod ktx2;
 

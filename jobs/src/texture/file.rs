@@ -1,0 +1,294 @@
+//! [`Ktx2File`]: a validated KTX2 file over a memory mapping (or bytes), its
+//! levels inflated on demand and its images addressed by level, layer, face
+//! and depth slice.
+//!
+//! Uncompressed levels are borrowed from the mapping, never copied whole into
+//! the heap; zstd and zlib levels are inflated into a buffer of exactly their
+//! stated size, and a level that inflates to anything else is an error. Basis
+//! Universal payloads (BasisLZ/ETC1S, UASTC) need a transcoder this crate does
+//! not have: a clear error.
+//!
+//! A mapped file that another process truncates while it is mapped would fault
+//! on access; callers that cannot exclude that read through [`Ktx2File::from_bytes`].
+
+use std::borrow::Cow;
+use std::fmt;
+use std::path::Path;
+
+use super::ktx2::{self, Ktx2Error, Ktx2Layout, Supercompression};
+
+/// Why a KTX2 file could not be opened or read.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TextureError {
+    /// The file could not be read or mapped.
+    Io(std::io::Error),
+    /// The file's structure is invalid.
+    Invalid(Ktx2Error),
+    /// The payload needs a Basis Universal transcoder (BasisLZ/ETC1S or UASTC).
+    NeedsTranscoder {
+        /// What kind of payload.
+        what: &'static str,
+    },
+    /// A supercompressed level is corrupt or does not inflate to its stated size.
+    Inflate {
+        /// The level.
+        level: u32,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A level larger than the configured limit.
+    TooLarge {
+        /// The level.
+        level: u32,
+        /// Its stated inflated size.
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// An image selector outside the texture.
+    NoSuchImage {
+        /// What was asked.
+        selector: String,
+    },
+}
+
+impl fmt::Display for TextureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TextureError::Io(e) => write!(f, "cannot read the file: {e}"),
+            TextureError::Invalid(e) => write!(f, "invalid KTX2: {e}"),
+            TextureError::NeedsTranscoder { what } => write!(
+                f,
+                "{what} needs a Basis Universal transcoder, which forgeflow does not include; \
+                 re-encode the texture as BCn/ETC2/ASTC (toktx without --encode basis-lz/uastc)"
+            ),
+            TextureError::Inflate { level, reason } => {
+                write!(f, "level {level} is corrupt: {reason}")
+            }
+            TextureError::TooLarge {
+                level,
+                bytes,
+                limit,
+            } => {
+                write!(
+                    f,
+                    "level {level} inflates to {bytes} bytes, over the limit of {limit}"
+                )
+            }
+            TextureError::NoSuchImage { selector } => {
+                write!(f, "no image {selector} in this texture")
+            }
+        }
+    }
+}
+
+impl std::error::Error for TextureError {}
+
+impl From<Ktx2Error> for TextureError {
+    fn from(e: Ktx2Error) -> Self {
+        TextureError::Invalid(e)
+    }
+}
+
+enum Bytes {
+    Mapped(memmap2::Mmap),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Mapped(m) => m,
+            Bytes::Owned(v) => v,
+        }
+    }
+}
+
+/// The largest level inflated by default (1 GiB).
+pub const DEFAULT_INFLATE_LIMIT: u64 = 1 << 30;
+
+/// A validated KTX2 file.
+pub struct Ktx2File {
+    bytes: Bytes,
+    layout: Ktx2Layout,
+    inflate_limit: u64,
+}
+
+impl fmt::Debug for Ktx2File {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ktx2File")
+            .field("layout", &self.layout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which image of a texture: level, array layer, cube face, depth slice.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImageSelector {
+    /// Mip level (0 = base).
+    pub level: u32,
+    /// Array layer.
+    pub layer: u32,
+    /// Cube face (0..6).
+    pub face: u32,
+    /// Depth slice of a 3D texture, in blocks of the format's block depth.
+    pub depth: u32,
+}
+
+impl Ktx2File {
+    /// Maps and validates the file at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, TextureError> {
+        let file = std::fs::File::open(path).map_err(TextureError::Io)?;
+        // SAFETY: the mapping is read-only and lives as long as `self`; a file
+        // truncated by another process while mapped can fault (see the module doc).
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(TextureError::Io)?;
+        Self::new(Bytes::Mapped(map))
+    }
+
+    /// Validates `bytes` (a copy in memory: immune to changes of the file).
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, TextureError> {
+        Self::new(Bytes::Owned(bytes))
+    }
+
+    fn new(bytes: Bytes) -> Result<Self, TextureError> {
+        let layout = ktx2::validate(&bytes)?;
+        Ok(Ktx2File {
+            bytes,
+            layout,
+            inflate_limit: DEFAULT_INFLATE_LIMIT,
+        })
+    }
+
+    /// Sets the largest level size `level` will inflate.
+    pub fn with_inflate_limit(mut self, limit: u64) -> Self {
+        self.inflate_limit = limit;
+        self
+    }
+
+    /// The validated header and part locations.
+    pub fn layout(&self) -> &Ktx2Layout {
+        &self.layout
+    }
+
+    /// The whole file.
+    pub fn raw(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    fn check_transcodable(&self) -> Result<(), TextureError> {
+        if self.layout.supercompression == Supercompression::BasisLz {
+            return Err(TextureError::NeedsTranscoder {
+                what: "BasisLZ (ETC1S)",
+            });
+        }
+        if self.layout.vk_format == 0 {
+            return Err(TextureError::NeedsTranscoder {
+                what: "a VK_FORMAT_UNDEFINED payload (UASTC)",
+            });
+        }
+        Ok(())
+    }
+
+    /// The bytes of `level` as stored uncompressed: borrowed from the file when
+    /// it is not supercompressed, inflated otherwise.
+    pub fn level(&self, level: u32) -> Result<Cow<'_, [u8]>, TextureError> {
+        self.check_transcodable()?;
+        let (range, inflated) = self
+            .layout
+            .level_ranges
+            .get(level as usize)
+            .cloned()
+            .ok_or_else(|| TextureError::NoSuchImage {
+                selector: format!("level {level}"),
+            })?;
+        let stored = &self.bytes[range];
+        if inflated > self.inflate_limit {
+            return Err(TextureError::TooLarge {
+                level,
+                bytes: inflated,
+                limit: self.inflate_limit,
+            });
+        }
+        let inflate_err = |reason: String| TextureError::Inflate { level, reason };
+        match self.layout.supercompression {
+            Supercompression::None => Ok(Cow::Borrowed(stored)),
+            Supercompression::Zstd => {
+                let mut out = vec![0u8; inflated as usize];
+                let n = ruzstd::decoding::FrameDecoder::new()
+                    .decode_all(stored, &mut out)
+                    .map_err(|e| inflate_err(format!("zstd: {e}")))?;
+                if n as u64 != inflated {
+                    return Err(inflate_err(format!(
+                        "zstd gave {n} bytes, uncompressedByteLength says {inflated}"
+                    )));
+                }
+                Ok(Cow::Owned(out))
+            }
+            Supercompression::Zlib => {
+                let mut out = vec![0u8; inflated as usize];
+                let n = miniz_oxide::inflate::decompress_slice_iter_to_slice(
+                    &mut out,
+                    std::iter::once(stored),
+                    true,
+                    false,
+                )
+                .map_err(|e| inflate_err(format!("zlib: {e:?}")))?;
+                if n as u64 != inflated {
+                    return Err(inflate_err(format!(
+                        "zlib gave {n} bytes, uncompressedByteLength says {inflated}"
+                    )));
+                }
+                Ok(Cow::Owned(out))
+            }
+            Supercompression::BasisLz => Err(TextureError::NeedsTranscoder {
+                what: "BasisLZ (ETC1S)",
+            }),
+        }
+    }
+
+    /// Bytes of one image (rows of blocks, tightly packed) of `level`.
+    pub fn image_bytes(&self, level: u32) -> Option<u64> {
+        let f = self.layout.format?;
+        let l = &self.layout;
+        let dim = |v: u32, b: u32| ((v >> level).max(1)).div_ceil(b) as u64;
+        Some(dim(l.width, f.block[0]) * dim(l.height, f.block[1]) * f.bytes as u64)
+    }
+
+    /// The bytes of one image, as stored: borrowed from the file when the level
+    /// is not supercompressed.
+    pub fn image(&self, sel: ImageSelector) -> Result<Cow<'_, [u8]>, TextureError> {
+        let l = &self.layout;
+        let no = || TextureError::NoSuchImage {
+            selector: format!(
+                "{sel:?} (levels {}, layers {}, faces {})",
+                l.levels, l.layers, l.faces
+            ),
+        };
+        let f = l.format.ok_or_else(|| TextureError::NeedsTranscoder {
+            what: "a format without a known block",
+        })?;
+        let depth_blocks = ((l.depth >> sel.level).max(1)).div_ceil(f.block[2]);
+        if sel.level >= l.levels
+            || sel.layer >= l.layers
+            || sel.face >= l.faces
+            || sel.depth >= depth_blocks
+        {
+            return Err(no());
+        }
+        let image = self.image_bytes(sel.level).ok_or_else(no)? as usize;
+        let index = ((sel.layer * l.faces + sel.face) * depth_blocks + sel.depth) as usize;
+        let start = index * image;
+        match self.level(sel.level)? {
+            Cow::Borrowed(b) => b
+                .get(start..start + image)
+                .map(Cow::Borrowed)
+                .ok_or_else(no),
+            Cow::Owned(v) => v
+                .get(start..start + image)
+                .map(|s| Cow::Owned(s.to_vec()))
+                .ok_or_else(no),
+        }
+    }
+}
