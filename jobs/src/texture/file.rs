@@ -266,7 +266,7 @@ impl Ktx2File {
                 l.levels, l.layers, l.faces
             ),
         };
-        let f = l.format.ok_or_else(|| TextureError::NeedsTranscoder {
+        let f = l.format.ok_or(TextureError::NeedsTranscoder {
             what: "a format without a known block",
         })?;
         let depth_blocks = ((l.depth >> sel.level).max(1)).div_ceil(f.block[2]);

@@ -7,7 +7,8 @@
 //!   each failure a typed [`ktx2::Ktx2Error`]. `ktx2` 0.5 panics on some inputs
 //!   (a DFD texel-block dimension byte of 0xFF) and accepts files the validator
 //!   rejects, so nothing is handed to it before this passes.
-//! - [`format`]: block sizes of the Vulkan formats KTX2 files use.
+//! - [`format`](mod@format): block sizes of the Vulkan formats KTX2 files use.
+//! - [`file::Ktx2File`]: a validated file over a memory mapping, levels and images.
 
 pub mod file;
 pub mod format;
