@@ -1,0 +1,128 @@
+//! `forgeflow-tex` as a user runs it: exit codes, messages, extracted bytes.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn corpus() -> Option<PathBuf> {
+    let dir = std::env::var_os("FORGEFLOW_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"))
+        .join("ktx2");
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    if std::env::var("FORGEFLOW_REQUIRE_CORPUS").is_ok_and(|v| v == "1") {
+        panic!(
+            "FORGEFLOW_REQUIRE_CORPUS=1 but no corpus at {}",
+            dir.display()
+        );
+    }
+    eprintln!("SKIPPED: no texture corpus at {}", dir.display());
+    None
+}
+
+fn tex(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_forgeflow-tex"))
+        .args(args)
+        .output()
+        .expect("runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn validate_exit_codes() {
+    let Some(dir) = corpus() else { return };
+    let good = dir.join("t2d/BC7.ktx2");
+    let bad = dir.join("cts-invalid/error_TooManyMipLevels_32x16.ktx2");
+    let (code, out, _) = tex(&["validate", good.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("valid"));
+    let (code, _, err) = tex(&["validate", good.to_str().unwrap(), bad.to_str().unwrap()]);
+    assert_eq!(code, 3);
+    assert!(
+        err.contains("TooManyMipLevels") && err.contains("levelCount is 7"),
+        "{err}"
+    );
+    let (code, _, err) = tex(&["validate", "/nonexistent/x.ktx2"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot read"), "{err}");
+    assert_eq!(tex(&["validate"]).0, 1);
+    assert_eq!(tex(&["frobnicate"]).0, 1);
+    // Every invalid file of the corpus is reported, one line each.
+    let invalid: Vec<String> = std::fs::read_dir(dir.join("cts-invalid"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().to_string_lossy().into_owned())
+        .collect();
+    let args: Vec<&str> = std::iter::once("validate")
+        .chain(invalid.iter().map(String::as_str))
+        .collect();
+    let (code, _, err) = tex(&args);
+    assert_eq!(code, 3);
+    assert_eq!(err.lines().count(), invalid.len(), "{err}");
+}
+
+#[test]
+fn info_and_extract() {
+    let Some(dir) = corpus() else { return };
+    let cube = dir.join("wgpu/bc7.ktx2");
+    let (code, out, _) = tex(&["info", cube.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(
+        (
+            v["faces"].as_u64(),
+            v["levels"].as_u64(),
+            v["width"].as_u64()
+        ),
+        (Some(6), Some(9), Some(256))
+    );
+    assert_eq!(v["per_level"][0]["bytes"].as_u64(), Some(6 * 64 * 64 * 16));
+    // Face 3 of level 1: 128x128 BC7 = 32x32 blocks of 16 bytes, read back
+    // independently from the level index.
+    let out_path =
+        std::env::temp_dir().join(format!("forgeflow-tex-extract-{}.bin", std::process::id()));
+    let (code, _, err) = tex(&[
+        "extract",
+        cube.to_str().unwrap(),
+        "--level",
+        "1",
+        "--face",
+        "3",
+        "-o",
+        out_path.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let got = std::fs::read(&out_path).unwrap();
+    let _ = std::fs::remove_file(&out_path);
+    let file = std::fs::read(&cube).unwrap();
+    let level1 = u64::from_le_bytes(file[80 + 24..80 + 32].try_into().unwrap()) as usize;
+    let face = 32 * 32 * 16;
+    assert_eq!(got, file[level1 + 3 * face..level1 + 4 * face]);
+    // A zlib level is inflated.
+    let zlib = dir.join("cts/valid_R8G8B8A8_UNORM_2D_ZLIB_9.ktx2");
+    let (code, out, _) = tex(&["extract", zlib.to_str().unwrap(), "-o", "/dev/null"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("wrote 256 bytes"), "{out}");
+    // Out of range, and Basis payloads.
+    assert_eq!(
+        tex(&[
+            "extract",
+            cube.to_str().unwrap(),
+            "--face",
+            "6",
+            "-o",
+            "/dev/null"
+        ])
+        .0,
+        1
+    );
+    let basis = dir.join("bevy-pr18411/ktx2-etc1s-srgb.ktx2");
+    let (code, _, err) = tex(&["extract", basis.to_str().unwrap(), "-o", "/dev/null"]);
+    assert_eq!(code, 3);
+    assert!(err.contains("Basis Universal transcoder"), "{err}");
+}
