@@ -10,6 +10,7 @@
 //! - [`format`](mod@format): block sizes of the Vulkan formats KTX2 files use.
 //! - [`file::Ktx2File`]: a validated file over a memory mapping, levels and images.
 
+pub mod decode;
 pub mod file;
 pub mod format;
 pub mod ktx2;

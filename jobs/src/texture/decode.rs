@@ -1,0 +1,329 @@
+//! CPU decoding of block-compressed images, for adapters without the format.
+//!
+//! Each format goes to the decoder that measured right (see the README):
+//! - BC1-BC7: `bcdec_rs`, a port of the C `bcdec`: BC6H and BC7 bit-exact, BC2
+//!   and BC3 colour always in four-colour mode. (texture2ddecoder 0.1.2 decodes
+//!   BC6H wrongly, clamps it to 8 bits, and treats BC3 colour like BC1.)
+//! - ETC2 and EAC: texture2ddecoder (EAC at 8 bits of its 11).
+//! - ASTC LDR 2D: `astc-decode`, which decodes an illegal block to the error
+//!   colour; texture2ddecoder panics on corrupt ASTC blocks.
+//!
+//! Output is RGBA8 (unorm, or snorm for signed BC4/BC5/EAC) or RGBA16F (BC6H),
+//! rows tightly packed. Decoding works in bands of block rows, so that decode
+//! jobs can split an image between workers ([`decode_rows`]).
+
+use std::fmt;
+use std::ops::Range;
+
+use super::format;
+
+/// The pixel format of decoded data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodedFormat {
+    /// 8-bit unsigned normalized RGBA.
+    Rgba8Unorm,
+    /// 8-bit signed normalized RGBA (signed BC4/BC5/EAC).
+    Rgba8Snorm,
+    /// Half-float RGBA (BC6H), little-endian.
+    Rgba16Float,
+}
+
+impl DecodedFormat {
+    /// Bytes per pixel.
+    pub fn bytes_per_pixel(self) -> usize {
+        match self {
+            DecodedFormat::Rgba16Float => 8,
+            _ => 4,
+        }
+    }
+}
+
+/// Why an image cannot be decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// A format this decoder does not handle.
+    Unsupported {
+        /// The Vulkan format.
+        vk_format: u32,
+        /// Why.
+        why: &'static str,
+    },
+    /// Fewer block bytes than the image size needs.
+    DataSize {
+        /// Bytes needed.
+        expected: usize,
+        /// Bytes given.
+        got: usize,
+    },
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::Unsupported { vk_format, why } => {
+                write!(f, "cannot decode vkFormat {vk_format}: {why}")
+            }
+            DecodeError::DataSize { expected, got } => {
+                write!(
+                    f,
+                    "the image needs {expected} bytes of blocks but {got} were given"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Bc1 { opaque: bool },
+    Bc2,
+    Bc3,
+    Bc4 { signed: bool },
+    Bc5 { signed: bool },
+    Bc6h { signed: bool },
+    Bc7,
+    Etc2Rgb,
+    Etc2Rgba1,
+    Etc2Rgba8,
+    EacR { signed: bool },
+    EacRg { signed: bool },
+    Astc,
+}
+
+/// How an image of `vk_format` decodes: the decoder kind, the block size and
+/// the output format.
+struct Plan {
+    kind: Kind,
+    block: (u32, u32),
+    block_bytes: usize,
+    out: DecodedFormat,
+}
+
+fn plan(vk_format: u32) -> Result<Plan, DecodeError> {
+    let info = format::info(vk_format).ok_or(DecodeError::Unsupported {
+        vk_format,
+        why: "unknown format",
+    })?;
+    if !info.is_compressed() {
+        return Err(DecodeError::Unsupported {
+            vk_format,
+            why: "not block-compressed (upload it as it is)",
+        });
+    }
+    if info.block[2] != 1 {
+        return Err(DecodeError::Unsupported {
+            vk_format,
+            why: "3D ASTC blocks are not decoded yet",
+        });
+    }
+    let kind = match vk_format {
+        131 | 132 => Kind::Bc1 { opaque: true },
+        133 | 134 => Kind::Bc1 { opaque: false },
+        135 | 136 => Kind::Bc2,
+        137 | 138 => Kind::Bc3,
+        139 | 140 => Kind::Bc4 {
+            signed: vk_format == 140,
+        },
+        141 | 142 => Kind::Bc5 {
+            signed: vk_format == 142,
+        },
+        143 | 144 => Kind::Bc6h {
+            signed: vk_format == 144,
+        },
+        145 | 146 => Kind::Bc7,
+        147 | 148 => Kind::Etc2Rgb,
+        149 | 150 => Kind::Etc2Rgba1,
+        151 | 152 => Kind::Etc2Rgba8,
+        153 | 154 => Kind::EacR {
+            signed: vk_format == 154,
+        },
+        155 | 156 => Kind::EacRg {
+            signed: vk_format == 156,
+        },
+        157..=184 => Kind::Astc,
+        _ => {
+            return Err(DecodeError::Unsupported {
+                vk_format,
+                why: "HDR ASTC is not decoded yet",
+            })
+        }
+    };
+    let out = match kind {
+        Kind::Bc6h { .. } => DecodedFormat::Rgba16Float,
+        Kind::Bc4 { signed: true }
+        | Kind::Bc5 { signed: true }
+        | Kind::EacR { signed: true }
+        | Kind::EacRg { signed: true } => DecodedFormat::Rgba8Snorm,
+        _ => DecodedFormat::Rgba8Unorm,
+    };
+    Ok(Plan {
+        kind,
+        block: (info.block[0], info.block[1]),
+        block_bytes: info.bytes as usize,
+        out,
+    })
+}
+
+/// The decoded format and bytes an image of `vk_format` decodes to.
+pub fn decoded_format(vk_format: u32) -> Result<DecodedFormat, DecodeError> {
+    plan(vk_format).map(|p| p.out)
+}
+
+/// Decodes one `width x height` image whose blocks are `data` (rows of blocks,
+/// tightly packed). Returns the pixels and their format.
+pub fn decode(
+    vk_format: u32,
+    data: &[u8],
+    width: u32,
+    height: u32,
+) -> Result<(DecodedFormat, Vec<u8>), DecodeError> {
+    let p = plan(vk_format)?;
+    let mut out = vec![0u8; width as usize * height as usize * p.out.bytes_per_pixel()];
+    let rows = height.div_ceil(p.block.1);
+    decode_rows(vk_format, data, width, height, 0..rows, &mut out)?;
+    Ok((p.out, out))
+}
+
+/// Decodes the block rows `rows` of an image into `out`, which holds exactly
+/// those rows of pixels (the last band may be shorter than a block). `data` is
+/// the whole image's blocks.
+pub fn decode_rows(
+    vk_format: u32,
+    data: &[u8],
+    width: u32,
+    height: u32,
+    rows: Range<u32>,
+    out: &mut [u8],
+) -> Result<(), DecodeError> {
+    let p = plan(vk_format)?;
+    let (bw, bh) = p.block;
+    let blocks_x = width.div_ceil(bw) as usize;
+    let blocks_y = height.div_ceil(bh);
+    let expected = blocks_x * blocks_y as usize * p.block_bytes;
+    if data.len() < expected {
+        return Err(DecodeError::DataSize {
+            expected,
+            got: data.len(),
+        });
+    }
+    let bpp = p.out.bytes_per_pixel();
+    let row_bytes = width as usize * bpp;
+    let first_y = rows.start * bh;
+    let end_y = (rows.end * bh).min(height);
+    let need = (end_y.saturating_sub(first_y)) as usize * row_bytes;
+    if out.len() < need || rows.end > blocks_y {
+        return Err(DecodeError::DataSize {
+            expected: need,
+            got: out.len(),
+        });
+    }
+    // One block's pixels, as RGBA8 (or 4 x u16 for BC6H).
+    let mut tile = vec![0u8; (bw * bh) as usize * bpp];
+    for by in rows {
+        for bx in 0..blocks_x {
+            let at = (by as usize * blocks_x + bx) * p.block_bytes;
+            let block = &data[at..at + p.block_bytes];
+            decode_block(p.kind, block, (bw, bh), &mut tile);
+            // Copy the visible part of the block.
+            for ty in 0..bh {
+                let y = by * bh + ty;
+                if y >= height {
+                    break;
+                }
+                let x0 = bx as u32 * bw;
+                let n = bw.min(width - x0) as usize;
+                let src = &tile[(ty * bw) as usize * bpp..][..n * bpp];
+                let dst_at = (y - first_y) as usize * row_bytes + x0 as usize * bpp;
+                out[dst_at..dst_at + n * bpp].copy_from_slice(src);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// BGRA packed in a u32 (texture2ddecoder's output) to RGBA bytes.
+fn bgra(p: u32) -> [u8; 4] {
+    [(p >> 16) as u8, (p >> 8) as u8, p as u8, (p >> 24) as u8]
+}
+
+fn decode_block(kind: Kind, block: &[u8], (bw, bh): (u32, u32), tile: &mut [u8]) {
+    let pitch = 4 * 4;
+    match kind {
+        Kind::Bc1 { opaque } => {
+            bcdec_rs::bc1(block, tile, pitch);
+            if opaque {
+                tile.chunks_exact_mut(4).for_each(|px| px[3] = 255);
+            }
+        }
+        Kind::Bc2 => bcdec_rs::bc2(block, tile, pitch),
+        Kind::Bc3 => bcdec_rs::bc3(block, tile, pitch),
+        Kind::Bc4 { signed } => {
+            let mut r = [0u8; 16];
+            bcdec_rs::bc4(block, &mut r, 4, signed);
+            let (zero, one) = if signed { (0u8, 127u8) } else { (0, 255) };
+            for (px, &v) in tile.chunks_exact_mut(4).zip(&r) {
+                px.copy_from_slice(&[v, zero, zero, one]);
+            }
+        }
+        Kind::Bc5 { signed } => {
+            let mut rg = [0u8; 32];
+            bcdec_rs::bc5(block, &mut rg, 8, signed);
+            let (zero, one) = if signed { (0u8, 127u8) } else { (0, 255) };
+            for (px, v) in tile.chunks_exact_mut(4).zip(rg.chunks_exact(2)) {
+                px.copy_from_slice(&[v[0], v[1], zero, one]);
+            }
+        }
+        Kind::Bc6h { signed } => {
+            let mut rgb = [0u16; 48];
+            bcdec_rs::bc6h_half(block, &mut rgb, 12, signed);
+            for (px, v) in tile.chunks_exact_mut(8).zip(rgb.chunks_exact(3)) {
+                for (c, &h) in v.iter().chain(std::iter::once(&0x3C00u16)).enumerate() {
+                    px[2 * c..2 * c + 2].copy_from_slice(&h.to_le_bytes());
+                }
+            }
+        }
+        Kind::Bc7 => bcdec_rs::bc7(block, tile, pitch),
+        Kind::Etc2Rgb
+        | Kind::Etc2Rgba1
+        | Kind::Etc2Rgba8
+        | Kind::EacR { .. }
+        | Kind::EacRg { .. } => {
+            let mut px = [0u32; 16];
+            match kind {
+                Kind::Etc2Rgb => texture2ddecoder::decode_etc2_rgb_block(block, &mut px),
+                Kind::Etc2Rgba1 => texture2ddecoder::decode_etc2_rgba1_block(block, &mut px),
+                Kind::Etc2Rgba8 => texture2ddecoder::decode_etc2_rgba8_block(block, &mut px),
+                Kind::EacR { signed: false } => texture2ddecoder::decode_eacr_block(block, &mut px),
+                Kind::EacR { signed: true } => {
+                    texture2ddecoder::decode_eacr_signed_block(block, &mut px)
+                }
+                Kind::EacRg { signed: false } => {
+                    texture2ddecoder::decode_eacrg_block(block, &mut px)
+                }
+                Kind::EacRg { signed: true } => {
+                    texture2ddecoder::decode_eacrg_signed_block(block, &mut px)
+                }
+                _ => {}
+            }
+            for (out, &p) in tile.chunks_exact_mut(4).zip(&px) {
+                out.copy_from_slice(&bgra(p));
+            }
+        }
+        Kind::Astc => {
+            let input: [u8; 16] = block.try_into().unwrap_or([0; 16]);
+            astc_decode::astc_decode_block(
+                &input,
+                astc_decode::Footprint::new(bw, bh),
+                |x, y, rgba| {
+                    let at = ((y * bw + x) * 4) as usize;
+                    if at + 4 <= tile.len() {
+                        tile[at..at + 4].copy_from_slice(&rgba);
+                    }
+                },
+            );
+        }
+    }
+}
