@@ -10,6 +10,9 @@ use forgeflow::jobs::texture::format;
 
 const SIDE: u32 = 1024;
 
+/// A texture2ddecoder whole-image decoder.
+type T2dDecoder = fn(&[u8], usize, usize, &mut [u32]) -> Result<(), &'static str>;
+
 fn blocks(vk: u32, seed: u64) -> Vec<u8> {
     let info = format::info(vk).expect("known format");
     let n = SIDE.div_ceil(info.block[0]) as usize
@@ -42,8 +45,7 @@ fn decoders(c: &mut Criterion) {
         });
         let mut out = vec![0u32; (SIDE * SIDE) as usize];
         let (w, h) = (SIDE as usize, SIDE as usize);
-        let t2d: Option<fn(&[u8], usize, usize, &mut [u32]) -> Result<(), &'static str>> = match vk
-        {
+        let t2d: Option<T2dDecoder> = match vk {
             133 => Some(texture2ddecoder::decode_bc1),
             137 => Some(texture2ddecoder::decode_bc3),
             139 => Some(texture2ddecoder::decode_bc4),
