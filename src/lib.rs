@@ -21,3 +21,4 @@ pub use forgeflow_jobs as jobs;
 pub mod gpu;
 pub mod pool;
 pub mod staging;
+pub mod texture;

@@ -1,0 +1,317 @@
+//! Compressed textures to the GPU: a validated [`Ktx2File`] becomes a
+//! `wgpu::Texture` through the staging ring.
+//!
+//! Native path: when the adapter has the format's compression feature (BC,
+//! ETC2, ASTC) and the base size is a whole number of blocks, the blocks are
+//! copied as they are. Fallback: each image is decoded on a worker (a decode
+//! job per image) to RGBA8 (sRGB kept, snorm for signed formats) or RGBA16F
+//! (BC6H) and that is uploaded. Uncompressed formats are uploaded as they are.
+//!
+//! ```no_run
+//! # fn demo(device: &wgpu::Device, queue: &wgpu::Queue) -> Result<(), Box<dyn std::error::Error>> {
+//! use forgeflow::graph::{Scheduler, SchedulerConfig};
+//! use forgeflow::jobs::texture::file::Ktx2File;
+//! use forgeflow::staging::{StagingConfig, StagingRing};
+//! use forgeflow::texture::{load_ktx2, UploadOptions};
+//!
+//! let file = Ktx2File::open("albedo.ktx2")?;
+//! let mut ring = StagingRing::new(device, StagingConfig::default())?;
+//! let mut sched = Scheduler::new(SchedulerConfig::default())?;
+//! let staging = ring.begin_frame()?;
+//! let mut frame = sched.begin_frame()?;
+//! let loaded = load_ktx2(device, &file, &staging, &mut frame, UploadOptions::default())?;
+//! frame.run()?; // the copy and decode jobs fill the staging memory
+//! let mut encoder = device.create_command_encoder(&Default::default());
+//! staging.finish(&mut encoder);
+//! queue.submit([encoder.finish()]);
+//! println!("{} path", if loaded.native { "native" } else { "fallback" });
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+
+use forgeflow_graph::{Frame, GraphError};
+use forgeflow_jobs::texture::decode::{self, DecodedFormat};
+use forgeflow_jobs::texture::file::{ImageSelector, Ktx2File, TextureError};
+
+use crate::staging::{StagingError, StagingFrame};
+
+/// The wgpu format of a Vulkan format, when wgpu has one (sRGB kept).
+pub fn wgpu_format(vk_format: u32) -> Option<wgpu::TextureFormat> {
+    use wgpu::{AstcBlock as B, AstcChannel as C, TextureFormat as F};
+    const ASTC: [B; 14] = [
+        B::B4x4,
+        B::B5x4,
+        B::B5x5,
+        B::B6x5,
+        B::B6x6,
+        B::B8x5,
+        B::B8x6,
+        B::B8x8,
+        B::B10x5,
+        B::B10x6,
+        B::B10x8,
+        B::B10x10,
+        B::B12x10,
+        B::B12x12,
+    ];
+    Some(match vk_format {
+        9 => F::R8Unorm,
+        10 => F::R8Snorm,
+        13 => F::R8Uint,
+        14 => F::R8Sint,
+        16 => F::Rg8Unorm,
+        17 => F::Rg8Snorm,
+        37 => F::Rgba8Unorm,
+        38 => F::Rgba8Snorm,
+        41 => F::Rgba8Uint,
+        42 => F::Rgba8Sint,
+        43 => F::Rgba8UnormSrgb,
+        44 => F::Bgra8Unorm,
+        50 => F::Bgra8UnormSrgb,
+        64 => F::Rgb10a2Unorm,
+        76 => F::R16Float,
+        83 => F::Rg16Float,
+        97 => F::Rgba16Float,
+        100 => F::R32Float,
+        103 => F::Rg32Float,
+        109 => F::Rgba32Float,
+        122 => F::Rg11b10Ufloat,
+        123 => F::Rgb9e5Ufloat,
+        131 | 133 => F::Bc1RgbaUnorm,
+        132 | 134 => F::Bc1RgbaUnormSrgb,
+        135 => F::Bc2RgbaUnorm,
+        136 => F::Bc2RgbaUnormSrgb,
+        137 => F::Bc3RgbaUnorm,
+        138 => F::Bc3RgbaUnormSrgb,
+        139 => F::Bc4RUnorm,
+        140 => F::Bc4RSnorm,
+        141 => F::Bc5RgUnorm,
+        142 => F::Bc5RgSnorm,
+        143 => F::Bc6hRgbUfloat,
+        144 => F::Bc6hRgbFloat,
+        145 => F::Bc7RgbaUnorm,
+        146 => F::Bc7RgbaUnormSrgb,
+        147 => F::Etc2Rgb8Unorm,
+        148 => F::Etc2Rgb8UnormSrgb,
+        149 => F::Etc2Rgb8A1Unorm,
+        150 => F::Etc2Rgb8A1UnormSrgb,
+        151 => F::Etc2Rgba8Unorm,
+        152 => F::Etc2Rgba8UnormSrgb,
+        153 => F::EacR11Unorm,
+        154 => F::EacR11Snorm,
+        155 => F::EacRg11Unorm,
+        156 => F::EacRg11Snorm,
+        157..=184 => F::Astc {
+            block: ASTC[((vk_format - 157) / 2) as usize],
+            channel: if vk_format % 2 == 1 {
+                C::Unorm
+            } else {
+                C::UnormSrgb
+            },
+        },
+        1_000_066_000..=1_000_066_013 => F::Astc {
+            block: ASTC[(vk_format - 1_000_066_000) as usize],
+            channel: C::Hdr,
+        },
+        _ => return None,
+    })
+}
+
+fn is_srgb(vk_format: u32) -> bool {
+    matches!(
+        vk_format,
+        43 | 50 | 132 | 134 | 136 | 138 | 146 | 148 | 150 | 152
+    ) || (157..=184).contains(&vk_format) && vk_format.is_multiple_of(2)
+}
+
+/// How to load a texture.
+#[derive(Debug, Clone, Copy)]
+pub struct UploadOptions {
+    /// Decode on the CPU even when the adapter could sample the format (tests, comparisons).
+    pub force_fallback: bool,
+    /// Extra usages of the texture (`COPY_DST | TEXTURE_BINDING` are always set).
+    pub usage: wgpu::TextureUsages,
+}
+
+impl Default for UploadOptions {
+    fn default() -> Self {
+        UploadOptions {
+            force_fallback: false,
+            usage: wgpu::TextureUsages::empty(),
+        }
+    }
+}
+
+/// A texture being loaded: created, its images reserved in staging memory and
+/// their copy or decode jobs declared. It is complete once the frame's jobs
+/// have run and the staging frame's encoder has been submitted.
+#[derive(Debug)]
+pub struct LoadedTexture {
+    /// The texture.
+    pub texture: wgpu::Texture,
+    /// Whether the blocks were uploaded as they are (true) or decoded on the CPU.
+    pub native: bool,
+    /// Bytes of GPU memory the texture's images take.
+    pub gpu_bytes: u64,
+}
+
+/// Why a texture could not be loaded.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TextureUploadError {
+    /// The file cannot be read as needed.
+    Texture(TextureError),
+    /// No wgpu format and no decoder for this vkFormat.
+    Unsupported(u32),
+    /// Decoding is not possible for this format.
+    Decode(decode::DecodeError),
+    /// Staging refused a piece.
+    Staging(StagingError),
+    /// Declaring a job failed.
+    Graph(GraphError),
+}
+
+impl fmt::Display for TextureUploadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TextureUploadError::Texture(e) => e.fmt(f),
+            TextureUploadError::Unsupported(vk) => {
+                write!(f, "vkFormat {vk} has no wgpu format and no CPU decoder")
+            }
+            TextureUploadError::Decode(e) => e.fmt(f),
+            TextureUploadError::Staging(e) => e.fmt(f),
+            TextureUploadError::Graph(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for TextureUploadError {}
+
+impl From<TextureError> for TextureUploadError {
+    fn from(e: TextureError) -> Self {
+        TextureUploadError::Texture(e)
+    }
+}
+impl From<StagingError> for TextureUploadError {
+    fn from(e: StagingError) -> Self {
+        TextureUploadError::Staging(e)
+    }
+}
+impl From<GraphError> for TextureUploadError {
+    fn from(e: GraphError) -> Self {
+        TextureUploadError::Graph(e)
+    }
+}
+
+/// Creates the texture of `file` and declares, on `frame`, one job per image
+/// that copies its blocks (native) or decodes them (fallback) into `staging`.
+pub fn load_ktx2<'s>(
+    device: &wgpu::Device,
+    file: &'s Ktx2File,
+    staging: &'s StagingFrame<'_>,
+    frame: &mut Frame<'s>,
+    options: UploadOptions,
+) -> Result<LoadedTexture, TextureUploadError> {
+    let l = file.layout();
+    let vk = l.vk_format;
+    let stored = wgpu_format(vk);
+    let fmt_info = l.format.ok_or(TextureUploadError::Unsupported(vk))?;
+    let whole_blocks =
+        l.width.is_multiple_of(fmt_info.block[0]) && l.height.is_multiple_of(fmt_info.block[1]);
+    let native = match stored {
+        Some(f) if !options.force_fallback || !fmt_info.is_compressed() => {
+            device.features().contains(f.required_features())
+                && (whole_blocks || !fmt_info.is_compressed())
+                && fmt_info.block[2] == 1
+        }
+        _ => false,
+    };
+    let format = if native {
+        stored.ok_or(TextureUploadError::Unsupported(vk))?
+    } else {
+        match decode::decoded_format(vk).map_err(TextureUploadError::Decode)? {
+            DecodedFormat::Rgba8Unorm if is_srgb(vk) => wgpu::TextureFormat::Rgba8UnormSrgb,
+            DecodedFormat::Rgba8Unorm => wgpu::TextureFormat::Rgba8Unorm,
+            DecodedFormat::Rgba8Snorm => wgpu::TextureFormat::Rgba8Snorm,
+            DecodedFormat::Rgba16Float => wgpu::TextureFormat::Rgba16Float,
+        }
+    };
+    let is_3d = l.depth > 1;
+    let array_layers = l.layers * l.faces;
+    let size = wgpu::Extent3d {
+        width: l.width,
+        height: l.height,
+        depth_or_array_layers: if is_3d { l.depth } else { array_layers },
+    };
+    let texture = device.create_texture(&wgpu::TextureDescriptor {
+        label: Some("forgeflow ktx2"),
+        size,
+        mip_level_count: l.levels,
+        sample_count: 1,
+        dimension: if is_3d {
+            wgpu::TextureDimension::D3
+        } else {
+            wgpu::TextureDimension::D2
+        },
+        format,
+        usage: wgpu::TextureUsages::COPY_DST | wgpu::TextureUsages::TEXTURE_BINDING | options.usage,
+        view_formats: &[],
+    });
+    let mut gpu_bytes = 0;
+    for level in 0..l.levels {
+        let (w, h) = ((l.width >> level).max(1), (l.height >> level).max(1));
+        let depth_blocks = ((l.depth >> level).max(1)).div_ceil(fmt_info.block[2]);
+        for layer in 0..l.layers {
+            for face in 0..l.faces {
+                for z in 0..depth_blocks {
+                    let sel = ImageSelector {
+                        level,
+                        layer,
+                        face,
+                        depth: z,
+                    };
+                    let origin = if is_3d {
+                        wgpu::Origin3d { x: 0, y: 0, z }
+                    } else {
+                        wgpu::Origin3d {
+                            x: 0,
+                            y: 0,
+                            z: layer * l.faces + face,
+                        }
+                    };
+                    let extent = wgpu::Extent3d {
+                        width: w,
+                        height: h,
+                        depth_or_array_layers: 1,
+                    };
+                    let mut piece = staging.write_texture(
+                        &texture,
+                        level,
+                        origin,
+                        extent,
+                        wgpu::TextureAspect::All,
+                    )?;
+                    gpu_bytes += piece.layout().tight_bytes;
+                    if native {
+                        frame.add("texture upload", move |_| {
+                            let bytes = file.image(sel)?;
+                            Ok(piece.write_tight(&bytes)?)
+                        })?;
+                    } else {
+                        frame.add("texture decode", move |_| {
+                            let blocks = file.image(sel)?;
+                            let (_, pixels) = decode::decode(vk, &blocks, w, h)?;
+                            Ok(piece.write_tight(&pixels)?)
+                        })?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(LoadedTexture {
+        texture,
+        native,
+        gpu_bytes,
+    })
+}
