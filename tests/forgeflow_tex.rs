@@ -126,3 +126,74 @@ fn info_and_extract() {
     assert_eq!(code, 3);
     assert!(err.contains("Basis Universal transcoder"), "{err}");
 }
+
+#[test]
+fn decode_writes_the_cpu_decode_as_png() {
+    use forgeflow::jobs::texture::decode::decode;
+    use forgeflow::jobs::texture::file::{ImageSelector, Ktx2File};
+    let Some(dir) = corpus() else { return };
+    let src = dir.join("t2d/BC3.ktx2");
+    let out = std::env::temp_dir().join(format!("forgeflow-tex-decode-{}.png", std::process::id()));
+    let (code, _, err) = tex(&["decode", src.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let reader = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&out).unwrap()));
+    let mut reader = reader.read_info().unwrap();
+    let mut pixels = vec![0u8; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    let _ = std::fs::remove_file(&out);
+    let file = Ktx2File::open(&src).unwrap();
+    let l = file.layout();
+    assert_eq!((info.width, info.height), (l.width, l.height));
+    let (_, want) = decode(
+        l.vk_format,
+        &file.image(ImageSelector::default()).unwrap(),
+        l.width,
+        l.height,
+    )
+    .unwrap();
+    assert!(
+        pixels[..want.len()] == want[..],
+        "the PNG holds the CPU decode"
+    );
+}
+
+#[test]
+fn upload_reports_its_path_and_a_checksum_of_what_the_gpu_holds() {
+    use forgeflow::jobs::texture::file::{ImageSelector, Ktx2File};
+    let Some(dir) = corpus() else { return };
+    let Some(gpu) =
+        forgeflow::gpu::for_test("upload_reports_its_path_and_a_checksum_of_what_the_gpu_holds")
+    else {
+        return;
+    };
+    let bc7 = dir.join("t2d/BC7.ktx2");
+    let (code, out, err) = tex(&["upload", bc7.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    if gpu
+        .device
+        .features()
+        .contains(wgpu::Features::TEXTURE_COMPRESSION_BC)
+    {
+        assert!(out.contains("natively"), "{out}");
+        // One level: the GPU holds exactly the file's blocks.
+        let blocks = Ktx2File::open(&bc7)
+            .unwrap()
+            .image(ImageSelector::default())
+            .unwrap()
+            .into_owned();
+        let hash = blocks.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+            (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+        });
+        assert!(out.contains(&format!("checksum {hash:016x}")), "{out}");
+    }
+    let etc2 = dir.join("wgpu/etc2.ktx2");
+    let (code, out, err) = tex(&["upload", etc2.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    if !gpu
+        .device
+        .features()
+        .contains(wgpu::Features::TEXTURE_COMPRESSION_ETC2)
+    {
+        assert!(out.contains("CPU fallback"), "{out}");
+    }
+}

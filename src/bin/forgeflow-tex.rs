@@ -7,12 +7,15 @@
 //! - `extract FILE [--level L] [--layer A] [--face F] [--depth Z] -o OUT`: the raw
 //!   bytes of one image, supercompression inflated, exactly as stored uncompressed.
 //!
-//! `decode` and `upload` come with the block decoders (issue 5).
+//! - `decode FILE [same selectors] -o OUT.png`: the image decoded to an RGBA8 PNG
+//!   (BC6H clamped to [0, 1]; signed formats mapped to [0, 255]).
+//! - `upload FILE`: through the GPU path; says native or fallback, reads every
+//!   image back and prints a checksum (exit 2 without a GPU).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use forgeflow::jobs::texture::file::{ImageSelector, Ktx2File, TextureError};
+use forgeflow::jobs::texture::file::{ImageSelector, Ktx2File};
 use forgeflow::jobs::texture::{detect, Container};
 use serde_json::json;
 
@@ -24,19 +27,22 @@ commands:
   validate FILE...              check structure (exit 0 valid, 3 invalid, 2 unreadable)
   extract FILE [--level L] [--layer A] [--face F] [--depth Z] -o OUT
                                 write one image's bytes, supercompression inflated
-  decode, upload                not in this build yet";
+  decode FILE [same selectors] -o OUT.png
+                                write one image decoded to an RGBA8 PNG
+  upload FILE                   upload through the GPU path, read back, print a checksum";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("info") => info(&args[1..]),
         Some("validate") => validate(&args[1..]),
-        Some("extract") => extract(&args[1..]),
+        Some("extract") => extract(&args[1..], false),
+        Some("decode") => extract(&args[1..], true),
+        Some("upload") => upload(&args[1..]),
         Some("-h" | "--help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS
         }
-        Some("decode" | "upload") => usage(&format!("`{}` is not in this build yet", args[0])),
         Some(other) => usage(&format!("unknown command {other:?}")),
         None => usage("no command"),
     }
@@ -149,7 +155,7 @@ fn validate(paths: &[String]) -> ExitCode {
     })
 }
 
-fn extract(args: &[String]) -> ExitCode {
+fn extract(args: &[String], decode_png: bool) -> ExitCode {
     let mut sel = ImageSelector::default();
     let (mut path, mut out): (Option<&String>, Option<PathBuf>) = (None, None);
     let mut it = args.iter();
@@ -193,7 +199,18 @@ fn extract(args: &[String]) -> ExitCode {
         Ok(f) => f,
         Err(code) => return code,
     };
-    match file.image(sel) {
+    let image = file.image(sel).map_err(|e| e.to_string());
+    let image = if decode_png {
+        image.and_then(|blocks| to_png(&file, sel, &blocks).map(std::borrow::Cow::Owned))
+    } else {
+        image
+    };
+    match image {
+        Err(e) if e.starts_with("no image") => usage(&format!("{path}: {e}")),
+        Err(e) => {
+            eprintln!("{path}: {e}");
+            ExitCode::from(3)
+        }
         Ok(img) => match std::fs::write(&out, &img) {
             Ok(()) => {
                 println!(
@@ -208,10 +225,213 @@ fn extract(args: &[String]) -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Err(e @ TextureError::NoSuchImage { .. }) => usage(&format!("{path}: {e}")),
+    }
+}
+
+/// An image's blocks (or pixels) as an RGBA8 PNG.
+fn to_png(file: &Ktx2File, sel: ImageSelector, blocks: &[u8]) -> Result<Vec<u8>, String> {
+    use forgeflow::jobs::texture::decode::{decode, DecodedFormat};
+    let l = file.layout();
+    let (w, h) = (
+        (l.width >> sel.level).max(1),
+        (l.height >> sel.level).max(1),
+    );
+    let rgba8 = match (l.vk_format, l.format.is_some_and(|f| f.is_compressed())) {
+        (37 | 43, false) => blocks.to_vec(),
+        (_, false) => {
+            return Err(format!(
+                "decoding uncompressed vkFormat {} to PNG is not supported yet",
+                l.vk_format
+            ))
+        }
+        (vk, true) => {
+            let (fmt, px) = decode(vk, blocks, w, h).map_err(|e| e.to_string())?;
+            match fmt {
+                DecodedFormat::Rgba8Unorm => px,
+                DecodedFormat::Rgba8Snorm => px
+                    .iter()
+                    .map(|&v| ((v as i8 as i32 + 128).clamp(0, 255)) as u8)
+                    .collect(),
+                DecodedFormat::Rgba16Float => px
+                    .chunks_exact(2)
+                    .map(|h| {
+                        (half_to_f32(u16::from_le_bytes([h[0], h[1]])).clamp(0.0, 1.0) * 255.0
+                            + 0.5) as u8
+                    })
+                    .collect(),
+            }
+        }
+    };
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, w, h);
+    enc.set_color(png::ColorType::Rgba);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.write_header()
+        .and_then(|mut wr| wr.write_image_data(&rgba8))
+        .map_err(|e| format!("PNG: {e}"))?;
+    Ok(out)
+}
+
+/// IEEE half to f32 (normal, subnormal, infinity and NaN).
+fn half_to_f32(h: u16) -> f32 {
+    let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let exp = (h >> 10) & 31;
+    let frac = (h & 1023) as f32;
+    sign * match exp {
+        0 => frac * 2f32.powi(-24),
+        31 if frac == 0.0 => f32::INFINITY,
+        31 => f32::NAN,
+        e => (1.0 + frac / 1024.0) * 2f32.powi(e as i32 - 15),
+    }
+}
+
+fn upload(args: &[String]) -> ExitCode {
+    use forgeflow::graph::{Scheduler, SchedulerConfig};
+    use forgeflow::staging::{StagingConfig, StagingRing};
+    use forgeflow::texture::{load_ktx2, UploadOptions};
+    let [path] = args else {
+        return usage("upload takes one FILE");
+    };
+    let bytes = match read(path) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    let file = match open(path, bytes) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    let gpu = match forgeflow::gpu::open() {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("forgeflow-tex: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let run = || -> Result<(bool, u64, u64), String> {
+        let mut ring = StagingRing::new(
+            &gpu.device,
+            StagingConfig {
+                buffer_size: 256 << 20,
+                ..Default::default()
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        let mut sched = Scheduler::new(SchedulerConfig {
+            auto_signal_fences: true,
+            ..Default::default()
+        })
+        .map_err(|e| e.to_string())?;
+        let staging = ring.begin_frame().map_err(|e| e.to_string())?;
+        let loaded = {
+            let mut frame = sched.begin_frame().map_err(|e| e.to_string())?;
+            let options = UploadOptions {
+                force_fallback: false,
+                usage: wgpu::TextureUsages::COPY_SRC,
+            };
+            let loaded = load_ktx2(&gpu.device, &file, &staging, &mut frame, options)
+                .map_err(|e| e.to_string())?;
+            frame.run().map_err(|e| e.to_string())?;
+            loaded
+        };
+        let mut encoder = gpu.device.create_command_encoder(&Default::default());
+        staging.finish(&mut encoder);
+        gpu.queue.submit([encoder.finish()]);
+        // Read every image back and hash it (FNV-1a, 64 bits).
+        let tex = &loaded.texture;
+        let (mut hash, mut total) = (0xcbf2_9ce4_8422_2325u64, 0u64);
+        for level in 0..tex.mip_level_count() {
+            for z in 0..tex
+                .size()
+                .mip_level_size(level, tex.dimension())
+                .depth_or_array_layers
+            {
+                for b in read_image(&gpu, tex, level, z)? {
+                    hash = (hash ^ b as u64).wrapping_mul(0x100_0000_01b3);
+                    total += 1;
+                }
+            }
+        }
+        Ok((loaded.native, total, hash))
+    };
+    match run() {
+        Ok((native, bytes, hash)) => {
+            println!(
+                "{path}: uploaded {} to {} ({:?}), read back {bytes} bytes, checksum {hash:016x}",
+                if native {
+                    "natively"
+                } else {
+                    "through the CPU fallback"
+                },
+                gpu.info.name,
+                gpu.info.backend
+            );
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("{path}: {e}");
             ExitCode::from(3)
         }
     }
+}
+
+/// One image (mip `level`, layer or slice `z`) read back as tight rows of blocks.
+fn read_image(
+    gpu: &forgeflow::gpu::Gpu,
+    tex: &wgpu::Texture,
+    level: u32,
+    z: u32,
+) -> Result<Vec<u8>, String> {
+    let f = tex.format();
+    let (bw, bh) = f.block_dimensions();
+    let bytes = f
+        .block_copy_size(None)
+        .ok_or("the format cannot be read back")?;
+    let size = tex
+        .size()
+        .mip_level_size(level, tex.dimension())
+        .physical_size(f);
+    let (bx, by) = (size.width / bw, size.height / bh);
+    let row = bx * bytes;
+    let bpr = row.div_ceil(256) * 256;
+    let tmp = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("forgeflow-tex readback"),
+        size: (bpr * by) as u64,
+        usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::MAP_READ,
+        mapped_at_creation: false,
+    });
+    let mut enc = gpu.device.create_command_encoder(&Default::default());
+    enc.copy_texture_to_buffer(
+        wgpu::TexelCopyTextureInfo {
+            texture: tex,
+            mip_level: level,
+            origin: wgpu::Origin3d { x: 0, y: 0, z },
+            aspect: wgpu::TextureAspect::All,
+        },
+        wgpu::TexelCopyBufferInfo {
+            buffer: &tmp,
+            layout: wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(bpr),
+                rows_per_image: Some(by),
+            },
+        },
+        wgpu::Extent3d {
+            width: size.width,
+            height: size.height,
+            depth_or_array_layers: 1,
+        },
+    );
+    gpu.queue.submit([enc.finish()]);
+    let (tx, rx) = std::sync::mpsc::channel();
+    tmp.map_async(wgpu::MapMode::Read, .., move |r| {
+        let _ = tx.send(r);
+    });
+    let _ = gpu.device.poll(wgpu::PollType::wait_indefinitely());
+    rx.recv()
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let view = tmp.get_mapped_range(..).map_err(|e| e.to_string())?;
+    Ok((0..by as usize)
+        .flat_map(|r| view[r * bpr as usize..r * bpr as usize + row as usize].to_vec())
+        .collect())
 }
