@@ -1,25 +1,7 @@
 //! `forgeflow-tex` as a user runs it: exit codes, messages, extracted bytes.
 
-use std::path::{Path, PathBuf};
+use forgeflow::jobs::texture::corpus::ktx2_dir;
 use std::process::Command;
-
-fn corpus() -> Option<PathBuf> {
-    let dir = std::env::var_os("FORGEFLOW_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"))
-        .join("ktx2");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("FORGEFLOW_REQUIRE_CORPUS").is_ok_and(|v| v == "1") {
-        panic!(
-            "FORGEFLOW_REQUIRE_CORPUS=1 but no corpus at {}",
-            dir.display()
-        );
-    }
-    eprintln!("SKIPPED: no texture corpus at {}", dir.display());
-    None
-}
 
 fn tex(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_forgeflow-tex"))
@@ -35,7 +17,7 @@ fn tex(args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn validate_exit_codes() {
-    let Some(dir) = corpus() else { return };
+    let Some(dir) = ktx2_dir() else { return };
     let good = dir.join("t2d/BC7.ktx2");
     let bad = dir.join("cts-invalid/error_TooManyMipLevels_32x16.ktx2");
     let (code, out, _) = tex(&["validate", good.to_str().unwrap()]);
@@ -68,7 +50,7 @@ fn validate_exit_codes() {
 
 #[test]
 fn info_and_extract() {
-    let Some(dir) = corpus() else { return };
+    let Some(dir) = ktx2_dir() else { return };
     let cube = dir.join("wgpu/bc7.ktx2");
     let (code, out, _) = tex(&["info", cube.to_str().unwrap(), "--json"]);
     assert_eq!(code, 0);
@@ -131,7 +113,7 @@ fn info_and_extract() {
 fn decode_writes_the_cpu_decode_as_png() {
     use forgeflow::jobs::texture::decode::decode;
     use forgeflow::jobs::texture::file::{ImageSelector, Ktx2File};
-    let Some(dir) = corpus() else { return };
+    let Some(dir) = ktx2_dir() else { return };
     let src = dir.join("t2d/BC3.ktx2");
     let out = std::env::temp_dir().join(format!("forgeflow-tex-decode-{}.png", std::process::id()));
     let (code, _, err) = tex(&["decode", src.to_str().unwrap(), "-o", out.to_str().unwrap()]);
@@ -160,7 +142,7 @@ fn decode_writes_the_cpu_decode_as_png() {
 #[test]
 fn upload_reports_its_path_and_a_checksum_of_what_the_gpu_holds() {
     use forgeflow::jobs::texture::file::{ImageSelector, Ktx2File};
-    let Some(dir) = corpus() else { return };
+    let Some(dir) = ktx2_dir() else { return };
     let Some(gpu) =
         forgeflow::gpu::for_test("upload_reports_its_path_and_a_checksum_of_what_the_gpu_holds")
     else {

@@ -3,29 +3,11 @@
 //! originals the corpus's BC7 and ETC2 files were encoded from, and a second
 //! ASTC decoder.
 
-use std::path::{Path, PathBuf};
+use forgeflow_jobs::texture::corpus::ktx2_dir;
 
 use forgeflow_jobs::synthetic::SplitMix64;
 use forgeflow_jobs::texture::decode::{decode, DecodedFormat};
 use forgeflow_jobs::texture::file::{ImageSelector, Ktx2File};
-
-fn corpus() -> Option<PathBuf> {
-    let dir = std::env::var_os("FORGEFLOW_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"))
-        .join("ktx2");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("FORGEFLOW_REQUIRE_CORPUS").is_ok_and(|v| v == "1") {
-        panic!(
-            "FORGEFLOW_REQUIRE_CORPUS=1 but no corpus at {}",
-            dir.display()
-        );
-    }
-    eprintln!("SKIPPED: no texture corpus at {}", dir.display());
-    None
-}
 
 // ---- A reference from the specification (Khronos Data Format, S3TC/RGTC) ----
 
@@ -186,7 +168,7 @@ fn psnr(a: &[u8], b: &[u8]) -> f64 {
 
 #[test]
 fn bc7_and_etc2_decode_close_to_their_uncompressed_originals() {
-    let Some(dir) = corpus() else { return };
+    let Some(dir) = ktx2_dir() else { return };
     let original = Ktx2File::open(dir.join("wgpu/rgba8.ktx2")).unwrap();
     let base = original
         .image(ImageSelector::default())
@@ -206,7 +188,7 @@ fn bc7_and_etc2_decode_close_to_their_uncompressed_originals() {
 
 #[test]
 fn astc_decoders_agree_and_garbage_never_panics() {
-    let Some(dir) = corpus() else { return };
+    let Some(dir) = ktx2_dir() else { return };
     let mut compared = 0u64;
     for name in [
         "t2d/ASTC_4x4.ktx2",

@@ -3,33 +3,12 @@
 //! error its name describes, every other KTX2 file there validates, and no
 //! truncation or corruption of them makes the validator panic.
 
+use forgeflow_jobs::texture::corpus::ktx2_dir;
 use std::path::{Path, PathBuf};
 
 use forgeflow_jobs::synthetic::SplitMix64;
 use forgeflow_jobs::texture::ktx2::{validate, Ktx2Error};
 use forgeflow_jobs::texture::{detect, Container};
-
-/// The corpus: `FORGEFLOW_CORPUS`, or `../shared/corpus` beside the repository.
-fn corpus() -> Option<PathBuf> {
-    let dir = std::env::var_os("FORGEFLOW_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"))
-        .join("ktx2");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("FORGEFLOW_REQUIRE_CORPUS").is_ok_and(|v| v == "1") {
-        panic!(
-            "FORGEFLOW_REQUIRE_CORPUS=1 but no corpus at {}",
-            dir.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: no texture corpus at {} (set FORGEFLOW_CORPUS)",
-        dir.display()
-    );
-    None
-}
 
 fn ktx2_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -49,7 +28,7 @@ fn ktx2_files(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn every_file_the_khronos_validator_rejects_is_rejected_for_its_reason() {
-    let Some(dir) = corpus() else { return };
+    let Some(dir) = ktx2_dir() else { return };
     type Expectation = (&'static str, fn(&Ktx2Error) -> bool);
     let expect: &[Expectation] = &[
         ("error_BlockCompressedNoHeight_BC7_UNORM_BLOCK.ktx2", |e| {
@@ -120,7 +99,7 @@ fn every_file_the_khronos_validator_rejects_is_rejected_for_its_reason() {
 
 #[test]
 fn every_other_ktx2_file_of_the_corpus_validates() {
-    let Some(dir) = corpus() else { return };
+    let Some(dir) = ktx2_dir() else { return };
     let files = ktx2_files(&dir);
     assert!(files.len() >= 30, "only {} KTX2 files found", files.len());
     for f in &files {
@@ -137,7 +116,7 @@ fn every_other_ktx2_file_of_the_corpus_validates() {
 
 #[test]
 fn truncated_and_corrupted_files_give_errors_not_panics() {
-    let Some(dir) = corpus() else { return };
+    let Some(dir) = ktx2_dir() else { return };
     let mut rng = SplitMix64::new(5);
     let mut rejected = 0;
     for f in ktx2_files(&dir)
@@ -185,7 +164,7 @@ fn levels_inflate_to_their_stated_size_and_images_address_them() {
     use forgeflow_jobs::texture::file::{ImageSelector, Ktx2File, TextureError};
     use forgeflow_jobs::texture::ktx2::Supercompression;
     use std::borrow::Cow;
-    let Some(dir) = corpus() else { return };
+    let Some(dir) = ktx2_dir() else { return };
     let (mut inflated, mut borrowed, mut transcoder, mut images) = (0, 0, 0, 0);
     for f in ktx2_files(&dir) {
         let file = Ktx2File::open(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
@@ -266,7 +245,7 @@ fn levels_inflate_to_their_stated_size_and_images_address_them() {
 fn corrupt_supercompressed_levels_are_errors_not_panics() {
     use forgeflow_jobs::texture::file::Ktx2File;
     use forgeflow_jobs::texture::ktx2::Supercompression;
-    let Some(dir) = corpus() else { return };
+    let Some(dir) = ktx2_dir() else { return };
     let mut rng = SplitMix64::new(9);
     let mut corrupted = 0;
     for f in ktx2_files(&dir) {

@@ -9,7 +9,9 @@
 //!   rejects, so nothing is handed to it before this passes.
 //! - [`format`](mod@format): block sizes of the Vulkan formats KTX2 files use.
 //! - [`file::Ktx2File`]: a validated file over a memory mapping, levels and images.
+//! - [`corpus::ktx2_dir`]: where tests find the shared corpus of real files.
 
+pub mod corpus;
 pub mod decode;
 pub mod file;
 pub mod format;
