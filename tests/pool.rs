@@ -9,24 +9,6 @@ use forgeflow::jobs::alloc::DefragBudget;
 use forgeflow::jobs::synthetic::SplitMix64;
 use forgeflow::pool::{BufferPool, BufferPoolConfig, PoolError, PoolHandle};
 
-fn read(gpu: &Gpu, buffer: &wgpu::Buffer, offset: u64, size: u64) -> Vec<u8> {
-    let tmp = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-        label: None,
-        size,
-        usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::MAP_READ,
-        mapped_at_creation: false,
-    });
-    let mut enc = gpu.device.create_command_encoder(&Default::default());
-    enc.copy_buffer_to_buffer(buffer, offset, &tmp, 0, size);
-    gpu.queue.submit([enc.finish()]);
-    tmp.map_async(wgpu::MapMode::Read, .., |r| r.unwrap());
-    gpu.device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .unwrap();
-
-    tmp.get_mapped_range(..).unwrap().to_vec()
-}
-
 fn bytes(len: usize, rng: &mut SplitMix64) -> Vec<u8> {
     (0..len).map(|_| rng.next_u64() as u8).collect()
 }
@@ -36,7 +18,7 @@ fn check_all(gpu: &Gpu, pool: &BufferPool, shadow: &HashMap<PoolHandle, Vec<u8>>
         let r = pool.resolve(*h).expect("live handle resolves");
         assert_eq!(r.size, data.len() as u64);
         assert!(
-            read(gpu, r.buffer, r.offset, r.size) == *data,
+            gpu.read_buffer(r.buffer, r.offset, r.size).unwrap() == *data,
             "allocation {h:?} differs from its shadow at {}+{}",
             r.offset,
             r.size

@@ -44,27 +44,6 @@ fn submit(gpu: &Gpu, encoder: wgpu::CommandEncoder) {
     gpu.queue.submit([encoder.finish()]);
 }
 
-/// Reads a buffer range back with a plain MAP_READ copy (not through the rings).
-fn read_back(gpu: &Gpu, src: &wgpu::Buffer, offset: u64, size: u64) -> Vec<u8> {
-    let tmp = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("test readback"),
-        size,
-        usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::MAP_READ,
-        mapped_at_creation: false,
-    });
-    let mut enc = gpu.device.create_command_encoder(&Default::default());
-    enc.copy_buffer_to_buffer(src, offset, &tmp, 0, size);
-    submit(gpu, enc);
-    let (tx, rx) = std::sync::mpsc::channel();
-    tmp.map_async(wgpu::MapMode::Read, .., move |r| tx.send(r).unwrap());
-    gpu.device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .unwrap();
-    rx.recv().unwrap().unwrap();
-
-    tmp.get_mapped_range(..).unwrap().to_vec()
-}
-
 fn ring(gpu: &Gpu, buffer_size: u64, buffers: u32, overflow: OverflowPolicy) -> StagingRing {
     StagingRing::new(
         &gpu.device,
@@ -140,7 +119,7 @@ fn buffers_of_many_sizes_round_trip_filled_by_parallel_jobs() {
         }
         submit(&gpu, enc);
         for ((data, dst), &off) in datas.iter().zip(&dsts).zip(&offsets) {
-            let back = read_back(&gpu, dst, off, data.len() as u64);
+            let back = gpu.read_buffer(dst, off, data.len() as u64).unwrap();
             assert!(
                 back == *data,
                 "round {round}: {} bytes at offset {off} differ after the round trip",
@@ -292,56 +271,6 @@ fn copyable_formats(gpu: &Gpu) -> Vec<wgpu::TextureFormat> {
         .collect()
 }
 
-/// Reads every layer of a mip back as tight rows of blocks, with plain wgpu.
-fn read_texture_tight(gpu: &Gpu, tex: &wgpu::Texture, mip: u32) -> Vec<u8> {
-    let f = tex.format();
-    let (bw, bh) = f.block_dimensions();
-    let bytes = f.block_copy_size(None).unwrap();
-    let size = tex
-        .size()
-        .mip_level_size(mip, tex.dimension())
-        .physical_size(f);
-    let (bx, by) = (size.width / bw, size.height / bh);
-    let row = bx * bytes;
-    let bpr = row.div_ceil(256) * 256;
-    let layers = size.depth_or_array_layers;
-    let tmp = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-        label: None,
-        size: (bpr * by * layers) as u64,
-        usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::MAP_READ,
-        mapped_at_creation: false,
-    });
-    let mut enc = gpu.device.create_command_encoder(&Default::default());
-    enc.copy_texture_to_buffer(
-        wgpu::TexelCopyTextureInfo {
-            texture: tex,
-            mip_level: mip,
-            origin: wgpu::Origin3d::ZERO,
-            aspect: wgpu::TextureAspect::All,
-        },
-        wgpu::TexelCopyBufferInfo {
-            buffer: &tmp,
-            layout: wgpu::TexelCopyBufferLayout {
-                offset: 0,
-                bytes_per_row: Some(bpr),
-                rows_per_image: Some(by),
-            },
-        },
-        size,
-    );
-    submit(gpu, enc);
-    tmp.map_async(wgpu::MapMode::Read, .., |r| r.unwrap());
-    gpu.device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .unwrap();
-    let view = tmp.get_mapped_range(..).unwrap();
-    let mut out = Vec::new();
-    for r in 0..(by * layers) as usize {
-        out.extend_from_slice(&view[r * bpr as usize..r * bpr as usize + row as usize]);
-    }
-    out
-}
-
 #[test]
 fn textures_of_every_copyable_format_round_trip_all_mips() {
     let Some(gpu) = gpu::for_test("textures_of_every_copyable_format_round_trip_all_mips") else {
@@ -412,7 +341,9 @@ fn textures_of_every_copyable_format_round_trip_all_mips() {
         }
         submit(&gpu, enc);
         for mip in 0..mips {
-            let back = read_texture_tight(&gpu, &tex, mip);
+            let back = gpu
+                .read_texture(&tex, mip, 0..size.depth_or_array_layers)
+                .unwrap();
             assert!(
                 back == expected[mip as usize],
                 "{format:?} mip {mip}: read-back differs"
@@ -471,7 +402,7 @@ fn wraps_and_reuses(storage: bool) {
         submit(&gpu, enc);
     }
     assert!(
-        read_back(&gpu, &dst, 0, total) == shadow,
+        gpu.read_buffer(&dst, 0, total).unwrap() == shadow,
         "the GPU copy differs from the CPU shadow"
     );
     let st = ring.stats();
@@ -525,7 +456,7 @@ fn a_buffer_still_in_flight_is_never_handed_out() {
         submit(&gpu, enc);
     }
     for (dst, data) in dsts.iter().zip(&datas) {
-        assert!(read_back(&gpu, dst, 0, len) == *data);
+        assert!(gpu.read_buffer(dst, 0, len).unwrap() == *data);
     }
     // Finishing without submitting never returns the buffer: a clear timeout, not a hang.
     let mut short = StagingRing::new(
@@ -609,8 +540,8 @@ fn overflow_policies_wait_defer_error() {
         f.finish(&mut enc);
     }
     submit(&gpu, enc);
-    assert!(read_back(&gpu, &dst, 0, a.len() as u64) == a);
-    assert!(read_back(&gpu, &dst, 1 << 16, b.len() as u64) == b);
+    assert!(gpu.read_buffer(&dst, 0, a.len() as u64).unwrap() == a);
+    assert!(gpu.read_buffer(&dst, 1 << 16, b.len() as u64).unwrap() == b);
 
     // Wait: the frame continues in the next buffer.
     let mut r = ring(&gpu, 64 << 10, 2, OverflowPolicy::Wait);
@@ -632,8 +563,8 @@ fn overflow_policies_wait_defer_error() {
     let summary = f.finish(&mut enc);
     assert_eq!((summary.pieces, summary.ring_buffers), (2, 2));
     submit(&gpu, enc);
-    assert!(read_back(&gpu, &dst, 2 << 16, a.len() as u64) == a);
-    assert!(read_back(&gpu, &dst, 3 << 16, b.len() as u64) == b);
+    assert!(gpu.read_buffer(&dst, 2 << 16, a.len() as u64).unwrap() == a);
+    assert!(gpu.read_buffer(&dst, 3 << 16, b.len() as u64).unwrap() == b);
 
     // Dedicated buffers are bounded: over the budget, Error refuses.
     let mut r = StagingRing::new(

@@ -340,15 +340,16 @@ fn upload(args: &[String]) -> ExitCode {
         let tex = &loaded.texture;
         let (mut hash, mut total) = (0xcbf2_9ce4_8422_2325u64, 0u64);
         for level in 0..tex.mip_level_count() {
-            for z in 0..tex
+            let layers = tex
                 .size()
                 .mip_level_size(level, tex.dimension())
-                .depth_or_array_layers
-            {
-                for b in read_image(&gpu, tex, level, z)? {
-                    hash = (hash ^ b as u64).wrapping_mul(0x100_0000_01b3);
-                    total += 1;
-                }
+                .depth_or_array_layers;
+            let image = gpu
+                .read_texture(tex, level, 0..layers)
+                .map_err(|e| e.to_string())?;
+            for b in image {
+                hash = (hash ^ b as u64).wrapping_mul(0x100_0000_01b3);
+                total += 1;
             }
         }
         Ok((loaded.native, total, hash))
@@ -372,66 +373,4 @@ fn upload(args: &[String]) -> ExitCode {
             ExitCode::from(3)
         }
     }
-}
-
-/// One image (mip `level`, layer or slice `z`) read back as tight rows of blocks.
-fn read_image(
-    gpu: &forgeflow::gpu::Gpu,
-    tex: &wgpu::Texture,
-    level: u32,
-    z: u32,
-) -> Result<Vec<u8>, String> {
-    let f = tex.format();
-    let (bw, bh) = f.block_dimensions();
-    let bytes = f
-        .block_copy_size(None)
-        .ok_or("the format cannot be read back")?;
-    let size = tex
-        .size()
-        .mip_level_size(level, tex.dimension())
-        .physical_size(f);
-    let (bx, by) = (size.width / bw, size.height / bh);
-    let row = bx * bytes;
-    let bpr = row.div_ceil(256) * 256;
-    let tmp = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("forgeflow-tex readback"),
-        size: (bpr * by) as u64,
-        usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::MAP_READ,
-        mapped_at_creation: false,
-    });
-    let mut enc = gpu.device.create_command_encoder(&Default::default());
-    enc.copy_texture_to_buffer(
-        wgpu::TexelCopyTextureInfo {
-            texture: tex,
-            mip_level: level,
-            origin: wgpu::Origin3d { x: 0, y: 0, z },
-            aspect: wgpu::TextureAspect::All,
-        },
-        wgpu::TexelCopyBufferInfo {
-            buffer: &tmp,
-            layout: wgpu::TexelCopyBufferLayout {
-                offset: 0,
-                bytes_per_row: Some(bpr),
-                rows_per_image: Some(by),
-            },
-        },
-        wgpu::Extent3d {
-            width: size.width,
-            height: size.height,
-            depth_or_array_layers: 1,
-        },
-    );
-    gpu.queue.submit([enc.finish()]);
-    let (tx, rx) = std::sync::mpsc::channel();
-    tmp.map_async(wgpu::MapMode::Read, .., move |r| {
-        let _ = tx.send(r);
-    });
-    let _ = gpu.device.poll(wgpu::PollType::wait_indefinitely());
-    rx.recv()
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
-    let view = tmp.get_mapped_range(..).map_err(|e| e.to_string())?;
-    Ok((0..by as usize)
-        .flat_map(|r| view[r * bpr as usize..r * bpr as usize + row as usize].to_vec())
-        .collect())
 }

@@ -432,7 +432,10 @@ fn verify(
         let i = match blocks.iter().position(|(b, _)| b == r.buffer) {
             Some(i) => i,
             None => {
-                blocks.push((r.buffer.clone(), read_buffer(gpu, r.buffer)));
+                let bytes = gpu
+                    .read_buffer(r.buffer, 0, r.buffer.size())
+                    .map_err(|e| e.to_string())?;
+                blocks.push((r.buffer.clone(), bytes));
                 blocks.len() - 1
             }
         };
@@ -441,28 +444,4 @@ fn verify(
         integrity.check(bytes.get(range).is_some_and(|b| b == &data[..]));
     }
     Ok(())
-}
-
-fn read_buffer(gpu: &forgeflow::gpu::Gpu, src: &wgpu::Buffer) -> Vec<u8> {
-    let tmp = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("pool verification"),
-        size: src.size(),
-        usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::MAP_READ,
-        mapped_at_creation: false,
-    });
-    let mut encoder = gpu.device.create_command_encoder(&Default::default());
-    encoder.copy_buffer_to_buffer(src, 0, &tmp, 0, src.size());
-    gpu.queue.submit([encoder.finish()]);
-    let (tx, rx) = std::sync::mpsc::channel();
-    tmp.map_async(wgpu::MapMode::Read, .., move |r| {
-        let _ = tx.send(r);
-    });
-    let _ = gpu.device.poll(wgpu::PollType::wait_indefinitely());
-    match rx.recv() {
-        Ok(Ok(())) => tmp
-            .get_mapped_range(..)
-            .map(|v| v.to_vec())
-            .unwrap_or_default(),
-        _ => Vec::new(),
-    }
 }

@@ -428,7 +428,11 @@ impl Bench {
         let mut integrity = Integrity::default();
         let back;
         let bytes: &[u8] = if method.uses_gpu() {
-            back = read_back(&self.gpu, &self.dst);
+            // A failed readback is an integrity failure (the length check below).
+            back = self
+                .gpu
+                .read_buffer(&self.dst, 0, self.dst.size())
+                .unwrap_or_default();
             &back
         } else {
             &self.cpu_dst
@@ -442,30 +446,6 @@ impl Bench {
                 .check(bytes[slot * piece..(slot + 1) * piece] == src[i * piece..(i + 1) * piece]);
         }
         integrity
-    }
-}
-
-fn read_back(gpu: &forgeflow::gpu::Gpu, src: &wgpu::Buffer) -> Vec<u8> {
-    let tmp = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("upload verification"),
-        size: src.size(),
-        usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::MAP_READ,
-        mapped_at_creation: false,
-    });
-    let mut encoder = gpu.device.create_command_encoder(&Default::default());
-    encoder.copy_buffer_to_buffer(src, 0, &tmp, 0, src.size());
-    gpu.queue.submit([encoder.finish()]);
-    let (tx, rx) = std::sync::mpsc::channel();
-    tmp.map_async(wgpu::MapMode::Read, .., move |r| {
-        let _ = tx.send(r);
-    });
-    let _ = gpu.device.poll(wgpu::PollType::wait_indefinitely());
-    match rx.recv() {
-        Ok(Ok(())) => tmp
-            .get_mapped_range(..)
-            .map(|v| v.to_vec())
-            .unwrap_or_default(),
-        _ => Vec::new(),
     }
 }
 
