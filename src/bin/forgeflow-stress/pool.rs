@@ -260,7 +260,10 @@ fn utilization(uniform: bool, seed: u64, ours: bool) -> f64 {
 }
 
 pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, String> {
-    let mut report = ScenarioReport::default();
+    // Opened first: no usable GPU is exit status 2 (the binaries' convention),
+    // found before the CPU half spends its minutes, never a silent half run.
+    let gpu = forgeflow::gpu::open().map_err(|e| e.to_string())?;
+    let mut report = ScenarioReport::on_gpu(&gpu);
     let frames = (opts.simulate_hours * 216_000.0)
         .round()
         .max(WARMUP_FRAMES as f64 + 600.0) as u64;
@@ -330,10 +333,7 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
             p50 <= oa_p50,
         );
     }
-    match forgeflow::gpu::open() {
-        Ok(gpu) => gpu_run(&gpu, opts, &mut report, progress)?,
-        Err(e) => report.notes.push(format!("GPU half skipped: {e}")),
-    }
+    gpu_run(&gpu, opts, &mut report, progress)?;
     report.frames += 2 * frames;
     report.integrity.add(integrity);
     Ok(report)

@@ -48,6 +48,19 @@ pub struct ScenarioReport {
 }
 
 impl ScenarioReport {
+    /// An empty report for a scenario that runs on `gpu`.
+    pub fn on_gpu(gpu: &forgeflow::gpu::Gpu) -> Self {
+        ScenarioReport {
+            adapter: Some(json!({
+                "name": gpu.info.name,
+                "backend": format!("{:?}", gpu.info.backend),
+                "device_type": format!("{:?}", gpu.info.device_type),
+                "driver": gpu.info.driver,
+            })),
+            ..ScenarioReport::default()
+        }
+    }
+
     pub fn metric(&mut self, name: &str, v: f64) {
         self.metrics.insert(name.into(), num(v));
     }

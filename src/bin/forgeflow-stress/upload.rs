@@ -81,15 +81,7 @@ struct Bench {
 
 pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, String> {
     let gpu = forgeflow::gpu::open().map_err(|e| e.to_string())?;
-    let mut report = ScenarioReport {
-        adapter: Some(json!({
-            "name": gpu.info.name,
-            "backend": format!("{:?}", gpu.info.backend),
-            "device_type": format!("{:?}", gpu.info.device_type),
-            "driver": gpu.info.driver,
-        })),
-        ..ScenarioReport::default()
-    };
+    let mut report = ScenarioReport::on_gpu(&gpu);
     let sched = Scheduler::new(SchedulerConfig {
         threads: Some(opts.threads),
         auto_signal_fences: true,
