@@ -316,10 +316,10 @@ impl BufferPool {
     /// freed ranges, and releases blocks empty for `grace_frames`.
     pub fn retire(&mut self, completed: u64) {
         self.alloc.retire(completed);
-        let empty: Vec<u32> = self.alloc.empty_blocks().collect();
+        // No list of empty blocks: this runs every frame and must not allocate.
         for (i, block) in self.blocks.iter_mut().enumerate() {
             let Some(b) = block else { continue };
-            if empty.contains(&(i as u32)) {
+            if self.alloc.is_block_empty(i as u32) {
                 let since = *b.empty_since.get_or_insert(completed);
                 if completed.saturating_sub(since) >= self.config.grace_frames
                     && self.alloc.remove_block(i as u32).is_ok()

@@ -233,8 +233,9 @@ fn defrag_empties_the_sparsest_block_and_compacts_within_one() {
         one.retire(frame);
     }
     assert_eq!(one.fragmentation(), 0.0, "compacted: one free range left");
-    assert_eq!(
-        one.stats().allocations_moved,
-        one.stats().allocations_moved.max(4)
+    let moved = one.stats().allocations_moved;
+    assert!(
+        (4..=40).contains(&moved),
+        "compaction moved something, at most 4 moves in each of 10 frames: {moved}"
     );
 }

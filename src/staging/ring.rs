@@ -326,20 +326,20 @@ impl StagingRing {
         });
         pass.set_pipeline(&scatter.pipeline);
         // One dispatch per run of pieces that starts a new dispatch (see `dispatch_positions`).
-        let positions: Vec<(u64, bool)> =
-            dispatch_positions(&self.scatter_pieces, per_align).collect();
-        let mut i = 0;
-        while i < positions.len() {
-            let start = positions[i].0;
+        // Walked with a peek rather than collected: this runs every frame.
+        let mut positions = dispatch_positions(&self.scatter_pieces, per_align)
+            .enumerate()
+            .peekable();
+        while let Some((i, (start, _))) = positions.next() {
             let mut n = 1;
-            while i + n < positions.len() && !positions[i + n].1 {
+            while positions.next_if(|&(_, (_, new))| !new).is_some() {
                 n += 1;
             }
             let bind_group = scatter.bind_group(&self.device, &self.scatter_pieces[i].0, frame);
             pass.set_bind_group(0, bind_group, &[(start * scatter::ENTRY_BYTES) as u32]);
             pass.dispatch_workgroups(n as u32, 1, 1);
-            i += n;
         }
+        drop(positions);
         drop(pass);
         self.stats.pieces_scattered += self.scatter_pieces.len() as u64;
         self.scatter_pieces.clear();

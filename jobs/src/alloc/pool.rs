@@ -214,14 +214,15 @@ impl PoolAllocator {
 
     /// Live blocks whose every byte is free.
     pub fn empty_blocks(&self) -> impl Iterator<Item = u32> + '_ {
-        self.tlsf
-            .blocks
-            .iter()
-            .enumerate()
-            .filter(|(_, b)| {
-                b.live && b.used_bytes == 0 && self.tlsf.nodes[b.first as usize].size == b.size
-            })
-            .map(|(i, _)| i as u32)
+        (0..self.tlsf.blocks.len() as u32).filter(|&i| self.is_block_empty(i))
+    }
+
+    /// Whether `block` is live and holds nothing: no allocation and no free
+    /// still waiting for its frame (its whole range is one free node).
+    pub fn is_block_empty(&self, block: u32) -> bool {
+        self.tlsf.blocks.get(block as usize).is_some_and(|b| {
+            b.live && b.used_bytes == 0 && self.tlsf.nodes[b.first as usize].size == b.size
+        })
     }
 
     /// Allocates `size` bytes aligned to `align` (a power of two; 4 at least is used).

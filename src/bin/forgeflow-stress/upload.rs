@@ -311,9 +311,10 @@ impl Bench {
                     }
                 } else {
                     let per_job = ((1 << 20) / piece).max(1);
-                    for group in (0..placement.len()).collect::<Vec<_>>().chunks(per_job) {
+                    for first in (0..placement.len()).step_by(per_job) {
+                        let group = first..(first + per_job).min(placement.len());
                         let mut writes = Vec::with_capacity(group.len());
-                        for &i in group {
+                        for i in group {
                             let w = staging
                                 .write_buffer(
                                     &self.dst,
