@@ -131,6 +131,33 @@ impl Tlsf {
         }
     }
 
+    /// Makes `offset..offset + size` of `block` a free node linked between
+    /// `prev` and `next` (either may be `NIL`: the block's ends) and puts it in
+    /// its free list. The caller has shrunk the neighbour it was carved from.
+    #[inline]
+    fn link_free(&mut self, block: u32, prev: u32, next: u32, offset: u64, size: u64) {
+        let m = self.new_node(Node {
+            offset,
+            size,
+            block,
+            prev,
+            next,
+            free_prev: NIL,
+            free_next: NIL,
+            state: NodeState::Free,
+            owner: 0,
+        });
+        match prev {
+            NIL => self.blocks[block as usize].first = m,
+            p => self.nodes[p as usize].next = m,
+        }
+        match next {
+            NIL => self.blocks[block as usize].last = m,
+            x => self.nodes[x as usize].prev = m,
+        }
+        self.insert_free(m);
+    }
+
     #[inline]
     fn new_node(&mut self, node: Node) -> u32 {
         match self.spare.pop() {
@@ -314,45 +341,11 @@ impl Tlsf {
         let back = offset + node_size - (start + size);
         if front > 0 {
             let prev = self.nodes[n as usize].prev;
-            let m = self.new_node(Node {
-                offset,
-                size: front,
-                block,
-                prev,
-                next: n,
-                free_prev: NIL,
-                free_next: NIL,
-                state: NodeState::Free,
-                owner: 0,
-            });
-            if prev != NIL {
-                self.nodes[prev as usize].next = m;
-            } else {
-                self.blocks[block as usize].first = m;
-            }
-            self.nodes[n as usize].prev = m;
-            self.insert_free(m);
+            self.link_free(block, prev, n, offset, front);
         }
         if back > 0 {
             let next = self.nodes[n as usize].next;
-            let m = self.new_node(Node {
-                offset: start + size,
-                size: back,
-                block,
-                prev: n,
-                next,
-                free_prev: NIL,
-                free_next: NIL,
-                state: NodeState::Free,
-                owner: 0,
-            });
-            if next != NIL {
-                self.nodes[next as usize].prev = m;
-            } else {
-                self.blocks[block as usize].last = m;
-            }
-            self.nodes[n as usize].next = m;
-            self.insert_free(m);
+            self.link_free(block, n, next, start + size, back);
         }
         let node = &mut self.nodes[n as usize];
         node.offset = start;
