@@ -163,6 +163,13 @@ pub struct PoolAllocator {
     pending_bytes: u64,
     live_bytes: u64,
     stats: PoolStats,
+    /// The last committed or cancelled plan's move list, cleared, for the next
+    /// plan: planning every frame allocates nothing once it has grown.
+    spare_moves: Vec<Move>,
+    /// Scratch for the used nodes of the block a plan tries to empty.
+    scratch_nodes: Vec<(u32, AllocKey)>,
+    /// Scratch for that block's free nodes, parked out of the bins meanwhile.
+    scratch_parked: Vec<u32>,
 }
 
 impl Default for PoolAllocator {
@@ -195,6 +202,9 @@ impl PoolAllocator {
             pending_bytes: 0,
             live_bytes: 0,
             stats: PoolStats::default(),
+            spare_moves: Vec::new(),
+            scratch_nodes: Vec::new(),
+            scratch_parked: Vec::new(),
         }
     }
 
@@ -414,7 +424,10 @@ impl PoolAllocator {
     /// [`commit_defrag`](Self::commit_defrag). Pinned allocations stay.
     pub fn plan_defrag(&mut self, budget: DefragBudget) -> DefragPlan {
         let started = Instant::now();
-        let mut plan = DefragPlan::default();
+        let mut plan = DefragPlan {
+            moves: std::mem::take(&mut self.spare_moves),
+            ..DefragPlan::default()
+        };
         let live_blocks = self.tlsf.blocks.iter().filter(|b| b.live).count();
         if live_blocks > 1 {
             self.plan_empty_block(budget, &mut plan);
@@ -433,9 +446,9 @@ impl PoolAllocator {
         (plan.moves.len() as u32) < budget.max_moves && plan.bytes + size <= budget.max_bytes
     }
 
-    /// Used nodes of a block in address order: (node, key).
-    fn used_nodes(&self, block: u32) -> Vec<(u32, AllocKey)> {
-        let mut out = Vec::new();
+    /// Used nodes of a block in address order, (node, key), into `out`.
+    fn used_nodes(&self, block: u32, out: &mut Vec<(u32, AllocKey)>) {
+        out.clear();
         let mut n = self.tlsf.blocks[block as usize].first;
         while n != NIL {
             let node = &self.tlsf.nodes[n as usize];
@@ -444,7 +457,6 @@ impl PoolAllocator {
             }
             n = node.next;
         }
-        out
     }
 
     fn plan_empty_block(&mut self, budget: DefragBudget, plan: &mut DefragPlan) {
@@ -464,9 +476,12 @@ impl PoolAllocator {
         if used > free_elsewhere || used > budget.max_bytes {
             return;
         }
-        let parked = self.tlsf.detach_block(block);
+        let mut parked = std::mem::take(&mut self.scratch_parked);
+        self.tlsf.detach_block(block, &mut parked);
         let mut emptied = true;
-        for (node, key) in self.used_nodes(block) {
+        let mut nodes = std::mem::take(&mut self.scratch_nodes);
+        self.used_nodes(block, &mut nodes);
+        for &(node, key) in &nodes {
             let Some(entry) = self.keys.get(key) else {
                 continue;
             };
@@ -487,7 +502,9 @@ impl PoolAllocator {
                 }
             }
         }
-        self.tlsf.reattach(parked);
+        self.scratch_nodes = nodes;
+        self.tlsf.reattach(&mut parked);
+        self.scratch_parked = parked;
         if emptied && self.pending_in_block(block) == 0 {
             plan.blocks_emptied += 1;
         }
@@ -574,8 +591,8 @@ impl PoolAllocator {
     /// After the plan's copies were submitted in frame `frame`: handles point to
     /// the new places and the old ranges are freed once `frame` retires. A move
     /// whose allocation was freed meanwhile only releases its destination.
-    pub fn commit_defrag(&mut self, plan: DefragPlan, frame: u64) {
-        for m in plan.moves {
+    pub fn commit_defrag(&mut self, mut plan: DefragPlan, frame: u64) {
+        for m in plan.moves.drain(..) {
             match self.keys.get_mut(m.key) {
                 Some(entry) => {
                     let old = entry.node;
@@ -591,13 +608,15 @@ impl PoolAllocator {
             }
         }
         self.stats.blocks_emptied += plan.blocks_emptied as u64;
+        self.spare_moves = plan.moves;
     }
 
     /// Abandons a plan: its reserved destinations are released.
-    pub fn cancel_defrag(&mut self, plan: DefragPlan) {
-        for m in plan.moves {
+    pub fn cancel_defrag(&mut self, mut plan: DefragPlan) {
+        for m in plan.moves.drain(..) {
             self.tlsf.free(m.dest_node);
         }
+        self.spare_moves = plan.moves;
     }
 
     /// Checks the pool's invariants (for tests and debugging): ranges of each

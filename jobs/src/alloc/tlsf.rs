@@ -134,7 +134,7 @@ impl Tlsf {
     /// Makes `offset..offset + size` of `block` a free node linked between
     /// `prev` and `next` (either may be `NIL`: the block's ends) and puts it in
     /// its free list. The caller has shrunk the neighbour it was carved from.
-    #[inline]
+    #[inline(always)] // `cargo bench --bench pool` ran 4% slower with plain #[inline]
     fn link_free(&mut self, block: u32, prev: u32, next: u32, offset: u64, size: u64) {
         let m = self.new_node(Node {
             offset,
@@ -418,9 +418,9 @@ impl Tlsf {
         best
     }
 
-    /// Takes the free nodes of `block` out of the bins (so allocations avoid it).
-    pub(crate) fn detach_block(&mut self, block: u32) -> Vec<u32> {
-        let mut out = Vec::new();
+    /// Takes the free nodes of `block` out of the bins (so allocations avoid
+    /// it), appending them to `out` (a reused list: no allocation per plan).
+    pub(crate) fn detach_block(&mut self, block: u32, out: &mut Vec<u32>) {
         let mut n = self.blocks[block as usize].first;
         while n != NIL {
             if self.nodes[n as usize].state == NodeState::Free {
@@ -430,12 +430,11 @@ impl Tlsf {
             }
             n = self.nodes[n as usize].next;
         }
-        out
     }
 
-    /// Puts back nodes taken by `detach_block`.
-    pub(crate) fn reattach(&mut self, nodes: Vec<u32>) {
-        for n in nodes {
+    /// Puts back nodes taken by `detach_block`, emptying `nodes`.
+    pub(crate) fn reattach(&mut self, nodes: &mut Vec<u32>) {
+        for n in nodes.drain(..) {
             self.insert_free(n);
         }
     }
