@@ -75,6 +75,14 @@ pub enum PoolError {
     Alloc(AllocError),
     /// A configuration value out of range.
     InvalidConfig(String),
+    /// One allocation larger than any buffer the device can create.
+    TooLarge {
+        /// Bytes asked for (with alignment).
+        size: u64,
+        /// The largest buffer: the device's `max_buffer_size`, at most
+        /// [`MAX_BLOCK_BYTES`](crate::jobs::alloc::MAX_BLOCK_BYTES).
+        max: u64,
+    },
 }
 
 impl fmt::Display for PoolError {
@@ -87,6 +95,11 @@ impl fmt::Display for PoolError {
             ),
             PoolError::Alloc(e) => e.fmt(f),
             PoolError::InvalidConfig(why) => write!(f, "invalid pool setting: {why}"),
+            PoolError::TooLarge { size, max } => write!(
+                f,
+                "an allocation of {size} bytes is larger than the largest buffer the device can \
+                 create ({max} bytes); split it, or use a dedicated buffer"
+            ),
         }
     }
 }
@@ -142,6 +155,8 @@ pub struct BufferPool {
     alloc: PoolAllocator,
     blocks: Vec<Option<Block>>,
     block_bytes: u64,
+    /// The largest block this device can hold.
+    max_block: u64,
     scratch: Option<wgpu::Buffer>,
     buffers_created: u64,
     blocks_released: u64,
@@ -160,11 +175,15 @@ impl fmt::Debug for BufferPool {
 impl BufferPool {
     /// An empty pool (blocks are created on demand).
     pub fn new(device: &wgpu::Device, config: BufferPoolConfig) -> Result<Self, PoolError> {
-        let max = device.limits().max_buffer_size;
+        let max = device
+            .limits()
+            .max_buffer_size
+            .min(forgeflow_jobs::alloc::MAX_BLOCK_BYTES);
         if config.block_size == 0 || !config.block_size.is_multiple_of(4) || config.block_size > max
         {
             return Err(PoolError::InvalidConfig(format!(
-                "block_size {} must be a non-zero multiple of 4 within max_buffer_size ({max})",
+                "block_size {} must be a non-zero multiple of 4 within the device's \
+                 max_buffer_size ({max})",
                 config.block_size
             )));
         }
@@ -180,6 +199,7 @@ impl BufferPool {
             alloc: PoolAllocator::new(),
             blocks: Vec::new(),
             block_bytes: 0,
+            max_block: max,
             scratch: None,
             buffers_created: 0,
             blocks_released: 0,
@@ -196,10 +216,17 @@ impl BufferPool {
             Err(AllocError::OutOfSpace { .. }) => {}
             Err(e) => return Err(e.into()),
         }
-        let block_size = self
-            .config
-            .block_size
-            .max(size.div_ceil(4) * 4 + align.max(4));
+        let block_size = self.config.block_size.max(
+            size.div_ceil(4)
+                .saturating_mul(4)
+                .saturating_add(align.max(4)),
+        );
+        if block_size > self.max_block {
+            return Err(PoolError::TooLarge {
+                size: block_size,
+                max: self.max_block,
+            });
+        }
         if self.block_bytes + block_size > self.config.budget_bytes {
             return Err(PoolError::Budget {
                 requested: block_size,

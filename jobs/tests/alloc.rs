@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
-use forgeflow_jobs::alloc::{AllocError, AllocKey, Allocation, DefragBudget, PoolAllocator};
+use forgeflow_jobs::alloc::{
+    AllocError, AllocKey, Allocation, DefragBudget, PoolAllocator, MAX_BLOCK_BYTES,
+};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -238,4 +240,122 @@ fn defrag_empties_the_sparsest_block_and_compacts_within_one() {
         (4..=40).contains(&moved),
         "compaction moved something, at most 4 moves in each of 10 frames: {moved}"
     );
+}
+
+#[test]
+fn compaction_sweeps_holes_into_the_gap_when_no_hole_holds_its_neighbour() {
+    // [16 KiB, hole 16 KiB] x 32, then 1 MiB allocations, then the gap: no
+    // hole holds a 1 MiB neighbour of the gap, so only the sweep gathers them.
+    let mut pool = PoolAllocator::new();
+    pool.add_block(8 << 20);
+    let small: Vec<AllocKey> = (0..64).map(|_| pool.alloc(16 << 10, 16).unwrap()).collect();
+    let big: Vec<AllocKey> = (0..4).map(|_| pool.alloc(1 << 20, 256).unwrap()).collect();
+    for k in small.iter().step_by(2) {
+        pool.free_now(*k).unwrap();
+    }
+    assert_eq!(
+        pool.free_bytes() - pool.metrics().largest_free,
+        32 * (16 << 10)
+    );
+    assert!(pool.fragmentation() > 0.12);
+    let budget = DefragBudget {
+        max_bytes: 1 << 20,
+        max_moves: 8,
+    };
+    let mut late_moves = 0;
+    // Frees deferred two frames, as behind a fence.
+    for frame in 0..300u64 {
+        pool.retire(frame.saturating_sub(2));
+        let plan = pool.plan_defrag(budget);
+        assert!(plan.bytes <= budget.max_bytes && plan.moves.len() <= 8);
+        if frame >= 200 {
+            late_moves += plan.moves.len();
+        }
+        pool.commit_defrag(plan, frame);
+        pool.validate().unwrap();
+    }
+    pool.retire(u64::MAX);
+    assert!(
+        pool.fragmentation() < 1.0 / 32.0,
+        "the holes joined the gap: {:?}",
+        pool.free_ranges()
+    );
+    assert_eq!(late_moves, 0, "a compact pool plans no more moves");
+    let mut ranges: Vec<_> = small
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .chain(&big)
+        .map(|&k| pool.resolve(k).unwrap())
+        .collect();
+    ranges.sort_by_key(|a| a.offset);
+    for w in ranges.windows(2) {
+        assert!(w[0].offset + w[0].size <= w[1].offset, "{w:?} overlap");
+    }
+}
+
+#[test]
+fn the_sweep_turns_at_a_pinned_allocation_and_stops_when_it_gains_nothing() {
+    // [32 KiB, hole] x 16, the pinned allocation, then [96 KiB x 2, hole] x 13
+    // and the gap. Nothing above the pin fits the 32 KiB holes below it, and the
+    // sweep cannot pass the pin: those holes stay, and planning must stop.
+    let mut pool = PoolAllocator::new();
+    pool.add_block(8 << 20);
+    let low: Vec<AllocKey> = (0..32).map(|_| pool.alloc(32 << 10, 16).unwrap()).collect();
+    let pinned = pool.alloc(96 << 10, 16).unwrap();
+    pool.set_pinned(pinned, true).unwrap();
+    let at = pool.resolve(pinned).unwrap();
+    let high: Vec<AllocKey> = (0..39).map(|_| pool.alloc(96 << 10, 16).unwrap()).collect();
+    for k in low.iter().step_by(2).chain(high.iter().step_by(3)) {
+        pool.free_now(*k).unwrap();
+    }
+    let walled = 16 * (32 << 10);
+    assert!((walled as f64) / (pool.free_bytes() as f64) > 1.0 / 32.0);
+    let mut late_moves = 0;
+    for frame in 0..400u64 {
+        pool.retire(frame.saturating_sub(2));
+        let plan = pool.plan_defrag(DefragBudget {
+            max_bytes: 512 << 10,
+            max_moves: 4,
+        });
+        assert!(plan.moves.iter().all(|m| m.key != pinned));
+        if frame >= 300 {
+            late_moves += plan.moves.len();
+        }
+        pool.commit_defrag(plan, frame);
+        assert_eq!(pool.resolve(pinned).unwrap(), at);
+    }
+    pool.retire(u64::MAX);
+    pool.validate().unwrap();
+    let free = pool.free_ranges();
+    assert_eq!(
+        free.iter().filter(|r| r.0 > at.offset).count(),
+        1,
+        "every hole above the pin joined the gap: {free:?}"
+    );
+    assert_eq!(free.iter().filter(|r| r.0 < at.offset).count(), 16);
+    assert_eq!(late_moves, 0, "no endless sweeping: {free:?}");
+}
+
+#[test]
+fn requests_larger_than_any_block_fail_cleanly() {
+    let mut pool = PoolAllocator::new();
+    pool.add_block(1 << 20);
+    for (size, align) in [
+        (u64::MAX, 4),
+        (u64::MAX - 3, 256),
+        (MAX_BLOCK_BYTES + 1, 4),
+        (16, 1 << 63),
+        ((1 << 20) + 4, 4),
+    ] {
+        match pool.alloc(size, align) {
+            Err(AllocError::OutOfSpace { .. }) => {}
+            other => panic!("{size} bytes at {align}: {other:?}"),
+        }
+    }
+    // A block larger than the limit is cut to it.
+    let big = pool.add_block(u64::MAX);
+    assert!(pool.alloc(MAX_BLOCK_BYTES - 4, 4).is_ok());
+    assert!(!pool.is_block_empty(big));
+    pool.validate().unwrap();
 }

@@ -6,7 +6,12 @@ use std::time::{Duration, Instant};
 
 use slotmap::{Key, KeyData, SlotMap};
 
-use super::tlsf::{NodeState, Tlsf, GRANULE, NIL};
+use super::tlsf::{NodeState, Tlsf, GRANULE, MAX_BLOCK, NIL};
+
+/// The largest block a pool takes, 16 GiB less 4 bytes: ranges are stored as
+/// 32-bit counts of 4-byte granules, which keeps the allocator's nodes at 32
+/// bytes. GPU buffers are far smaller in practice (wgpu's `max_buffer_size`).
+pub const MAX_BLOCK_BYTES: u64 = MAX_BLOCK;
 
 slotmap::new_key_type! {
     /// Names one allocation. Stale once freed: every lookup is then an `Err`.
@@ -69,8 +74,34 @@ impl std::error::Error for AllocError {}
 
 struct Entry {
     node: u32,
-    align: u64,
+    /// Granules of data (the node may also hold alignment padding before it
+    /// and, after a defragmentation move to the end of a range, slack after
+    /// it). Kept small: the handle table is touched by every operation.
+    granules: u32,
+    align_log2: u8,
     pinned: bool,
+}
+
+impl Entry {
+    fn new(node: u32, size: u64, align: u64) -> Entry {
+        Entry {
+            node,
+            granules: (size / GRANULE) as u32,
+            align_log2: align.trailing_zeros() as u8,
+            pinned: false,
+        }
+    }
+
+    /// Bytes of data.
+    #[inline]
+    fn size(&self) -> u64 {
+        self.granules as u64 * GRANULE
+    }
+
+    #[inline]
+    fn align(&self) -> u64 {
+        1 << self.align_log2
+    }
 }
 
 /// Counters since creation.
@@ -170,6 +201,14 @@ pub struct PoolAllocator {
     scratch_nodes: Vec<(u32, AllocKey)>,
     /// Scratch for that block's free nodes, parked out of the bins meanwhile.
     scratch_parked: Vec<u32>,
+    /// The direction compaction's sweep moves the gap (see `plan_compaction`).
+    sweep_up: bool,
+    /// Scattered free bytes at the sweep's last turn in each direction (down, up).
+    sweep_turns: [u64; 2],
+    /// Scattered free bytes when a round trip of the sweep gathered nothing
+    /// (pinned allocations wall the holes off): the sweep waits until new
+    /// holes appear rather than copy the block back and forth for nothing.
+    sweep_stalled: Option<u64>,
 }
 
 impl Default for PoolAllocator {
@@ -205,12 +244,17 @@ impl PoolAllocator {
             spare_moves: Vec::new(),
             scratch_nodes: Vec::new(),
             scratch_parked: Vec::new(),
+            sweep_up: false,
+            sweep_turns: [u64::MAX; 2],
+            sweep_stalled: None,
         }
     }
 
-    /// Adds a block of `size` bytes (rounded down to a multiple of 4); returns its index.
+    /// Adds a block of `size` bytes (rounded down to a multiple of 4, and cut
+    /// to [`MAX_BLOCK_BYTES`]); returns its index.
     pub fn add_block(&mut self, size: u64) -> u32 {
-        self.tlsf.add_block(size / GRANULE * GRANULE)
+        self.tlsf
+            .add_block(size.min(MAX_BLOCK_BYTES) / GRANULE * GRANULE)
     }
 
     /// Removes a block that holds nothing (no live, pending or reserved range).
@@ -231,7 +275,7 @@ impl PoolAllocator {
     /// still waiting for its frame (its whole range is one free node).
     pub fn is_block_empty(&self, block: u32) -> bool {
         self.tlsf.blocks.get(block as usize).is_some_and(|b| {
-            b.live && b.used_bytes == 0 && self.tlsf.nodes[b.first as usize].size == b.size
+            b.live && b.used_bytes == 0 && self.tlsf.nodes[b.first as usize].size() == b.size
         })
     }
 
@@ -244,16 +288,14 @@ impl PoolAllocator {
         if !align.is_power_of_two() {
             return Err(AllocError::BadAlignment(align));
         }
-        let size = size.div_ceil(GRANULE) * GRANULE;
         let align = align.max(GRANULE);
-        match self.tlsf.alloc(size, align) {
+        // Larger than any block: refused before the size arithmetic can overflow.
+        let fits_a_block = size <= MAX_BLOCK && align <= MAX_BLOCK;
+        let size = size.min(MAX_BLOCK + 1).div_ceil(GRANULE) * GRANULE;
+        match fits_a_block.then(|| self.tlsf.alloc(size, align)).flatten() {
             Some(node) => {
-                let key = self.keys.insert(Entry {
-                    node,
-                    align,
-                    pinned: false,
-                });
-                self.tlsf.nodes[node as usize].owner = key.data().as_ffi();
+                let key = self.keys.insert(Entry::new(node, size, align));
+                self.tlsf.owners[node as usize] = key.data().as_ffi();
                 self.live_bytes += size;
                 self.stats.allocations += 1;
                 Ok(key)
@@ -274,12 +316,7 @@ impl PoolAllocator {
     #[inline]
     pub fn resolve(&self, key: AllocKey) -> Result<Allocation, AllocError> {
         let entry = self.keys.get(key).ok_or(AllocError::Stale(key))?;
-        let n = &self.tlsf.nodes[entry.node as usize];
-        Ok(Allocation {
-            block: n.block,
-            offset: n.offset,
-            size: n.size,
-        })
+        Ok(self.data_range(entry.node, entry.size(), entry.align()))
     }
 
     /// Frees an allocation that frame `last_frame` (and none after it) may still
@@ -288,10 +325,9 @@ impl PoolAllocator {
     #[inline]
     pub fn free(&mut self, key: AllocKey, last_frame: u64) -> Result<(), AllocError> {
         let entry = self.keys.remove(key).ok_or(AllocError::Stale(key))?;
-        let size = self.tlsf.nodes[entry.node as usize].size;
         self.tlsf.set_pending(entry.node);
-        self.live_bytes -= size;
-        self.pending_bytes += size;
+        self.live_bytes -= entry.size();
+        self.pending_bytes += self.tlsf.nodes[entry.node as usize].size();
         // Keep the queue in frame order even if frees name older frames.
         let pos = self
             .pending
@@ -307,9 +343,8 @@ impl PoolAllocator {
     #[inline]
     pub fn free_now(&mut self, key: AllocKey) -> Result<(), AllocError> {
         let entry = self.keys.remove(key).ok_or(AllocError::Stale(key))?;
-        let size = self.tlsf.nodes[entry.node as usize].size;
         self.tlsf.free(entry.node);
-        self.live_bytes -= size;
+        self.live_bytes -= entry.size();
         self.stats.frees += 1;
         self.stats.released += 1;
         Ok(())
@@ -324,7 +359,7 @@ impl PoolAllocator {
                 break;
             }
             self.pending.pop_front();
-            self.pending_bytes -= self.tlsf.nodes[node as usize].size;
+            self.pending_bytes -= self.tlsf.nodes[node as usize].size();
             self.tlsf.free(node);
             released += 1;
         }
@@ -399,7 +434,7 @@ impl PoolAllocator {
             while n != NIL {
                 let node = &self.tlsf.nodes[n as usize];
                 if node.state == NodeState::Free {
-                    out.push((node.offset, node.size));
+                    out.push((node.offset(), node.size()));
                 }
                 n = node.next;
             }
@@ -419,9 +454,11 @@ impl PoolAllocator {
 
     /// Plans moves within `budget`: if some block can be emptied into the free
     /// space of the others, its allocations move there (sparsest block first);
-    /// otherwise the highest allocations of the most fragmented block slide down
-    /// into its lowest holes. Destinations are reserved now; nothing moves until
-    /// [`commit_defrag`](Self::commit_defrag). Pinned allocations stay.
+    /// otherwise compaction grows the largest free range by filling holes with
+    /// its neighbours and, while free space is scattered, sweeps it through the
+    /// block (see the [module documentation](super)). Destinations are reserved
+    /// now; nothing moves until [`commit_defrag`](Self::commit_defrag). Pinned
+    /// allocations stay.
     pub fn plan_defrag(&mut self, budget: DefragBudget) -> DefragPlan {
         let started = Instant::now();
         let mut plan = DefragPlan {
@@ -452,8 +489,9 @@ impl PoolAllocator {
         let mut n = self.tlsf.blocks[block as usize].first;
         while n != NIL {
             let node = &self.tlsf.nodes[n as usize];
-            if node.state == NodeState::Used && node.owner != 0 {
-                out.push((n, key_of(node.owner)));
+            let owner = self.tlsf.owners[n as usize];
+            if node.state == NodeState::Used && owner != 0 {
+                out.push((n, key_of(owner)));
             }
             n = node.next;
         }
@@ -489,12 +527,12 @@ impl PoolAllocator {
                 emptied = false;
                 continue;
             }
-            let size = self.tlsf.nodes[node as usize].size;
+            let (size, align) = (entry.size(), entry.align());
             if !Self::budget_allows(plan, budget, size) {
                 emptied = false;
                 break;
             }
-            match self.tlsf.alloc(size, entry.align) {
+            match self.tlsf.alloc(size, align) {
                 Some(dest) => self.push_move(plan, key, node, dest),
                 None => {
                     emptied = false;
@@ -516,7 +554,7 @@ impl PoolAllocator {
         while n != NIL {
             let node = &self.tlsf.nodes[n as usize];
             if node.state == NodeState::Free {
-                free += node.size;
+                free += node.size();
             }
             n = node.next;
         }
@@ -530,60 +568,171 @@ impl PoolAllocator {
             .count()
     }
 
-    /// Compaction: the highest allocations of each block, examined from its
-    /// end (at most `COMPACTION_CANDIDATES` per plan, so planning time stays
-    /// bounded), move into free ranges lower in the pool when the TLSF search
-    /// finds one that fits. Freed tops merge into the free range at the end.
+    /// Compaction around the gap, the largest free range of the pool:
+    ///
+    /// 1. Each allocation bordering the gap (looking past ranges already
+    ///    pending, which will join it) moves into a hole elsewhere that holds
+    ///    it: the hole closes and the gap grows by as much.
+    /// 2. While the free bytes outside the gap exceed `1 / SWEEP_TRIGGER` of
+    ///    all free bytes, the gap also sweeps through the block: the
+    ///    allocation bordering it on the sweep's side moves to the gap's far
+    ///    end, so the holes behind that allocation join the gap. At the block's
+    ///    end the sweep turns. A sweep costs at most the block's live bytes and
+    ///    gathers every hole it passes.
+    ///
+    /// Each side stops at a pinned allocation (the sweep then turns) or at
+    /// one that cannot move; at most `COMPACTION_CANDIDATES` allocations are
+    /// examined, so planning time stays bounded.
     fn plan_compaction(&mut self, budget: DefragBudget, plan: &mut DefragPlan) {
-        const COMPACTION_CANDIDATES: u32 = 256;
+        const COMPACTION_CANDIDATES: u32 = 128;
+        const SWEEP_TRIGGER: u64 = 32;
+        let Some(gap) = self.tlsf.largest_free_node() else {
+            return;
+        };
+        let scattered = self.tlsf.free_bytes - self.tlsf.nodes[gap as usize].size();
+        let trigger = self.tlsf.free_bytes / SWEEP_TRIGGER;
+        if scattered <= trigger {
+            self.sweep_stalled = None;
+            self.sweep_turns = [u64::MAX; 2];
+        }
+        let sweeping =
+            scattered > trigger && self.sweep_stalled.is_none_or(|s| scattered > s + trigger);
         let mut examined = 0;
-        for block in (0..self.tlsf.blocks.len() as u32).rev() {
-            if !self.tlsf.blocks[block as usize].live {
-                continue;
-            }
-            let mut n = self.tlsf.blocks[block as usize].last;
-            while n != NIL && examined < COMPACTION_CANDIDATES {
+        let mut gap = gap;
+        let sweep_down = !self.sweep_up;
+        for down in [sweep_down, !sweep_down] {
+            let sweep_here = sweeping && down == sweep_down;
+            // The neighbour on this side, past pending and free ranges.
+            let mut n = self.neighbour(gap, down);
+            loop {
+                while n != NIL && !self.is_movable_candidate(n) {
+                    if self.tlsf.nodes[n as usize].state == NodeState::Used {
+                        break; // reserved or pinned: stop below
+                    }
+                    n = self.neighbour(n, down);
+                }
+                if n == NIL {
+                    if sweep_here {
+                        self.turn_sweep(down, scattered); // reached the block's end
+                    }
+                    break;
+                }
+                if !self.is_movable_candidate(n) || examined >= COMPACTION_CANDIDATES {
+                    if sweep_here && self.is_pinned(n) {
+                        self.turn_sweep(down, scattered);
+                    }
+                    break;
+                }
+                examined += 1;
                 let node = self.tlsf.nodes[n as usize];
-                let prev = node.prev;
-                if node.state == NodeState::Used && node.owner != 0 {
-                    examined += 1;
-                    let key = key_of(node.owner);
-                    if let Some(entry) = self.keys.get(key) {
-                        if !entry.pinned {
-                            if !Self::budget_allows(plan, budget, node.size) {
-                                return;
-                            }
-                            let align = entry.align;
-                            if let Some(dest) =
-                                self.tlsf.alloc_lower(node.size, align, block, node.offset)
-                            {
-                                self.push_move(plan, key, n, dest);
+                let key = key_of(self.tlsf.owners[n as usize]);
+                let (size, align) = (self.keys[key].size(), self.keys[key].align());
+                if !Self::budget_allows(plan, budget, size) {
+                    return;
+                }
+                // 1. Into a hole that is neither the gap nor between it and `n`.
+                let g = self.tlsf.nodes[gap as usize];
+                let hole = self.tlsf.find(size, align).filter(|&h| {
+                    let hn = &self.tlsf.nodes[h as usize];
+                    let between = hn.block == g.block
+                        && if down {
+                            hn.offset() > node.offset() && hn.offset() <= g.offset()
+                        } else {
+                            hn.offset() < node.offset() && hn.offset() >= g.offset()
+                        };
+                    !between
+                });
+                let dest = match hole {
+                    Some(h) => self.tlsf.alloc_in(h, size, align, false),
+                    None if sweep_here => {
+                        // 2. To the gap's far end; what is left of the gap stays
+                        // on the near side.
+                        let d = self.tlsf.alloc_in(gap, size, align, down);
+                        if let Some(d) = d {
+                            let rest = if down {
+                                self.tlsf.nodes[d as usize].prev
+                            } else {
+                                self.tlsf.nodes[d as usize].next
+                            };
+                            match rest {
+                                r if r != NIL
+                                    && self.tlsf.nodes[r as usize].state == NodeState::Free =>
+                                {
+                                    gap = r
+                                }
+                                _ => {
+                                    self.push_move(plan, key, n, d);
+                                    return; // the gap is used up
+                                }
                             }
                         }
+                        d
                     }
+                    None => None,
+                };
+                match dest {
+                    Some(d) => self.push_move(plan, key, n, d),
+                    None => break,
                 }
-                n = prev;
+                n = self.neighbour(n, down);
             }
         }
     }
 
+    /// Turns the sweep (to go up if `up`), noting a round trip that gathered nothing.
+    fn turn_sweep(&mut self, up: bool, scattered: u64) {
+        self.sweep_up = up;
+        let last = &mut self.sweep_turns[up as usize];
+        if scattered >= *last {
+            self.sweep_stalled = Some(scattered);
+            self.sweep_turns = [u64::MAX; 2];
+        } else {
+            *last = scattered;
+        }
+    }
+
+    /// The node before (`down`) or after `n` in its block.
+    fn neighbour(&self, n: u32, down: bool) -> u32 {
+        let node = &self.tlsf.nodes[n as usize];
+        if down {
+            node.prev
+        } else {
+            node.next
+        }
+    }
+
+    /// A used node that holds an unpinned allocation.
+    fn is_movable_candidate(&self, n: u32) -> bool {
+        let owner = self.tlsf.owners[n as usize];
+        self.tlsf.nodes[n as usize].state == NodeState::Used
+            && owner != 0
+            && self.keys.get(key_of(owner)).is_some_and(|e| !e.pinned)
+    }
+
+    fn is_pinned(&self, n: u32) -> bool {
+        let owner = self.tlsf.owners[n as usize];
+        owner != 0 && self.keys.get(key_of(owner)).is_some_and(|e| e.pinned)
+    }
+
+    /// The data of an allocation of `size` at `align` held by `node`.
+    #[inline]
+    fn data_range(&self, node: u32, size: u64, align: u64) -> Allocation {
+        let n = &self.tlsf.nodes[node as usize];
+        Allocation {
+            block: n.block,
+            offset: n.offset().next_multiple_of(align),
+            size,
+        }
+    }
+
     fn push_move(&mut self, plan: &mut DefragPlan, key: AllocKey, from: u32, dest: u32) {
-        let f = self.tlsf.nodes[from as usize];
-        let t = self.tlsf.nodes[dest as usize];
-        self.tlsf.nodes[dest as usize].owner = 0; // reserved, not yet the key's
-        plan.bytes += f.size;
+        let (size, align) = (self.keys[key].size(), self.keys[key].align());
+        self.tlsf.owners[dest as usize] = 0; // reserved, not yet the key's
+        plan.bytes += size;
         plan.moves.push(Move {
             key,
-            from: Allocation {
-                block: f.block,
-                offset: f.offset,
-                size: f.size,
-            },
-            to: Allocation {
-                block: t.block,
-                offset: t.offset,
-                size: t.size,
-            },
+            from: self.data_range(from, size, align),
+            to: self.data_range(dest, size, align),
             dest_node: dest,
         });
     }
@@ -597,9 +746,9 @@ impl PoolAllocator {
                 Some(entry) => {
                     let old = entry.node;
                     entry.node = m.dest_node;
-                    self.tlsf.nodes[m.dest_node as usize].owner = m.key.data().as_ffi();
+                    self.tlsf.owners[m.dest_node as usize] = m.key.data().as_ffi();
                     self.tlsf.set_pending(old);
-                    self.pending_bytes += m.from.size;
+                    self.pending_bytes += self.tlsf.nodes[old as usize].size();
                     self.pending.push_back((frame, old));
                     self.stats.allocations_moved += 1;
                     self.stats.bytes_moved += m.from.size;
@@ -634,20 +783,20 @@ impl PoolAllocator {
             let mut used = 0;
             while n != NIL {
                 let node = &self.tlsf.nodes[n as usize];
-                if node.offset != at || node.block != bi as u32 || node.prev != prev {
+                if node.offset() != at || node.block != bi as u32 || node.prev != prev {
                     return Err(format!(
                         "block {bi}: node {n} at {} (expected {at})",
-                        node.offset
+                        node.offset()
                     ));
                 }
                 match node.state {
-                    NodeState::Free => free += node.size,
-                    NodeState::Used | NodeState::Pending => used += node.size,
+                    NodeState::Free => free += node.size(),
+                    NodeState::Used | NodeState::Pending => used += node.size(),
                     NodeState::Spare => {
                         return Err(format!("block {bi}: spare node {n} in the chain"))
                     }
                 }
-                at += node.size;
+                at += node.size();
                 prev = n;
                 n = node.next;
             }
@@ -666,16 +815,22 @@ impl PoolAllocator {
         }
         for (key, e) in &self.keys {
             let node = &self.tlsf.nodes[e.node as usize];
-            if node.state != NodeState::Used || node.owner != key.data().as_ffi() {
+            let owner = self.tlsf.owners[e.node as usize];
+            if node.state != NodeState::Used || owner != key.data().as_ffi() {
                 return Err(format!(
-                    "key {key:?}: node {} is {:?}, owner {}",
-                    e.node, node.state, node.owner
+                    "key {key:?}: node {} is {:?}, owner {owner}",
+                    e.node, node.state
                 ));
             }
-            if !node.offset.is_multiple_of(e.align) {
+            let data = self.data_range(e.node, e.size(), e.align());
+            if data.offset + data.size > node.offset() + node.size() {
                 return Err(format!(
-                    "key {key:?}: offset {} not aligned to {}",
-                    node.offset, e.align
+                    "key {key:?}: {} bytes at {} (aligned to {}) overrun its range {}+{}",
+                    data.size,
+                    data.offset,
+                    e.align(),
+                    node.offset(),
+                    node.size()
                 ));
             }
         }

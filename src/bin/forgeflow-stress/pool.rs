@@ -6,7 +6,9 @@
 //! run, a defragmentation plan every frame within a budget of 32 MiB and 64
 //! moves. Every allocation and free is timed (TSC). The same trace runs without
 //! defragmentation, and through the `offset-allocator` crate (alignment by
-//! padding). Utilization: churn of uniform (100,003-byte) and of random sizes,
+//! padding); with `--compare`, the first 20,000 frames are also replayed
+//! untimed per operation through both for the whole trace's speed (fastest of
+//! ten rounds each, interleaved). Utilization: churn of uniform (100,003-byte) and of random sizes,
 //! without defragmentation, until the first failed allocation. Integrity: the
 //! pool's invariants are validated at samples and after the run.
 
@@ -77,6 +79,8 @@ impl Latency {
 
 struct ChurnResult {
     frag_max: f64,
+    /// The 99th percentile of the same samples.
+    frag_p99: f64,
     failures: u64,
     latency: Latency,
     plan_us: Vec<f64>,
@@ -98,6 +102,7 @@ fn churn_forgeflow(
     let mut latency = Latency::new();
     let mut plan_us = Vec::new();
     let (mut frame, mut frag_max, mut failures) = (0u64, 0.0f64, 0u64);
+    let mut frag_samples = Vec::new();
     let label = if defrag {
         "pool: churn, defrag on"
     } else {
@@ -119,16 +124,19 @@ fn churn_forgeflow(
                 }
             }
             ChurnEvent::EndFrame => {
+                // A frame's order in a renderer: the fences that passed release
+                // their ranges, then the frame's defrag job plans and copies.
+                pool.retire(frame.saturating_sub(FENCE_LAG));
                 if defrag {
                     let t = Instant::now();
                     let plan = pool.plan_defrag(BUDGET);
                     plan_us.push(t.elapsed().as_secs_f64() * 1e6);
                     pool.commit_defrag(plan, frame);
                 }
-                pool.retire(frame.saturating_sub(FENCE_LAG));
                 if frame % 60 == 0 {
                     if frame >= WARMUP_FRAMES && pool.free_bytes() >= POOL / 10 {
                         frag_max = frag_max.max(pool.fragmentation());
+                        frag_samples.push(pool.fragmentation());
                     }
                     if frame % 3600 == 0 {
                         progress.update(label, frame as f64 / frames as f64);
@@ -140,8 +148,13 @@ fn churn_forgeflow(
         }
     }
     integrity.check(pool.validate().is_ok());
+    frag_samples.sort_by(f64::total_cmp);
     ChurnResult {
         frag_max,
+        frag_p99: frag_samples
+            .get(((frag_samples.len() as f64 - 1.0) * 0.99).round() as usize)
+            .copied()
+            .unwrap_or(0.0),
         failures,
         latency,
         plan_us,
@@ -201,12 +214,80 @@ fn churn_offset_allocator(frames: u64, seed: u64, progress: &mut Progress) -> Ch
     }
     ChurnResult {
         frag_max,
+        frag_p99: f64::NAN,
         failures,
         latency,
         plan_us: Vec::new(),
         bytes_moved: 0,
         allocations_moved: 0,
     }
+}
+
+/// Frames of the trace replayed, untimed per operation, for the whole-trace speed.
+const SPEED_FRAMES: u64 = 20_000;
+
+/// The fastest of `rounds` replays of the first `SPEED_FRAMES` frames through
+/// forgeflow (`ours`) or offset-allocator, in milliseconds: allocation, free and
+/// the fence's release, no defragmentation (as `benches/pool.rs`).
+fn whole_trace_ms(seed: u64, ours: bool, rounds: u32) -> f64 {
+    let events: Vec<ChurnEvent> = ChurnTrace::new(SPEED_FRAMES, seed).collect();
+    let ids = events
+        .iter()
+        .filter(|e| matches!(e, ChurnEvent::Alloc { .. }))
+        .count();
+    let mut best = f64::INFINITY;
+    for _ in 0..rounds {
+        let t = Instant::now();
+        if ours {
+            let mut slots: Vec<Option<AllocKey>> = vec![None; ids];
+            let mut pool = PoolAllocator::new();
+            pool.add_block(POOL);
+            let mut frame = 0u64;
+            for e in &events {
+                match *e {
+                    ChurnEvent::Alloc { id, size, align } => {
+                        slots[id as usize] = pool.alloc(size, align).ok()
+                    }
+                    ChurnEvent::Free { id } => {
+                        if let Some(k) = slots[id as usize].take() {
+                            let _ = pool.free(k, frame);
+                        }
+                    }
+                    ChurnEvent::EndFrame => {
+                        pool.retire(frame.saturating_sub(FENCE_LAG));
+                        frame += 1;
+                    }
+                }
+            }
+            std::hint::black_box(&pool);
+        } else {
+            let mut slots: Vec<Option<offset_allocator::Allocation>> = vec![None; ids];
+            let mut oa = offset_allocator::Allocator::<u32>::with_max_allocs(POOL as u32, 1 << 20);
+            let mut pending = std::collections::VecDeque::new();
+            let mut frame = 0u64;
+            for e in &events {
+                match *e {
+                    ChurnEvent::Alloc { id, size, align } => {
+                        slots[id as usize] = oa.allocate((size + align - 1) as u32)
+                    }
+                    ChurnEvent::Free { id } => {
+                        if let Some(a) = slots[id as usize].take() {
+                            pending.push_back((frame, a));
+                        }
+                    }
+                    ChurnEvent::EndFrame => {
+                        while pending.front().is_some_and(|(f, _)| f + FENCE_LAG <= frame) {
+                            oa.free(pending.pop_front().expect("checked").1);
+                        }
+                        frame += 1;
+                    }
+                }
+            }
+            std::hint::black_box(&oa);
+        }
+        best = best.min(t.elapsed().as_secs_f64() * 1e3);
+    }
+    best
 }
 
 /// Churn until the first failed allocation: live bytes over the pool then.
@@ -282,6 +363,7 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
     report.metric("frames", frames as f64);
     report.metric("pool_bytes", POOL as f64);
     report.metric("frag_ext_max_pct", on.frag_max * 100.0);
+    report.metric("frag_ext_p99_pct", on.frag_p99 * 100.0);
     report.metric("frag_ext_max_pct_no_defrag", off.frag_max * 100.0);
     report.metric("alloc_failures", on.failures as f64);
     report.metric("alloc_failures_no_defrag", off.failures as f64);
@@ -324,6 +406,21 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
             "offset_allocator",
             "utilization_random_pct",
             utilization(false, opts.seed, false) * 100.0,
+        );
+        progress.update("pool: whole-trace speed", 0.0);
+        // Interleaved rounds, so that a noisy neighbour hits both alike.
+        let (mut ours, mut theirs) = (f64::INFINITY, f64::INFINITY);
+        for _ in 0..5 {
+            ours = ours.min(whole_trace_ms(opts.seed, true, 2));
+            theirs = theirs.min(whole_trace_ms(opts.seed, false, 2));
+        }
+        report.metric("whole_trace_ms", ours);
+        report.compare("offset_allocator", "whole_trace_ms", theirs);
+        report.ratio("whole_trace_vs_offset_allocator", ours / theirs);
+        report.target(
+            "whole_trace_vs_offset_allocator",
+            "<= 1 (as fast or faster)",
+            ours <= theirs,
         );
         report.ratio("alloc_free_p50_vs_offset_allocator", p50 / oa_p50);
         report.ratio("alloc_free_p999_vs_offset_allocator", p999 / oa_p999);
