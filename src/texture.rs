@@ -1,5 +1,6 @@
-//! Compressed textures to the GPU: a validated [`Ktx2File`] becomes a
-//! `wgpu::Texture` through the staging ring.
+//! Textures to the GPU: a validated texture file (KTX2, DDS, KTX 1 or PNG:
+//! anything that is a [`TextureSource`]) becomes a `wgpu::Texture` through the
+//! staging ring.
 //!
 //! Native path: when the adapter has the format's compression feature (BC,
 //! ETC2, ASTC) and the base size is a whole number of blocks, the blocks are
@@ -10,16 +11,16 @@
 //! ```no_run
 //! # fn demo(device: &wgpu::Device, queue: &wgpu::Queue) -> Result<(), Box<dyn std::error::Error>> {
 //! use forgeflow::graph::{Scheduler, SchedulerConfig};
-//! use forgeflow::jobs::texture::file::Ktx2File;
+//! use forgeflow::jobs::texture::source::TextureFile;
 //! use forgeflow::staging::{StagingConfig, StagingRing};
-//! use forgeflow::texture::{load_ktx2, UploadOptions};
+//! use forgeflow::texture::{load_texture, UploadOptions};
 //!
-//! let file = Ktx2File::open("albedo.ktx2")?;
+//! let file = TextureFile::open("albedo.ktx2")?; // or .dds, .ktx, .png
 //! let mut ring = StagingRing::new(device, StagingConfig::default())?;
 //! let mut sched = Scheduler::new(SchedulerConfig::default())?;
 //! let staging = ring.begin_frame()?;
 //! let mut frame = sched.begin_frame()?;
-//! let loaded = load_ktx2(device, &file, &staging, &mut frame, UploadOptions::default())?;
+//! let loaded = load_texture(device, &file, &staging, &mut frame, UploadOptions::default())?;
 //! frame.run()?; // the copy and decode jobs fill the staging memory
 //! let mut encoder = device.create_command_encoder(&Default::default());
 //! staging.finish(&mut encoder);
@@ -32,7 +33,8 @@ use std::fmt;
 
 use forgeflow_graph::{Frame, GraphError};
 use forgeflow_jobs::texture::decode::{self, DecodedFormat};
-use forgeflow_jobs::texture::file::{ImageSelector, Ktx2File, TextureError};
+use forgeflow_jobs::texture::file::{ImageSelector, TextureError};
+use forgeflow_jobs::texture::source::TextureSource;
 
 use crate::staging::{StagingError, StagingFrame};
 
@@ -206,14 +208,14 @@ impl From<GraphError> for TextureUploadError {
 
 /// Creates the texture of `file` and declares, on `frame`, one job per image
 /// that copies its blocks (native) or decodes them (fallback) into `staging`.
-pub fn load_ktx2<'s>(
+pub fn load_texture<'s, S: TextureSource + ?Sized>(
     device: &wgpu::Device,
-    file: &'s Ktx2File,
+    file: &'s S,
     staging: &'s StagingFrame<'_>,
     frame: &mut Frame<'s>,
     options: UploadOptions,
 ) -> Result<LoadedTexture, TextureUploadError> {
-    let l = file.layout();
+    let l = file.desc();
     let vk = l.vk_format;
     let stored = wgpu_format(vk);
     let fmt_info = l.format.ok_or(TextureUploadError::Unsupported(vk))?;
@@ -245,7 +247,7 @@ pub fn load_ktx2<'s>(
         depth_or_array_layers: if is_3d { l.depth } else { array_layers },
     };
     let texture = device.create_texture(&wgpu::TextureDescriptor {
-        label: Some("forgeflow ktx2"),
+        label: Some("forgeflow texture"),
         size,
         mip_level_count: l.levels,
         sample_count: 1,

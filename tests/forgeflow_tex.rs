@@ -179,3 +179,81 @@ fn upload_reports_its_path_and_a_checksum_of_what_the_gpu_holds() {
         assert!(out.contains("CPU fallback"), "{out}");
     }
 }
+
+#[test]
+fn dds_png_and_unknown_files() {
+    let Some(dir) = ktx2_dir() else { return };
+    let tmp =
+        |name: &str| std::env::temp_dir().join(format!("ff-tex-{}-{name}", std::process::id()));
+    // Legacy DXT1 header (image right after the 128-byte header) and DX10
+    // header (after 148 bytes): extract gives exactly the file's blocks.
+    for (name, format, w, h, offset) in [
+        ("bcdec-dds/kodim23_bc1.dds", "BC1", 768, 512, 128),
+        (
+            "bcdec-dds/lythwood_room_1k_bc6h_signed.dds",
+            "BC6H",
+            1024,
+            512,
+            148,
+        ),
+    ] {
+        let path = dir.join(name);
+        let (code, out, err) = tex(&["info", path.to_str().unwrap(), "--json"]);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+        assert_eq!(v["container"], "DDS");
+        assert_eq!(v["format"], format);
+        assert_eq!(
+            (v["width"].as_u64(), v["height"].as_u64()),
+            (Some(w), Some(h))
+        );
+        let out_path = tmp("dds.bin");
+        let (code, _, err) = tex(&[
+            "extract",
+            path.to_str().unwrap(),
+            "-o",
+            out_path.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let got = std::fs::read(&out_path).unwrap();
+        let _ = std::fs::remove_file(&out_path);
+        let file = std::fs::read(&path).unwrap();
+        assert_eq!(got, file[offset..], "{name}");
+    }
+    // A PNG is an uncompressed RGBA8 source: decoding it round-trips its pixels.
+    let png_in = dir.join("bevy-pr18411/png-srgb-rgb.png");
+    let png_out = tmp("round.png");
+    let (code, _, err) = tex(&[
+        "decode",
+        png_in.to_str().unwrap(),
+        "-o",
+        png_out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let pixels = |p: &std::path::Path| {
+        let mut dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(p).unwrap()));
+        dec.set_transformations(png::Transformations::EXPAND);
+        let mut r = dec.read_info().unwrap();
+        let mut buf = vec![0; r.output_buffer_size().unwrap()];
+        let info = r.next_frame(&mut buf).unwrap();
+        buf.truncate(info.buffer_size());
+        (info.color_type, buf)
+    };
+    let (ct_in, px_in) = pixels(&png_in);
+    let (ct_out, px_out) = pixels(&png_out);
+    let _ = std::fs::remove_file(&png_out);
+    assert_eq!((ct_in, ct_out), (png::ColorType::Rgb, png::ColorType::Rgba));
+    let rgb_out: Vec<u8> = px_out
+        .chunks_exact(4)
+        .flat_map(|p| [p[0], p[1], p[2]])
+        .collect();
+    assert_eq!(rgb_out, px_in, "the PNG's pixels, with opaque alpha");
+    assert!(px_out.chunks_exact(4).all(|p| p[3] == 255));
+    // Anything else is an unsupported format, named by its first bytes.
+    let (code, _, err) = tex(&["validate", dir.join("MANIFEST.tsv").to_str().unwrap()]);
+    assert_eq!(code, 3);
+    assert!(
+        err.contains("unsupported format") && err.contains("not KTX2, KTX 1, DDS or PNG"),
+        "{err}"
+    );
+}

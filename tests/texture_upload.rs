@@ -1,4 +1,4 @@
-//! KTX2 files to the GPU through the staging ring (lavapipe in CI: BC yes,
+//! Texture files (KTX2, DDS, PNG) to the GPU through the staging ring (lavapipe in CI: BC yes,
 //! ETC2/ASTC no, so both paths run). Native uploads read back byte-identical
 //! to the file's images; fallback uploads read back identical to the CPU
 //! decode of the same image. Readback with plain wgpu copies.
@@ -8,12 +8,13 @@ use forgeflow::jobs::texture::corpus::ktx2_dir;
 use forgeflow::gpu::{self, Gpu};
 use forgeflow::graph::{Scheduler, SchedulerConfig};
 use forgeflow::jobs::texture::decode::decode;
-use forgeflow::jobs::texture::file::{ImageSelector, Ktx2File};
+use forgeflow::jobs::texture::file::ImageSelector;
+use forgeflow::jobs::texture::source::{TextureFile, TextureSource};
 use forgeflow::staging::{StagingConfig, StagingRing};
-use forgeflow::texture::{load_ktx2, UploadOptions};
+use forgeflow::texture::{load_texture, UploadOptions};
 
 /// Loads `file` through a staging frame and a graph frame, submits, waits.
-fn load(gpu: &Gpu, file: &Ktx2File, force_fallback: bool) -> forgeflow::texture::LoadedTexture {
+fn load(gpu: &Gpu, file: &TextureFile, force_fallback: bool) -> forgeflow::texture::LoadedTexture {
     let mut ring = StagingRing::new(
         &gpu.device,
         StagingConfig {
@@ -30,7 +31,7 @@ fn load(gpu: &Gpu, file: &Ktx2File, force_fallback: bool) -> forgeflow::texture:
     let staging = ring.begin_frame().unwrap();
     let loaded = {
         let mut frame = sched.begin_frame().unwrap();
-        let loaded = load_ktx2(
+        let loaded = load_texture(
             &gpu.device,
             file,
             &staging,
@@ -77,10 +78,13 @@ fn native_uploads_read_back_identical_to_the_file() {
         "wgpu/bc7.ktx2",
         "cts/texturearray_bc3_unorm.ktx2",
         "wgpu/rgba8.ktx2",
+        "bcdec-dds/kodim23_bc1.dds",
+        "bcdec-dds/lythwood_room_1k_bc6h_signed.dds",
+        "t2d/ferris_512.png",
     ] {
-        let file = Ktx2File::open(dir.join(name)).unwrap();
+        let file = TextureFile::open(dir.join(name)).unwrap();
         let loaded = load(&gpu, &file, false);
-        let l = file.layout().clone();
+        let l = file.desc();
         let native_possible = gpu
             .device
             .features()
@@ -128,10 +132,11 @@ fn fallback_uploads_read_back_identical_to_the_cpu_decode() {
         ("wgpu/etc2.ktx2", false),
         ("wgpu/bc7.ktx2", true),
         ("t2d/ASTC_4x4.ktx2", false),
+        ("bcdec-dds/kodim23_bc1.dds", true),
     ] {
-        let file = Ktx2File::open(dir.join(name)).unwrap();
+        let file = TextureFile::open(dir.join(name)).unwrap();
         let loaded = load(&gpu, &file, force);
-        let l = file.layout().clone();
+        let l = file.desc();
         if !force
             && gpu.device.features().contains(
                 wgpu::Features::TEXTURE_COMPRESSION_ETC2 | wgpu::Features::TEXTURE_COMPRESSION_ASTC,

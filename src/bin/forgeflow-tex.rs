@@ -15,8 +15,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use forgeflow::jobs::texture::file::{ImageSelector, Ktx2File};
-use forgeflow::jobs::texture::{detect, Container};
+use forgeflow::jobs::texture::file::ImageSelector;
+use forgeflow::jobs::texture::source::{TextureFile, TextureSource};
+use forgeflow::jobs::texture::Container;
 use serde_json::json;
 
 const USAGE: &str = "\
@@ -61,19 +62,8 @@ fn read(path: &str) -> Result<Vec<u8>, ExitCode> {
     })
 }
 
-fn open(path: &str, bytes: Vec<u8>) -> Result<Ktx2File, ExitCode> {
-    match detect(&bytes) {
-        Ok(Container::Ktx2) => {}
-        Ok(other) => {
-            eprintln!("{path}: {other:?} files are not supported by this build yet (KTX2 is)");
-            return Err(ExitCode::from(3));
-        }
-        Err(e) => {
-            eprintln!("{path}: {e}");
-            return Err(ExitCode::from(3));
-        }
-    }
-    Ktx2File::from_bytes(bytes).map_err(|e| {
+fn open(path: &str, bytes: Vec<u8>) -> Result<TextureFile, ExitCode> {
+    TextureFile::from_bytes(bytes).map_err(|e| {
         eprintln!("{path}: {e}");
         ExitCode::from(3)
     })
@@ -93,37 +83,77 @@ fn info(args: &[String]) -> ExitCode {
         Ok(f) => f,
         Err(code) => return code,
     };
-    let l = file.layout();
-    let levels: Vec<_> = l
-        .level_ranges
-        .iter()
-        .enumerate()
-        .map(|(i, (r, inflated))| json!({ "level": i, "stored_bytes": r.len(), "bytes": inflated }))
-        .collect();
-    let format = l.format.map_or("unknown".to_owned(), |f| f.name.to_owned());
+    let d = file.desc();
+    let container = match d.container {
+        Container::Ktx2 => "KTX2",
+        Container::Ktx1 => "KTX 1",
+        Container::Dds => "DDS",
+        Container::Png => "PNG",
+    };
+    let format = d.format.map_or("unknown".to_owned(), |f| f.name.to_owned());
+    // Per level: bytes stored in the file and bytes once inflated (the same
+    // unless KTX2 supercompression).
+    let per_level: Vec<(u64, u64)> = match &file {
+        TextureFile::Ktx2(k) => k
+            .layout()
+            .level_ranges
+            .iter()
+            .map(|(r, inflated)| (r.len() as u64, *inflated))
+            .collect(),
+        _ => (0..d.levels)
+            .map(|level| {
+                let b = d.image_bytes(level).unwrap_or(0)
+                    * (d.layers * d.faces * d.depth_images(level)) as u64;
+                (b, b)
+            })
+            .collect(),
+    };
+    let (supercompression, details) = match &file {
+        TextureFile::Ktx2(k) => {
+            let l = k.layout();
+            (
+                format!("{:?}", l.supercompression),
+                json!({
+                    "color_model": l.color_model, "transfer": l.transfer,
+                    "key_values": l.key_values.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(String::from_utf8_lossy(v).into_owned()))).collect::<serde_json::Map<_, _>>(),
+                }),
+            )
+        }
+        TextureFile::Dds(f) => (
+            "None".to_owned(),
+            json!({ "source_format": f.layout().source_format, "dx10_header": f.layout().dx10 }),
+        ),
+        TextureFile::Ktx1(f) => (
+            "None".to_owned(),
+            json!({ "gl_internal_format": f.layout().gl_internal_format }),
+        ),
+        TextureFile::Png(_) => ("None".to_owned(), json!({ "decoded_to": "RGBA8 sRGB" })),
+    };
     if json_out {
-        let v = json!({
-            "file": path, "container": "KTX2", "vk_format": l.vk_format, "format": format,
-            "width": l.width, "height": l.height, "depth": l.depth, "layers": l.layers,
-            "faces": l.faces, "levels": l.levels,
-            "supercompression": format!("{:?}", l.supercompression),
-            "color_model": l.color_model, "transfer": l.transfer,
+        let levels: Vec<_> = per_level
+            .iter()
+            .enumerate()
+            .map(|(i, (stored, bytes))| json!({ "level": i, "stored_bytes": stored, "bytes": bytes }))
+            .collect();
+        let mut v = json!({
+            "file": path, "container": container, "vk_format": d.vk_format, "format": format,
+            "width": d.width, "height": d.height, "depth": d.depth, "layers": d.layers,
+            "faces": d.faces, "levels": d.levels, "supercompression": supercompression,
             "per_level": levels,
-            "key_values": l.key_values.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(String::from_utf8_lossy(v).into_owned()))).collect::<serde_json::Map<_, _>>(),
         });
+        if let (Some(m), serde_json::Value::Object(extra)) = (v.as_object_mut(), details) {
+            m.extend(extra);
+        }
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
-        println!("{path}: KTX2, vkFormat {} ({format})", l.vk_format);
+        println!("{path}: {container}, vkFormat {} ({format})", d.vk_format);
         println!(
             "  size {}x{}x{}, {} layer(s), {} face(s), {} level(s)",
-            l.width, l.height, l.depth, l.layers, l.faces, l.levels
+            d.width, d.height, d.depth, d.layers, d.faces, d.levels
         );
-        println!(
-            "  supercompression {:?}, colour model {}, transfer {}",
-            l.supercompression, l.color_model, l.transfer
-        );
-        for (i, (r, inflated)) in l.level_ranges.iter().enumerate() {
-            println!("  level {i}: {} bytes stored, {inflated} bytes", r.len());
+        println!("  supercompression {supercompression}, {details}");
+        for (i, (stored, bytes)) in per_level.iter().enumerate() {
+            println!("  level {i}: {stored} bytes stored, {bytes} bytes");
         }
     }
     ExitCode::SUCCESS
@@ -229,19 +259,20 @@ fn extract(args: &[String], decode_png: bool) -> ExitCode {
 }
 
 /// An image's blocks (or pixels) as an RGBA8 PNG.
-fn to_png(file: &Ktx2File, sel: ImageSelector, blocks: &[u8]) -> Result<Vec<u8>, String> {
+fn to_png(file: &TextureFile, sel: ImageSelector, blocks: &[u8]) -> Result<Vec<u8>, String> {
     use forgeflow::jobs::texture::decode::{decode, DecodedFormat};
-    let l = file.layout();
-    let (w, h) = (
-        (l.width >> sel.level).max(1),
-        (l.height >> sel.level).max(1),
-    );
-    let rgba8 = match (l.vk_format, l.format.is_some_and(|f| f.is_compressed())) {
+    let d = file.desc();
+    let (w, h) = d.level_size(sel.level);
+    let rgba8 = match (d.vk_format, d.format.is_some_and(|f| f.is_compressed())) {
         (37 | 43, false) => blocks.to_vec(),
+        (44 | 50, false) => blocks
+            .chunks_exact(4)
+            .flat_map(|p| [p[2], p[1], p[0], p[3]])
+            .collect(),
         (_, false) => {
             return Err(format!(
-                "decoding uncompressed vkFormat {} to PNG is not supported yet",
-                l.vk_format
+                "decoding uncompressed vkFormat {} to PNG is not supported",
+                d.vk_format
             ))
         }
         (vk, true) => {
@@ -288,7 +319,7 @@ fn half_to_f32(h: u16) -> f32 {
 fn upload(args: &[String]) -> ExitCode {
     use forgeflow::graph::{Scheduler, SchedulerConfig};
     use forgeflow::staging::{StagingConfig, StagingRing};
-    use forgeflow::texture::{load_ktx2, UploadOptions};
+    use forgeflow::texture::{load_texture, UploadOptions};
     let [path] = args else {
         return usage("upload takes one FILE");
     };
@@ -328,7 +359,7 @@ fn upload(args: &[String]) -> ExitCode {
                 force_fallback: false,
                 usage: wgpu::TextureUsages::COPY_SRC,
             };
-            let loaded = load_ktx2(&gpu.device, &file, &staging, &mut frame, options)
+            let loaded = load_texture(&gpu.device, &file, &staging, &mut frame, options)
                 .map_err(|e| e.to_string())?;
             frame.run().map_err(|e| e.to_string())?;
             loaded

@@ -15,16 +15,27 @@ use std::borrow::Cow;
 use std::fmt;
 use std::path::Path;
 
+use super::dds::DdsError;
+use super::ktx1::Ktx1Error;
 use super::ktx2::{self, Ktx2Error, Ktx2Layout, Supercompression};
+use super::UnsupportedFormat;
 
-/// Why a KTX2 file could not be opened or read.
+/// Why a texture file could not be opened or read.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum TextureError {
     /// The file could not be read or mapped.
     Io(std::io::Error),
-    /// The file's structure is invalid.
+    /// The file's structure is invalid (KTX2).
     Invalid(Ktx2Error),
+    /// The file's structure is invalid (DDS).
+    InvalidDds(DdsError),
+    /// The file's structure is invalid (KTX 1).
+    InvalidKtx1(Ktx1Error),
+    /// The PNG could not be decoded.
+    InvalidPng(String),
+    /// No container this crate knows.
+    Unsupported(UnsupportedFormat),
     /// The payload needs a Basis Universal transcoder (BasisLZ/ETC1S or UASTC).
     NeedsTranscoder {
         /// What kind of payload.
@@ -58,6 +69,10 @@ impl fmt::Display for TextureError {
         match self {
             TextureError::Io(e) => write!(f, "cannot read the file: {e}"),
             TextureError::Invalid(e) => write!(f, "invalid KTX2: {e}"),
+            TextureError::InvalidDds(e) => write!(f, "invalid DDS: {e}"),
+            TextureError::InvalidKtx1(e) => write!(f, "invalid KTX 1: {e}"),
+            TextureError::InvalidPng(e) => write!(f, "invalid PNG: {e}"),
+            TextureError::Unsupported(e) => e.fmt(f),
             TextureError::NeedsTranscoder { what } => write!(
                 f,
                 "{what} needs a Basis Universal transcoder, which forgeflow does not include; \
@@ -91,9 +106,22 @@ impl From<Ktx2Error> for TextureError {
     }
 }
 
-enum Bytes {
+/// A file's bytes: a read-only mapping, or a copy in memory.
+pub(crate) enum Bytes {
     Mapped(memmap2::Mmap),
     Owned(Vec<u8>),
+}
+
+impl Bytes {
+    /// Maps the file at `path`.
+    pub(crate) fn map(path: &Path) -> Result<Bytes, TextureError> {
+        let file = std::fs::File::open(path).map_err(TextureError::Io)?;
+        // SAFETY: the mapping is read-only and lives as long as its owner; a
+        // file truncated by another process while mapped can fault (see the
+        // module doc: read through a copy when that cannot be excluded).
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(TextureError::Io)?;
+        Ok(Bytes::Mapped(map))
+    }
 }
 
 impl std::ops::Deref for Bytes {
@@ -140,11 +168,7 @@ pub struct ImageSelector {
 impl Ktx2File {
     /// Maps and validates the file at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, TextureError> {
-        let file = std::fs::File::open(path).map_err(TextureError::Io)?;
-        // SAFETY: the mapping is read-only and lives as long as `self`; a file
-        // truncated by another process while mapped can fault (see the module doc).
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(TextureError::Io)?;
-        Self::new(Bytes::Mapped(map))
+        Self::new(Bytes::map(path.as_ref())?)
     }
 
     /// Validates `bytes` (a copy in memory: immune to changes of the file).
@@ -152,7 +176,7 @@ impl Ktx2File {
         Self::new(Bytes::Owned(bytes))
     }
 
-    fn new(bytes: Bytes) -> Result<Self, TextureError> {
+    pub(crate) fn new(bytes: Bytes) -> Result<Self, TextureError> {
         let layout = ktx2::validate(&bytes)?;
         Ok(Ktx2File {
             bytes,

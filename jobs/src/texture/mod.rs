@@ -9,13 +9,21 @@
 //!   rejects, so nothing is handed to it before this passes.
 //! - [`format`](mod@format): block sizes of the Vulkan formats KTX2 files use.
 //! - [`file::Ktx2File`]: a validated file over a memory mapping, levels and images.
+//! - [`dds`] and [`ktx1`]: the same checks and image placement for DDS (with
+//!   and without the DX10 header) and KTX 1.1.
+//! - [`source::TextureFile`]: any of them (and PNG, decoded to RGBA8) behind
+//!   one [`source::TextureSource`]: a description and the bytes of an image.
+//! - [`decode`]: CPU decoders of block-compressed images.
 //! - [`corpus::ktx2_dir`]: where tests find the shared corpus of real files.
 
 pub mod corpus;
+pub mod dds;
 pub mod decode;
 pub mod file;
 pub mod format;
+pub mod ktx1;
 pub mod ktx2;
+pub mod source;
 
 use std::fmt;
 

@@ -1,0 +1,367 @@
+//! Any texture file, by what it holds rather than how it stores it.
+//!
+//! [`TextureFile::open`] detects the container from the bytes and validates
+//! it; [`TextureSource`] is what loaders and tools need from any of them: a
+//! [`TextureDesc`] and the bytes of one image, as rows of blocks (or texels),
+//! tightly packed. KTX2, DDS and KTX 1 images are borrowed from the file's
+//! mapping when they are stored plainly; a PNG is decoded once, at open, to
+//! RGBA8 (an uncompressed source).
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use super::dds::{self, DdsLayout};
+use super::file::{Bytes, ImageSelector, Ktx2File, TextureError};
+use super::format::{self, FormatInfo};
+use super::ktx1::{self, Ktx1Layout};
+use super::{detect, Container};
+
+/// What a texture holds: format, size and image counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextureDesc {
+    /// The container it came from.
+    pub container: Container,
+    /// The Vulkan format (0 for Basis Universal payloads).
+    pub vk_format: u32,
+    /// The format's block, when known.
+    pub format: Option<FormatInfo>,
+    /// Base level size in texels (`height` and `depth` at least 1).
+    pub width: u32,
+    /// See `width`.
+    pub height: u32,
+    /// See `width`.
+    pub depth: u32,
+    /// Array layers (at least 1).
+    pub layers: u32,
+    /// 1, or 6 for cube maps.
+    pub faces: u32,
+    /// Mip levels (at least 1).
+    pub levels: u32,
+}
+
+impl TextureDesc {
+    /// `(width, height)` of `level`.
+    pub fn level_size(&self, level: u32) -> (u32, u32) {
+        ((self.width >> level).max(1), (self.height >> level).max(1))
+    }
+
+    /// Images of `level` along depth: depth slices in blocks of the format's
+    /// block depth (1 for 2D textures).
+    pub fn depth_images(&self, level: u32) -> u32 {
+        let bd = self.format.map_or(1, |f| f.block[2]);
+        ((self.depth >> level).max(1)).div_ceil(bd)
+    }
+
+    /// Bytes of one image of `level`, when the format is known.
+    pub fn image_bytes(&self, level: u32) -> Option<u64> {
+        let f = self.format?;
+        let (w, h) = self.level_size(level);
+        Some(w.div_ceil(f.block[0]) as u64 * h.div_ceil(f.block[1]) as u64 * f.bytes as u64)
+    }
+
+    fn check(&self, sel: ImageSelector) -> Result<(), TextureError> {
+        if sel.level >= self.levels
+            || sel.layer >= self.layers
+            || sel.face >= self.faces
+            || sel.depth >= self.depth_images(sel.level)
+        {
+            return Err(TextureError::NoSuchImage {
+                selector: format!(
+                    "{sel:?} (levels {}, layers {}, faces {}, depth {})",
+                    self.levels, self.layers, self.faces, self.depth
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A texture whose images can be read: what loaders and tools use.
+pub trait TextureSource: Sync {
+    /// What it holds.
+    fn desc(&self) -> TextureDesc;
+    /// The bytes of one image, as rows of blocks (or texels) tightly packed.
+    fn image(&self, sel: ImageSelector) -> Result<Cow<'_, [u8]>, TextureError>;
+}
+
+impl TextureSource for Ktx2File {
+    fn desc(&self) -> TextureDesc {
+        let l = self.layout();
+        TextureDesc {
+            container: Container::Ktx2,
+            vk_format: l.vk_format,
+            format: l.format,
+            width: l.width,
+            height: l.height,
+            depth: l.depth,
+            layers: l.layers,
+            faces: l.faces,
+            levels: l.levels,
+        }
+    }
+
+    fn image(&self, sel: ImageSelector) -> Result<Cow<'_, [u8]>, TextureError> {
+        Ktx2File::image(self, sel)
+    }
+}
+
+/// A validated DDS file over a mapping (or bytes).
+pub struct DdsFile {
+    bytes: Bytes,
+    layout: DdsLayout,
+}
+
+impl DdsFile {
+    /// Maps and validates the file at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, TextureError> {
+        Self::new(Bytes::map(path.as_ref())?)
+    }
+
+    /// Validates `bytes`.
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, TextureError> {
+        Self::new(Bytes::Owned(bytes))
+    }
+
+    fn new(bytes: Bytes) -> Result<Self, TextureError> {
+        let layout = dds::validate(&bytes).map_err(TextureError::InvalidDds)?;
+        Ok(DdsFile { bytes, layout })
+    }
+
+    /// The validated header.
+    pub fn layout(&self) -> &DdsLayout {
+        &self.layout
+    }
+}
+
+impl std::fmt::Debug for DdsFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DdsFile")
+            .field("layout", &self.layout)
+            .finish()
+    }
+}
+
+impl TextureSource for DdsFile {
+    fn desc(&self) -> TextureDesc {
+        let l = &self.layout;
+        TextureDesc {
+            container: Container::Dds,
+            vk_format: l.vk_format,
+            format: Some(l.format),
+            width: l.width,
+            height: l.height,
+            depth: l.depth,
+            layers: l.layers,
+            faces: l.faces,
+            levels: l.levels,
+        }
+    }
+
+    fn image(&self, sel: ImageSelector) -> Result<Cow<'_, [u8]>, TextureError> {
+        self.desc().check(sel)?;
+        let range = self
+            .layout
+            .image_range(sel.level, sel.layer, sel.face, sel.depth)
+            .expect("checked against the description, validated against the file");
+        Ok(Cow::Borrowed(&self.bytes[range]))
+    }
+}
+
+/// A validated KTX 1 file over a mapping (or bytes).
+pub struct Ktx1File {
+    bytes: Bytes,
+    layout: Ktx1Layout,
+}
+
+impl Ktx1File {
+    /// Maps and validates the file at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, TextureError> {
+        Self::new(Bytes::map(path.as_ref())?)
+    }
+
+    /// Validates `bytes`.
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, TextureError> {
+        Self::new(Bytes::Owned(bytes))
+    }
+
+    fn new(bytes: Bytes) -> Result<Self, TextureError> {
+        let layout = ktx1::validate(&bytes).map_err(TextureError::InvalidKtx1)?;
+        Ok(Ktx1File { bytes, layout })
+    }
+
+    /// The validated header.
+    pub fn layout(&self) -> &Ktx1Layout {
+        &self.layout
+    }
+}
+
+impl std::fmt::Debug for Ktx1File {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ktx1File")
+            .field("layout", &self.layout)
+            .finish()
+    }
+}
+
+impl TextureSource for Ktx1File {
+    fn desc(&self) -> TextureDesc {
+        let l = &self.layout;
+        TextureDesc {
+            container: Container::Ktx1,
+            vk_format: l.vk_format,
+            format: Some(l.format),
+            width: l.width,
+            height: l.height,
+            depth: l.depth,
+            layers: l.layers,
+            faces: l.faces,
+            levels: l.levels,
+        }
+    }
+
+    fn image(&self, sel: ImageSelector) -> Result<Cow<'_, [u8]>, TextureError> {
+        self.desc().check(sel)?;
+        let range = self
+            .layout
+            .image_range(sel.level, sel.layer, sel.face, sel.depth)
+            .expect("checked against the description, validated against the file");
+        Ok(Cow::Borrowed(&self.bytes[range]))
+    }
+}
+
+/// A PNG decoded to RGBA8 (8-bit sRGB: `R8G8B8A8_SRGB`), one image.
+#[derive(Debug, Clone)]
+pub struct PngImage {
+    width: u32,
+    height: u32,
+    rgba8: Vec<u8>,
+}
+
+/// The largest PNG decoded (pixels in memory), 1 GiB.
+pub const PNG_DECODE_LIMIT: usize = 1 << 30;
+
+impl PngImage {
+    /// Decodes `bytes` (any PNG colour type and depth; 16-bit channels are
+    /// cut to 8, palettes and grey expanded, a missing alpha made opaque).
+    pub fn decode(bytes: &[u8]) -> Result<Self, TextureError> {
+        let bad = |e: png::DecodingError| TextureError::InvalidPng(e.to_string());
+        let mut dec = png::Decoder::new_with_limits(
+            std::io::Cursor::new(bytes),
+            png::Limits {
+                bytes: PNG_DECODE_LIMIT,
+            },
+        );
+        dec.set_transformations(png::Transformations::normalize_to_color8());
+        let mut reader = dec.read_info().map_err(bad)?;
+        let size = reader
+            .output_buffer_size()
+            .ok_or_else(|| TextureError::InvalidPng("image too large".into()))?;
+        let mut buf = vec![0u8; size];
+        let out = reader.next_frame(&mut buf).map_err(bad)?;
+        buf.truncate(out.buffer_size());
+        let rgba8 = match out.color_type {
+            png::ColorType::Rgba => buf,
+            png::ColorType::Rgb => buf
+                .chunks_exact(3)
+                .flat_map(|p| [p[0], p[1], p[2], 255])
+                .collect(),
+            png::ColorType::GrayscaleAlpha => buf
+                .chunks_exact(2)
+                .flat_map(|p| [p[0], p[0], p[0], p[1]])
+                .collect(),
+            png::ColorType::Grayscale => buf.iter().flat_map(|&g| [g, g, g, 255]).collect(),
+            png::ColorType::Indexed => {
+                return Err(TextureError::InvalidPng("a palette left unexpanded".into()))
+            }
+        };
+        if rgba8.len() != out.width as usize * out.height as usize * 4 {
+            return Err(TextureError::InvalidPng("short image data".into()));
+        }
+        Ok(PngImage {
+            width: out.width,
+            height: out.height,
+            rgba8,
+        })
+    }
+
+    /// The pixels, RGBA8, rows tightly packed.
+    pub fn pixels(&self) -> &[u8] {
+        &self.rgba8
+    }
+}
+
+impl TextureSource for PngImage {
+    fn desc(&self) -> TextureDesc {
+        TextureDesc {
+            container: Container::Png,
+            vk_format: 43,
+            format: format::info(43),
+            width: self.width,
+            height: self.height,
+            depth: 1,
+            layers: 1,
+            faces: 1,
+            levels: 1,
+        }
+    }
+
+    fn image(&self, sel: ImageSelector) -> Result<Cow<'_, [u8]>, TextureError> {
+        self.desc().check(sel)?;
+        Ok(Cow::Borrowed(&self.rgba8))
+    }
+}
+
+/// A texture file of any supported container.
+#[derive(Debug)]
+pub enum TextureFile {
+    /// KTX 2.0.
+    Ktx2(Ktx2File),
+    /// KTX 1.1.
+    Ktx1(Ktx1File),
+    /// DDS.
+    Dds(DdsFile),
+    /// PNG, decoded.
+    Png(PngImage),
+}
+
+impl TextureFile {
+    /// Opens the file at `path`: detects its container from its first bytes,
+    /// maps it (KTX2, KTX 1, DDS) or decodes it (PNG), and validates it.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, TextureError> {
+        let bytes = Bytes::map(path.as_ref())?;
+        Self::from(bytes)
+    }
+
+    /// Detects and validates `bytes` (a copy in memory).
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, TextureError> {
+        Self::from(Bytes::Owned(bytes))
+    }
+
+    fn from(bytes: Bytes) -> Result<Self, TextureError> {
+        match detect(&bytes).map_err(TextureError::Unsupported)? {
+            Container::Ktx2 => Ok(TextureFile::Ktx2(Ktx2File::new(bytes)?)),
+            Container::Ktx1 => Ok(TextureFile::Ktx1(Ktx1File::new(bytes)?)),
+            Container::Dds => Ok(TextureFile::Dds(DdsFile::new(bytes)?)),
+            Container::Png => Ok(TextureFile::Png(PngImage::decode(&bytes)?)),
+        }
+    }
+
+    fn source(&self) -> &dyn TextureSource {
+        match self {
+            TextureFile::Ktx2(f) => f,
+            TextureFile::Ktx1(f) => f,
+            TextureFile::Dds(f) => f,
+            TextureFile::Png(f) => f,
+        }
+    }
+}
+
+impl TextureSource for TextureFile {
+    fn desc(&self) -> TextureDesc {
+        self.source().desc()
+    }
+
+    fn image(&self, sel: ImageSelector) -> Result<Cow<'_, [u8]>, TextureError> {
+        self.source().image(sel)
+    }
+}
