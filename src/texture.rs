@@ -229,6 +229,7 @@ pub fn load_texture<'s, S: TextureSource + ?Sized>(
         }
         _ => false,
     };
+    let decoded_bpp = decode::decoded_format(vk).map_or(4, |d| d.bytes_per_pixel());
     let format = if native {
         stored.ok_or(TextureUploadError::Unsupported(vk))?
     } else {
@@ -301,11 +302,15 @@ pub fn load_texture<'s, S: TextureSource + ?Sized>(
                             Ok(piece.write_tight(&bytes)?)
                         })?;
                     } else {
-                        frame.add("texture decode", move |_| {
-                            let blocks = file.image(sel)?;
-                            let (_, pixels) = decode::decode(vk, &blocks, w, h)?;
-                            Ok(piece.write_tight(&pixels)?)
-                        })?;
+                        declare_decode(
+                            frame,
+                            file,
+                            sel,
+                            vk,
+                            piece,
+                            decoded_bpp,
+                            l.supercompressed,
+                        )?;
                     }
                 }
             }
@@ -316,4 +321,68 @@ pub fn load_texture<'s, S: TextureSource + ?Sized>(
         native,
         gpu_bytes,
     })
+}
+
+/// Pixels a decode job decodes into its scratch at a time (256 KiB of RGBA8):
+/// a fallback upload holds one band per worker, never a whole decoded level.
+const BAND_PIXELS: usize = 64 << 10;
+/// Pixels per decode job at most: a large image is split into jobs of block
+/// rows so that workers share it (when its blocks are read in place).
+const JOB_PIXELS: usize = 256 << 10;
+
+/// Declares the decode of one image into `piece`: jobs of whole block rows,
+/// each decoding a band at a time into a small scratch and writing its rows
+/// into the staging memory. An image whose level must be inflated first
+/// (`inflate`) is one job, so that the level is inflated once.
+fn declare_decode<'s, S: TextureSource + ?Sized>(
+    frame: &mut Frame<'s>,
+    file: &'s S,
+    sel: ImageSelector,
+    vk: u32,
+    piece: crate::staging::TextureWrite<'s>,
+    bpp: usize,
+    inflate: bool,
+) -> Result<(), TextureUploadError> {
+    let d = file.desc();
+    let (w, h) = d.level_size(sel.level);
+    let bh = d.format.map_or(1, |f| f.block[1]);
+    let layout = *piece.layout();
+    let (row_bytes, pitch) = (w as usize * bpp, layout.bytes_per_row as usize);
+    let block_rows = h.div_ceil(bh);
+    let band = (BAND_PIXELS / (w as usize * bh as usize)).max(1) as u32;
+    let per_job = if inflate {
+        block_rows
+    } else {
+        ((JOB_PIXELS / (w as usize * bh as usize)).max(1) as u32).div_ceil(band) * band
+    };
+    let mut rest = Some(piece.into_raw());
+    let mut first = 0;
+    while first < block_rows {
+        let last = (first + per_job).min(block_rows);
+        let px_rows = ((last * bh).min(h) - first * bh) as usize;
+        let (mut chunk, tail) = rest
+            .take()
+            .expect("one piece per band of rows")
+            .split_at(px_rows * pitch);
+        rest = Some(tail);
+        frame.add("texture decode", move |_| {
+            let blocks = file.image(sel)?;
+            let mut scratch = vec![0u8; (band * bh) as usize * row_bytes];
+            let mut b = first;
+            while b < last {
+                let e = (b + band).min(last);
+                let rows = ((e * bh).min(h) - b * bh) as usize;
+                let out = &mut scratch[..rows * row_bytes];
+                decode::decode_rows(vk, &blocks, w, h, b..e, out)?;
+                for (i, row) in out.chunks_exact(row_bytes).enumerate() {
+                    let y = ((b - first) * bh) as usize + i;
+                    chunk.write_at(y * pitch, row)?;
+                }
+                b = e;
+            }
+            Ok(())
+        })?;
+        first = last;
+    }
+    Ok(())
 }

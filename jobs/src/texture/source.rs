@@ -14,6 +14,7 @@ use super::dds::{self, DdsLayout};
 use super::file::{Bytes, ImageSelector, Ktx2File, TextureError};
 use super::format::{self, FormatInfo};
 use super::ktx1::{self, Ktx1Layout};
+use super::ktx2::Supercompression;
 use super::{detect, Container};
 
 /// What a texture holds: format, size and image counts.
@@ -37,6 +38,9 @@ pub struct TextureDesc {
     pub faces: u32,
     /// Mip levels (at least 1).
     pub levels: u32,
+    /// Whether levels are supercompressed (KTX2 zstd or zlib): reading an
+    /// image then inflates its whole level.
+    pub supercompressed: bool,
 }
 
 impl TextureDesc {
@@ -97,6 +101,7 @@ impl TextureSource for Ktx2File {
             layers: l.layers,
             faces: l.faces,
             levels: l.levels,
+            supercompressed: l.supercompression != Supercompression::None,
         }
     }
 
@@ -154,6 +159,7 @@ impl TextureSource for DdsFile {
             layers: l.layers,
             faces: l.faces,
             levels: l.levels,
+            supercompressed: false,
         }
     }
 
@@ -216,6 +222,7 @@ impl TextureSource for Ktx1File {
             layers: l.layers,
             faces: l.faces,
             levels: l.levels,
+            supercompressed: false,
         }
     }
 
@@ -302,6 +309,7 @@ impl TextureSource for PngImage {
             layers: 1,
             faces: 1,
             levels: 1,
+            supercompressed: false,
         }
     }
 
