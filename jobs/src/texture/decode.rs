@@ -222,10 +222,29 @@ pub fn decode_rows(
     }
     // One block's pixels, as RGBA8 (or 4 x u16 for BC6H).
     let mut tile = vec![0u8; (bw * bh) as usize * bpp];
+    // Formats bcdec writes as RGBA8 with a row pitch: whole blocks go
+    // straight into `out`, with no copy through `tile`.
+    let direct = matches!(
+        p.kind,
+        Kind::Bc1 { opaque: false } | Kind::Bc2 | Kind::Bc3 | Kind::Bc7
+    );
     for by in rows {
+        let whole_rows = by * bh + bh <= height;
         for bx in 0..blocks_x {
             let at = (by as usize * blocks_x + bx) * p.block_bytes;
             let block = &data[at..at + p.block_bytes];
+            let x0 = bx as u32 * bw;
+            if direct && whole_rows && x0 + bw <= width {
+                let dst_at = (by * bh - first_y) as usize * row_bytes + x0 as usize * bpp;
+                let dst = &mut out[dst_at..];
+                match p.kind {
+                    Kind::Bc1 { .. } => bcdec_rs::bc1(block, dst, row_bytes),
+                    Kind::Bc2 => bcdec_rs::bc2(block, dst, row_bytes),
+                    Kind::Bc3 => bcdec_rs::bc3(block, dst, row_bytes),
+                    _ => bcdec_rs::bc7(block, dst, row_bytes),
+                }
+                continue;
+            }
             decode_block(p.kind, block, (bw, bh), &mut tile);
             // Copy the visible part of the block.
             for ty in 0..bh {
@@ -233,7 +252,6 @@ pub fn decode_rows(
                 if y >= height {
                     break;
                 }
-                let x0 = bx as u32 * bw;
                 let n = bw.min(width - x0) as usize;
                 let src = &tile[(ty * bw) as usize * bpp..][..n * bpp];
                 let dst_at = (y - first_y) as usize * row_bytes + x0 as usize * bpp;

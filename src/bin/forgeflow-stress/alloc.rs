@@ -1,24 +1,37 @@
-//! A counting global allocator: how many heap allocations a stretch of frames makes.
+//! A counting global allocator: how many heap allocations a stretch of frames
+//! makes, and the peak of live heap bytes since a reset.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 pub struct Counting;
 
 static ON: AtomicBool = AtomicBool::new(false);
 static COUNT: AtomicU64 = AtomicU64::new(0);
+/// Heap bytes live now, and the most since `reset_peak` (relaxed: a gauge).
+static LIVE: AtomicI64 = AtomicI64::new(0);
+static PEAK: AtomicI64 = AtomicI64::new(0);
+static BASE: AtomicI64 = AtomicI64::new(0);
 
-// SAFETY: forwards every call to the system allocator unchanged; counting is a
-// relaxed atomic add that never allocates.
+#[inline]
+fn grew(by: i64) {
+    let now = LIVE.fetch_add(by, Ordering::Relaxed) + by;
+    PEAK.fetch_max(now, Ordering::Relaxed);
+}
+
+// SAFETY: forwards every call to the system allocator unchanged; counting is
+// relaxed atomic arithmetic that never allocates.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if ON.load(Ordering::Relaxed) {
             COUNT.fetch_add(1, Ordering::Relaxed);
         }
+        grew(layout.size() as i64);
         // SAFETY: the caller's layout is passed through unchanged.
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as i64, Ordering::Relaxed);
         // SAFETY: as above.
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -26,6 +39,7 @@ unsafe impl GlobalAlloc for Counting {
         if ON.load(Ordering::Relaxed) {
             COUNT.fetch_add(1, Ordering::Relaxed);
         }
+        grew(new_size as i64 - layout.size() as i64);
         // SAFETY: as above.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -38,4 +52,16 @@ pub fn count<R>(f: impl FnOnce() -> R) -> (R, u64) {
     let r = f();
     ON.store(false, Ordering::SeqCst);
     (r, COUNT.load(Ordering::SeqCst))
+}
+
+/// Starts a new peak measurement from the heap bytes live now.
+pub fn reset_peak() {
+    let now = LIVE.load(Ordering::SeqCst);
+    BASE.store(now, Ordering::SeqCst);
+    PEAK.store(now, Ordering::SeqCst);
+}
+
+/// The most heap bytes live since `reset_peak`, above what was live then.
+pub fn peak_above_reset() -> u64 {
+    (PEAK.load(Ordering::SeqCst) - BASE.load(Ordering::SeqCst)).max(0) as u64
 }

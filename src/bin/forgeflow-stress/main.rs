@@ -7,6 +7,7 @@ mod cli;
 mod graph;
 mod pool;
 mod report;
+mod texture;
 mod upload;
 
 use std::process::ExitCode;
@@ -34,7 +35,12 @@ fn main() -> ExitCode {
     let mut progress = Progress::new(opts.quiet);
     let mut parts = Vec::new();
     let scenarios: Vec<Scenario> = match opts.scenario {
-        Scenario::All => vec![Scenario::Graph, Scenario::Upload, Scenario::Pool],
+        Scenario::All => vec![
+            Scenario::Graph,
+            Scenario::Upload,
+            Scenario::Pool,
+            Scenario::Texture,
+        ],
         one => vec![one],
     };
     for scenario in scenarios {
@@ -42,6 +48,7 @@ fn main() -> ExitCode {
             Scenario::Graph => graph::run(&opts, &mut progress),
             Scenario::Upload => upload::run(&opts, &mut progress),
             Scenario::Pool => pool::run(&opts, &mut progress),
+            Scenario::Texture => texture::run(&opts, &mut progress),
             Scenario::All => continue,
         };
         match result {

@@ -61,18 +61,14 @@ impl ScenarioReport {
         }
     }
 
+    /// A metric; a dotted name (`decode_mpix_per_s.bc7`) nests objects.
     pub fn metric(&mut self, name: &str, v: f64) {
-        self.metrics.insert(name.into(), num(v));
+        insert_nested(&mut self.metrics, name, num(v));
     }
 
+    /// A peer's metric on the same work (dotted names nest, as in `metric`).
     pub fn compare(&mut self, peer: &str, name: &str, v: f64) {
-        let entry = self
-            .compare
-            .entry(peer.to_owned())
-            .or_insert_with(|| Value::Object(Map::new()));
-        if let Value::Object(m) = entry {
-            m.insert(name.into(), num(v));
-        }
+        insert_nested(&mut self.compare, &format!("{peer}.{name}"), num(v));
     }
 
     pub fn ratio(&mut self, name: &str, v: f64) {
@@ -85,6 +81,26 @@ impl ScenarioReport {
             text: text.into(),
             met,
         });
+    }
+}
+
+/// Inserts `v` at the dotted path `name`, creating objects on the way.
+fn insert_nested(map: &mut Map<String, Value>, name: &str, v: Value) {
+    match name.split_once('.') {
+        None => {
+            map.insert(name.into(), v);
+        }
+        Some((head, rest)) => {
+            let entry = map
+                .entry(head.to_owned())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !entry.is_object() {
+                *entry = Value::Object(Map::new());
+            }
+            if let Value::Object(m) = entry {
+                insert_nested(m, rest, v);
+            }
+        }
     }
 }
 
@@ -182,17 +198,10 @@ impl Report {
             for (k, v) in &flat {
                 writeln!(out, "  {:<58} {:>14}", k, fmt_value(v))?;
             }
-            for (peer, m) in &p.compare {
-                if let Value::Object(m) = m {
-                    for (k, v) in m {
-                        writeln!(
-                            out,
-                            "  {:<58} {:>14}",
-                            format!("compare.{peer}.{k}"),
-                            fmt_value(v)
-                        )?;
-                    }
-                }
+            let mut flat = Vec::new();
+            flatten("compare", &Value::Object(p.compare.clone()), &mut flat);
+            for (k, v) in &flat {
+                writeln!(out, "  {:<58} {:>14}", k, fmt_value(v))?;
             }
             for (k, v) in &p.ratios {
                 writeln!(out, "  {:<58} {:>14}", format!("ratios.{k}"), fmt_value(v))?;
