@@ -263,6 +263,17 @@ impl PngImage {
         let size = reader
             .output_buffer_size()
             .ok_or_else(|| TextureError::InvalidPng("image too large".into()))?;
+        // The header's size is not trusted before its buffer is allocated:
+        // zlib inflates at most 1032 times, so a file cannot hold more pixels
+        // than that (a 50 KB file claiming 2^31 x 2 pixels was found by fuzzing).
+        let (w, h) = reader.info().size();
+        if size > PNG_DECODE_LIMIT || size as u64 > bytes.len() as u64 * 1032 + (1 << 16) {
+            return Err(TextureError::InvalidPng(format!(
+                "the header claims {w}x{h} pixels, more than {} bytes of data can hold \
+                 (or over the limit of {PNG_DECODE_LIMIT} bytes)",
+                bytes.len()
+            )));
+        }
         let mut buf = vec![0u8; size];
         let out = reader.next_frame(&mut buf).map_err(bad)?;
         buf.truncate(out.buffer_size());
