@@ -123,7 +123,7 @@ pub fn wgpu_format(vk_format: u32) -> Option<wgpu::TextureFormat> {
 fn is_srgb(vk_format: u32) -> bool {
     matches!(
         vk_format,
-        43 | 50 | 132 | 134 | 136 | 138 | 146 | 148 | 150 | 152
+        29 | 36 | 43 | 50 | 132 | 134 | 136 | 138 | 146 | 148 | 150 | 152
     ) || (157..=184).contains(&vk_format) && vk_format.is_multiple_of(2)
 }
 
@@ -217,6 +217,11 @@ pub fn load_texture<'s, S: TextureSource + ?Sized>(
 ) -> Result<LoadedTexture, TextureUploadError> {
     let l = file.desc();
     let vk = l.vk_format;
+    if vk == 0 {
+        return Err(TextureUploadError::Texture(TextureError::NeedsTranscoder {
+            what: "a VK_FORMAT_UNDEFINED payload (Basis Universal: ETC1S or UASTC)",
+        }));
+    }
     let stored = wgpu_format(vk);
     let fmt_info = l.format.ok_or(TextureUploadError::Unsupported(vk))?;
     let whole_blocks =

@@ -191,4 +191,3 @@ fn truncated_and_corrupted_dds_ktx1_and_png_give_errors_not_panics() {
     }
     assert!(rejected > 1000, "{rejected}");
 }
-

@@ -45,7 +45,11 @@ fn crc32(bytes: &[u8]) -> u32 {
     for &b in bytes {
         c ^= b as u32;
         for _ in 0..8 {
-            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
         }
     }
     !c
@@ -69,7 +73,11 @@ fn a_png_whose_header_claims_more_pixels_than_its_data_holds_is_refused() {
         ihdr.extend_from_slice(&h.to_be_bytes());
         ihdr.extend_from_slice(&[8, 6, 0, 0, 0]);
         png_chunk(&mut png, b"IHDR", &ihdr);
-        png_chunk(&mut png, b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]);
+        png_chunk(
+            &mut png,
+            b"IDAT",
+            &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+        );
         png_chunk(&mut png, b"IEND", &[]);
         LARGEST.store(0, Ordering::SeqCst);
         match TextureFile::from_bytes(png) {
@@ -77,6 +85,9 @@ fn a_png_whose_header_claims_more_pixels_than_its_data_holds_is_refused() {
             other => panic!("{w}x{h}: {other:?}"),
         }
         let largest = LARGEST.load(Ordering::SeqCst);
-        assert!(largest < 1 << 20, "{w}x{h}: an allocation of {largest} bytes");
+        assert!(
+            largest < 1 << 20,
+            "{w}x{h}: an allocation of {largest} bytes"
+        );
     }
 }

@@ -263,19 +263,32 @@ fn to_png(file: &TextureFile, sel: ImageSelector, blocks: &[u8]) -> Result<Vec<u
     use forgeflow::jobs::texture::decode::{decode, DecodedFormat};
     let d = file.desc();
     let (w, h) = d.level_size(sel.level);
-    let rgba8 = match (d.vk_format, d.format.is_some_and(|f| f.is_compressed())) {
-        (37 | 43, false) => blocks.to_vec(),
-        (44 | 50, false) => blocks
+    let unit = |v: f32| (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8;
+    let rgba8 = match d.vk_format {
+        37 | 43 => blocks.to_vec(),
+        44 | 50 => blocks
             .chunks_exact(4)
             .flat_map(|p| [p[2], p[1], p[0], p[3]])
             .collect(),
-        (_, false) => {
-            return Err(format!(
-                "decoding uncompressed vkFormat {} to PNG is not supported",
-                d.vk_format
-            ))
-        }
-        (vk, true) => {
+        // Float formats: clamped to [0, 1] (no tone mapping).
+        97 => blocks
+            .chunks_exact(2)
+            .map(|h| unit(half_to_f32(u16::from_le_bytes([h[0], h[1]]))))
+            .collect(),
+        109 => blocks
+            .chunks_exact(4)
+            .map(|f| unit(f32::from_le_bytes([f[0], f[1], f[2], f[3]])))
+            .collect(),
+        123 => blocks
+            .chunks_exact(4)
+            .flat_map(|p| {
+                let v = u32::from_le_bytes([p[0], p[1], p[2], p[3]]);
+                let scale = 2f32.powi((v >> 27) as i32 - 15 - 9);
+                let c = |shift: u32| unit(((v >> shift) & 511) as f32 * scale);
+                [c(0), c(9), c(18), 255]
+            })
+            .collect(),
+        vk => {
             let (fmt, px) = decode(vk, blocks, w, h).map_err(|e| e.to_string())?;
             match fmt {
                 DecodedFormat::Rgba8Unorm => px,
@@ -285,10 +298,7 @@ fn to_png(file: &TextureFile, sel: ImageSelector, blocks: &[u8]) -> Result<Vec<u
                     .collect(),
                 DecodedFormat::Rgba16Float => px
                     .chunks_exact(2)
-                    .map(|h| {
-                        (half_to_f32(u16::from_le_bytes([h[0], h[1]])).clamp(0.0, 1.0) * 255.0
-                            + 0.5) as u8
-                    })
+                    .map(|h| unit(half_to_f32(u16::from_le_bytes([h[0], h[1]]))))
                     .collect(),
             }
         }

@@ -8,6 +8,9 @@
 //! - ASTC LDR 2D: `astc-decode`, which decodes an illegal block to the error
 //!   colour; texture2ddecoder panics on corrupt ASTC blocks.
 //!
+//! Uncompressed three-channel formats (R8G8B8, B8G8R8, R16G16B16 float),
+//! which no GPU format holds, are expanded the same way, texel by texel.
+//!
 //! Output is RGBA8 (unorm, or snorm for signed BC4/BC5/EAC) or RGBA16F (BC6H),
 //! rows tightly packed. Decoding works in bands of block rows, so that decode
 //! jobs can split an image between workers ([`decode_rows`]).
@@ -78,19 +81,39 @@ impl std::error::Error for DecodeError {}
 
 #[derive(Clone, Copy)]
 enum Kind {
-    Bc1 { opaque: bool },
+    Bc1 {
+        opaque: bool,
+    },
     Bc2,
     Bc3,
-    Bc4 { signed: bool },
-    Bc5 { signed: bool },
-    Bc6h { signed: bool },
+    Bc4 {
+        signed: bool,
+    },
+    Bc5 {
+        signed: bool,
+    },
+    Bc6h {
+        signed: bool,
+    },
     Bc7,
     Etc2Rgb,
     Etc2Rgba1,
     Etc2Rgba8,
-    EacR { signed: bool },
-    EacRg { signed: bool },
+    EacR {
+        signed: bool,
+    },
+    EacRg {
+        signed: bool,
+    },
     Astc,
+    /// Three 8-bit channels (uncompressed), red first or blue first: no GPU
+    /// format holds them, so they are expanded to RGBA8.
+    Rgb8 {
+        bgr: bool,
+        signed: bool,
+    },
+    /// Three half floats (uncompressed), expanded to RGBA16F.
+    Rgb16f,
 }
 
 /// How an image of `vk_format` decodes: the decoder kind, the block size and
@@ -107,6 +130,38 @@ fn plan(vk_format: u32) -> Result<Plan, DecodeError> {
         vk_format,
         why: "unknown format",
     })?;
+    let three_channels = match vk_format {
+        23 | 25..=29 => Some(Kind::Rgb8 {
+            bgr: false,
+            signed: false,
+        }),
+        24 => Some(Kind::Rgb8 {
+            bgr: false,
+            signed: true,
+        }),
+        30 | 32..=36 => Some(Kind::Rgb8 {
+            bgr: true,
+            signed: false,
+        }),
+        31 => Some(Kind::Rgb8 {
+            bgr: true,
+            signed: true,
+        }),
+        90 => Some(Kind::Rgb16f),
+        _ => None,
+    };
+    if let Some(kind) = three_channels {
+        return Ok(Plan {
+            kind,
+            block: (1, 1),
+            block_bytes: info.bytes as usize,
+            out: match kind {
+                Kind::Rgb16f => DecodedFormat::Rgba16Float,
+                Kind::Rgb8 { signed: true, .. } => DecodedFormat::Rgba8Snorm,
+                _ => DecodedFormat::Rgba8Unorm,
+            },
+        });
+    }
     if !info.is_compressed() {
         return Err(DecodeError::Unsupported {
             vk_format,
@@ -329,6 +384,19 @@ fn decode_block(kind: Kind, block: &[u8], (bw, bh): (u32, u32), tile: &mut [u8])
             for (out, &p) in tile.chunks_exact_mut(4).zip(&px) {
                 out.copy_from_slice(&bgra(p));
             }
+        }
+        Kind::Rgb8 { bgr, signed } => {
+            let one = if signed { 127 } else { 255 };
+            let (r, b) = if bgr {
+                (block[2], block[0])
+            } else {
+                (block[0], block[2])
+            };
+            tile[..4].copy_from_slice(&[r, block[1], b, one]);
+        }
+        Kind::Rgb16f => {
+            tile[..6].copy_from_slice(&block[..6]);
+            tile[6..8].copy_from_slice(&0x3C00u16.to_le_bytes());
         }
         Kind::Astc => {
             let input: [u8; 16] = block.try_into().unwrap_or([0; 16]);
