@@ -1,7 +1,8 @@
 //! The CPU decoders against independent implementations, run in Python:
 //! BC6H (unsigned and signed) and BC7 bit-exact against the C `bcdec` (through
 //! `imagecodecs`), BC1-BC5 within 1 of Pillow's decoders (through DDS files
-//! written here). Random blocks and the corpus's real images.
+//! written here). Random blocks and the corpus's real images. And the
+//! corpus's zstd and zlib levels against Python's inflaters.
 //!
 //! Needs `python3` with `imagecodecs`, `numpy` and `Pillow`. Without them the
 //! tests say so and pass, unless `FORGEFLOW_REQUIRE_REFERENCES=1` (CI sets it
@@ -242,4 +243,52 @@ fn bc1_to_bc5_are_within_one_of_pillow() {
             "{what}: a channel differs by {worst} from Pillow's"
         );
     }
+}
+
+#[test]
+fn supercompressed_levels_inflate_as_pythons_zstd_and_zlib_do() {
+    use forgeflow_jobs::texture::file::Ktx2File;
+    use forgeflow_jobs::texture::ktx2::Supercompression;
+    if !python_has_references("supercompressed_levels_inflate_as_pythons_zstd_and_zlib_do") {
+        return;
+    }
+    let Some(dir) = ktx2_dir() else { return };
+    let mut levels = 0;
+    for name in [
+        "bevy/Ryfjallet_cubemap_bc7.ktx2",
+        "bevy/Ryfjallet_cubemap_etc2.ktx2",
+        "bevy/pisa_diffuse_rgb9e5_zstd.ktx2",
+        "bevy/tony_mc_mapface.ktx2",
+        "bevy-pr18411/ktx2-zstd-astc-4x4-srgb.ktx2",
+        "cts/valid_R8G8B8A8_UNORM_2D_ZLIB_9.ktx2",
+    ] {
+        let k = Ktx2File::open(dir.join(name)).unwrap();
+        let l = k.layout().clone();
+        let codec = match l.supercompression {
+            Supercompression::Zstd => "zstd",
+            Supercompression::Zlib => "zlib",
+            other => panic!("{name}: {other:?}"),
+        };
+        for (level, (range, _)) in l.level_ranges.iter().enumerate() {
+            let input = tmp(&format!("level-{level}.bin"));
+            std::fs::write(&input, &k.raw()[range.clone()]).unwrap();
+            let script = "import sys, zlib, imagecodecs\n\
+                data = open(sys.argv[1], 'rb').read()\n\
+                out = imagecodecs.zstd_decode(data) if sys.argv[2] == 'zstd' else zlib.decompress(data)\n\
+                open(sys.argv[3], 'wb').write(out)\n";
+            let output = tmp(&format!("level-{level}.out"));
+            let want = python(
+                script,
+                &[input.to_str().unwrap(), codec, output.to_str().unwrap()],
+            );
+            let _ = std::fs::remove_file(&input);
+            let ours = k.level(level as u32).unwrap();
+            assert!(
+                *ours == *want,
+                "{name} level {level}: differs from Python's {codec}"
+            );
+            levels += 1;
+        }
+    }
+    assert!(levels >= 6, "{levels}");
 }
