@@ -17,3 +17,4 @@ pub mod memcpy;
 pub mod staging;
 pub mod synthetic;
 pub mod texture;
+pub mod vt;

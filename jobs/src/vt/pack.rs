@@ -1,0 +1,485 @@
+//! The tile pack: a virtual texture's tiles, every level, in one file read
+//! through a memory mapping.
+//!
+//! ```text
+//! header (64 bytes, little-endian)
+//!   0  magic "FFVTPAK1"
+//!   8  width u32, height u32       level 0 size in texels
+//!  16  tile u32, border u32        payload texels per side, border texels
+//!  24  format u32                  0 RGBA8, 1 BC1, 2 BC7 (of the whole slot)
+//!  28  compression u32             0 none, 1 zstd (per tile)
+//!  32  tiles u32                   tiles over all levels (VtLayout::tile_count)
+//!  36  reserved u32 (0)
+//!  40  index offset u64            = 64
+//!  48  data offset u64             = 64 + 24 * tiles
+//!  56  reserved u64 (0)
+//! index: per tile, in VtLayout::index order (level 0 first, row by row):
+//!   offset u64, stored length u32, raw length u32, checksum u64
+//! data: the tiles' payloads (a slot: tile + 2 * border texels per side),
+//!   compressed or not.
+//! ```
+//!
+//! Everything is checked before it is used: the header against the layout it
+//! implies, every index entry against the file's size and the format's slot
+//! size, and each tile's bytes, once read (and inflated), against its
+//! checksum. A corrupt or truncated pack is a [`PackError`], never a panic and
+//! never a wrong tile.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::io::Write;
+use std::path::Path;
+
+use super::layout::{TileId, VtError, VtLayout};
+
+/// The file identifier.
+pub const MAGIC: [u8; 8] = *b"FFVTPAK1";
+const HEADER: usize = 64;
+const ENTRY: usize = 24;
+
+/// How a tile's texels are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TileFormat {
+    /// 4 bytes per texel.
+    Rgba8,
+    /// BC1 blocks (8 bytes per 4x4).
+    Bc1,
+    /// BC7 blocks (16 bytes per 4x4).
+    Bc7,
+}
+
+impl TileFormat {
+    /// Bytes of one slot of `side` x `side` texels.
+    pub fn slot_bytes(self, side: u32) -> u64 {
+        let s = side as u64;
+        match self {
+            TileFormat::Rgba8 => s * s * 4,
+            TileFormat::Bc1 => s.div_ceil(4).pow(2) * 8,
+            TileFormat::Bc7 => s.div_ceil(4).pow(2) * 16,
+        }
+    }
+
+    fn code(self) -> u32 {
+        match self {
+            TileFormat::Rgba8 => 0,
+            TileFormat::Bc1 => 1,
+            TileFormat::Bc7 => 2,
+        }
+    }
+
+    fn from_code(c: u32) -> Option<Self> {
+        Some(match c {
+            0 => TileFormat::Rgba8,
+            1 => TileFormat::Bc1,
+            2 => TileFormat::Bc7,
+            _ => return None,
+        })
+    }
+}
+
+/// Why a pack cannot be read (or one of its tiles).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum PackError {
+    /// The file could not be read or mapped.
+    Io(std::io::Error),
+    /// Not a tile pack (the first bytes).
+    Magic([u8; 8]),
+    /// The header's fields are out of range or disagree with each other.
+    Header(String),
+    /// The layout the header implies is invalid.
+    Layout(VtError),
+    /// Shorter than its header and index say.
+    Truncated {
+        /// Bytes needed.
+        needed: u64,
+        /// Bytes in the file.
+        got: u64,
+    },
+    /// An index entry points outside the data or has the wrong size.
+    Index {
+        /// The tile.
+        tile: TileId,
+        /// What is wrong.
+        why: String,
+    },
+    /// A tile's bytes do not inflate to its size, or do not match its checksum.
+    Corrupt {
+        /// The tile.
+        tile: TileId,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+impl fmt::Display for PackError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PackError::Io(e) => write!(f, "cannot read the pack: {e}"),
+            PackError::Magic(m) => write!(f, "not a tile pack (starts with {m:02x?})"),
+            PackError::Header(why) => write!(f, "bad pack header: {why}"),
+            PackError::Layout(e) => e.fmt(f),
+            PackError::Truncated { needed, got } => {
+                write!(
+                    f,
+                    "truncated pack: {needed} bytes needed, {got} in the file"
+                )
+            }
+            PackError::Index { tile, why } => write!(f, "pack index, tile {tile:?}: {why}"),
+            PackError::Corrupt { tile, why } => write!(f, "corrupt tile {tile:?}: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for PackError {}
+
+/// The checksum of a tile's raw bytes: 64-bit multiply-xorshift over 8-byte
+/// words (fast enough to check every tile read, strong enough to catch
+/// corruption; not cryptographic).
+pub fn checksum(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut h = bytes.len() as u64 ^ K;
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        h = (h ^ u64::from_le_bytes(w.try_into().expect("8 bytes"))).wrapping_mul(K);
+        h ^= h >> 29;
+    }
+    for &b in words.remainder() {
+        h = (h ^ b as u64).wrapping_mul(K);
+        h ^= h >> 29;
+    }
+    h
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+enum Bytes {
+    Mapped(memmap2::Mmap),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Mapped(m) => m,
+            Bytes::Owned(v) => v,
+        }
+    }
+}
+
+/// A validated tile pack.
+pub struct TilePack {
+    bytes: Bytes,
+    layout: VtLayout,
+    format: TileFormat,
+    zstd: bool,
+}
+
+impl fmt::Debug for TilePack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TilePack")
+            .field("layout", &self.layout)
+            .field("format", &self.format)
+            .field("zstd", &self.zstd)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TilePack {
+    /// Maps and validates the pack at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, PackError> {
+        let file = std::fs::File::open(path).map_err(PackError::Io)?;
+        // SAFETY: read-only mapping owned by the pack; a file truncated by
+        // another process while mapped can fault (read through
+        // `from_bytes` when that cannot be excluded).
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(PackError::Io)?;
+        Self::new(Bytes::Mapped(map))
+    }
+
+    /// Validates `bytes`.
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, PackError> {
+        Self::new(Bytes::Owned(bytes))
+    }
+
+    fn new(bytes: Bytes) -> Result<Self, PackError> {
+        let got = bytes.len() as u64;
+        if got < HEADER as u64 {
+            return Err(PackError::Truncated {
+                needed: HEADER as u64,
+                got,
+            });
+        }
+        let magic: [u8; 8] = bytes[..8].try_into().expect("8 bytes");
+        if magic != MAGIC {
+            return Err(PackError::Magic(magic));
+        }
+        let layout = VtLayout::new(
+            u32_at(&bytes, 8),
+            u32_at(&bytes, 12),
+            u32_at(&bytes, 16),
+            u32_at(&bytes, 20),
+        )
+        .map_err(PackError::Layout)?;
+        let format = TileFormat::from_code(u32_at(&bytes, 24))
+            .ok_or_else(|| PackError::Header(format!("format {}", u32_at(&bytes, 24))))?;
+        let zstd = match u32_at(&bytes, 28) {
+            0 => false,
+            1 => true,
+            c => return Err(PackError::Header(format!("compression {c}"))),
+        };
+        let tiles = u32_at(&bytes, 32);
+        if tiles != layout.tile_count() {
+            return Err(PackError::Header(format!(
+                "{tiles} tiles, the layout has {}",
+                layout.tile_count()
+            )));
+        }
+        let data = HEADER as u64 + ENTRY as u64 * tiles as u64;
+        if u64_at(&bytes, 40) != HEADER as u64 || u64_at(&bytes, 48) != data {
+            return Err(PackError::Header("index or data offset".into()));
+        }
+        if got < data {
+            return Err(PackError::Truncated { needed: data, got });
+        }
+        let pack = TilePack {
+            bytes,
+            layout,
+            format,
+            zstd,
+        };
+        let raw = format.slot_bytes(layout.slot());
+        for i in 0..tiles {
+            let tile = layout.tile_at(i).expect("counted");
+            let (offset, stored, raw_len, _) = pack.entry(i);
+            let bad = |why: String| PackError::Index { tile, why };
+            if raw_len as u64 != raw {
+                return Err(bad(format!("raw length {raw_len}, a slot is {raw}")));
+            }
+            if offset < data || offset.checked_add(stored as u64).is_none_or(|e| e > got) {
+                return Err(bad(format!(
+                    "{stored} bytes at {offset} are outside the data (to {got})"
+                )));
+            }
+            if !zstd && stored as u64 != raw {
+                return Err(bad(format!(
+                    "stored length {stored} of an uncompressed tile"
+                )));
+            }
+        }
+        Ok(pack)
+    }
+
+    fn entry(&self, i: u32) -> (u64, u32, u32, u64) {
+        let at = HEADER + i as usize * ENTRY;
+        (
+            u64_at(&self.bytes, at),
+            u32_at(&self.bytes, at + 8),
+            u32_at(&self.bytes, at + 12),
+            u64_at(&self.bytes, at + 16),
+        )
+    }
+
+    /// The tiling.
+    pub fn layout(&self) -> &VtLayout {
+        &self.layout
+    }
+
+    /// How tiles are stored.
+    pub fn format(&self) -> TileFormat {
+        self.format
+    }
+
+    /// The slot's bytes of `tile` (payload and borders), inflated, checked
+    /// against its checksum: borrowed from the mapping when not compressed.
+    pub fn tile(&self, tile: TileId) -> Result<Cow<'_, [u8]>, PackError> {
+        let i = self.layout.index(tile).map_err(PackError::Layout)?;
+        let (offset, stored, raw, sum) = self.entry(i);
+        let stored = &self.bytes[offset as usize..offset as usize + stored as usize];
+        let corrupt = |why: String| PackError::Corrupt { tile, why };
+        let bytes = if self.zstd {
+            let mut out = vec![0u8; raw as usize];
+            let n = ruzstd::decoding::FrameDecoder::new()
+                .decode_all(stored, &mut out)
+                .map_err(|e| corrupt(format!("zstd: {e}")))?;
+            if n != raw as usize {
+                return Err(corrupt(format!("inflates to {n} bytes, not {raw}")));
+            }
+            Cow::Owned(out)
+        } else {
+            Cow::Borrowed(stored)
+        };
+        if checksum(&bytes) != sum {
+            return Err(corrupt("checksum mismatch".into()));
+        }
+        Ok(bytes)
+    }
+}
+
+/// Writes a pack of `layout`'s tiles, each made by `make` (the slot's raw
+/// bytes, `format.slot_bytes(layout.slot())` of them), in index order, each
+/// zstd-compressed if `zstd`. `progress` is called with (tiles done, tiles)
+/// after each tile. The file appears at `path` only once complete (it is
+/// written beside it, then renamed). Returns its size.
+pub fn write_pack(
+    path: impl AsRef<Path>,
+    layout: VtLayout,
+    format: TileFormat,
+    zstd: bool,
+    mut make: impl FnMut(TileId) -> Vec<u8>,
+    mut progress: impl FnMut(u32, u32),
+) -> Result<u64, PackError> {
+    let tiles = layout.tile_count();
+    let raw = format.slot_bytes(layout.slot());
+    let data = HEADER as u64 + ENTRY as u64 * tiles as u64;
+    let mut header = Vec::with_capacity(HEADER);
+    header.extend_from_slice(&MAGIC);
+    let (w, h) = layout.size();
+    for v in [
+        w,
+        h,
+        layout.tile(),
+        layout.border(),
+        format.code(),
+        zstd as u32,
+        tiles,
+        0,
+    ] {
+        header.extend_from_slice(&v.to_le_bytes());
+    }
+    for v in [HEADER as u64, data, 0] {
+        header.extend_from_slice(&v.to_le_bytes());
+    }
+    let mut index = Vec::with_capacity(ENTRY * tiles as usize);
+    let tmp = path.as_ref().with_extension("partial");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(PackError::Io)?);
+    out.write_all(&header).map_err(PackError::Io)?;
+    out.write_all(&vec![0u8; ENTRY * tiles as usize])
+        .map_err(PackError::Io)?;
+    let mut offset = data;
+    for i in 0..tiles {
+        let tile = layout.tile_at(i).expect("counted");
+        let bytes = make(tile);
+        if bytes.len() as u64 != raw {
+            return Err(PackError::Index {
+                tile,
+                why: format!("made {} bytes, a slot is {raw}", bytes.len()),
+            });
+        }
+        let stored = if zstd {
+            ruzstd::encoding::compress_to_vec(
+                bytes.as_slice(),
+                ruzstd::encoding::CompressionLevel::Fastest,
+            )
+        } else {
+            bytes.clone()
+        };
+        out.write_all(&stored).map_err(PackError::Io)?;
+        index.extend_from_slice(&offset.to_le_bytes());
+        index.extend_from_slice(&(stored.len() as u32).to_le_bytes());
+        index.extend_from_slice(&(raw as u32).to_le_bytes());
+        index.extend_from_slice(&checksum(&bytes).to_le_bytes());
+        offset += stored.len() as u64;
+        progress(i + 1, tiles);
+    }
+    let mut file = out
+        .into_inner()
+        .map_err(|e| PackError::Io(e.into_error()))?;
+    use std::io::Seek;
+    file.seek(std::io::SeekFrom::Start(HEADER as u64))
+        .map_err(PackError::Io)?;
+    file.write_all(&index).map_err(PackError::Io)?;
+    file.sync_all().map_err(PackError::Io)?;
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(PackError::Io)?;
+    Ok(offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synthetic::SplitMix64;
+
+    fn tile_bytes(t: TileId, n: usize) -> Vec<u8> {
+        let mut rng = SplitMix64::new(((t.mip as u64) << 32) | (t.y as u64) << 16 | t.x as u64);
+        // Half random, half flat: compressible, and every tile different.
+        (0..n)
+            .map(|i| {
+                if i % 2 == 0 {
+                    rng.next_u64() as u8
+                } else {
+                    t.x as u8
+                }
+            })
+            .collect()
+    }
+
+    fn pack(zstd: bool) -> (Vec<u8>, VtLayout) {
+        let l = VtLayout::new(500, 300, 64, 4).unwrap();
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("ff-pack-{}-{n}.vtpack", std::process::id()));
+        let raw = TileFormat::Rgba8.slot_bytes(l.slot()) as usize;
+        let mut calls = 0;
+        write_pack(
+            &path,
+            l,
+            TileFormat::Rgba8,
+            zstd,
+            |t| tile_bytes(t, raw),
+            |_, _| calls += 1,
+        )
+        .unwrap();
+        assert_eq!(calls, l.tile_count());
+        let bytes = std::fs::read(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        (bytes, l)
+    }
+
+    #[test]
+    fn tiles_read_back_as_written() {
+        for zstd in [false, true] {
+            let (bytes, l) = pack(zstd);
+            let p = TilePack::from_bytes(bytes).unwrap();
+            let raw = TileFormat::Rgba8.slot_bytes(l.slot()) as usize;
+            for i in 0..l.tile_count() {
+                let t = l.tile_at(i).unwrap();
+                assert_eq!(*p.tile(t).unwrap(), tile_bytes(t, raw), "{t:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn corrupt_and_truncated_packs_are_errors_never_wrong_tiles() {
+        let mut rng = SplitMix64::new(3);
+        for zstd in [false, true] {
+            let (bytes, l) = pack(zstd);
+            let raw = TileFormat::Rgba8.slot_bytes(l.slot()) as usize;
+            for cut in (0..200).chain((0..50).map(|_| rng.below(bytes.len() as u64) as usize)) {
+                if let Ok(p) = TilePack::from_bytes(bytes[..cut].to_vec()) {
+                    panic!("a pack cut to {cut} bytes validated: {p:?}");
+                }
+            }
+            for _ in 0..150 {
+                let mut m = bytes.clone();
+                let at = rng.below(m.len() as u64) as usize;
+                m[at] ^= 1 << rng.below(8);
+                // Either refused, or every tile is its own bytes or an error.
+                if let Ok(p) = TilePack::from_bytes(m) {
+                    for i in 0..l.tile_count() {
+                        let t = l.tile_at(i).unwrap();
+                        if let Ok(got) = p.tile(t) {
+                            assert_eq!(*got, tile_bytes(t, raw), "a wrong tile {t:?}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
