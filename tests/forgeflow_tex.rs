@@ -257,3 +257,64 @@ fn dds_png_and_unknown_files() {
         "{err}"
     );
 }
+
+#[test]
+fn vt_build_writes_packs_of_the_terrain_and_of_images() {
+    use forgeflow::jobs::vt::{Terrain, TileId, TilePack, VtLayout};
+    let out = std::env::temp_dir().join(format!("ff-vt-{}.vtpack", std::process::id()));
+    let (code, stdout, err) = tex(&[
+        "vt-build",
+        "--terrain",
+        "1024",
+        "--seed",
+        "5",
+        "--tile",
+        "64",
+        "--zstd",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        stdout.contains("1024x1024, 5 levels, 341 tiles"),
+        "{stdout}"
+    );
+    let pack = TilePack::open(&out).unwrap();
+    let layout = VtLayout::new(1024, 1024, 64, 4).unwrap();
+    assert_eq!(*pack.layout(), layout);
+    let terrain = Terrain::new(layout, 5);
+    for i in (0..layout.tile_count()).step_by(17) {
+        let t = layout.tile_at(i).unwrap();
+        assert_eq!(*pack.tile(t).unwrap(), terrain.tile_rgba8(t), "{t:?}");
+    }
+    let _ = std::fs::remove_file(&out);
+    // From an image: a level-0 tile's payload is the image's texels.
+    let Some(dir) = ktx2_dir() else { return };
+    let png = dir.join("t2d/ferris_512.png");
+    let (code, _, err) = tex(&[
+        "vt-build",
+        "--image",
+        png.to_str().unwrap(),
+        "--tile",
+        "64",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let pack = TilePack::open(&out).unwrap();
+    let _ = std::fs::remove_file(&out);
+    let img = forgeflow::jobs::texture::source::TextureFile::open(&png).unwrap();
+    let px = {
+        use forgeflow::jobs::texture::source::TextureSource;
+        img.image(Default::default()).unwrap().into_owned()
+    };
+    let t = TileId { mip: 0, x: 2, y: 3 };
+    let slot = pack.tile(t).unwrap();
+    for y in 0..64usize {
+        let src = ((3 * 64 + y) * 512 + 2 * 64) * 4;
+        let dst = ((4 + y) * 72 + 4) * 4;
+        assert_eq!(slot[dst..dst + 256], px[src..src + 256], "row {y}");
+    }
+    // No source, or both: usage errors.
+    assert_eq!(tex(&["vt-build", "-o", "/dev/null"]).0, 1);
+}

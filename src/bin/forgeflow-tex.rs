@@ -30,7 +30,10 @@ commands:
                                 write one image's bytes, supercompression inflated
   decode FILE [same selectors] -o OUT.png
                                 write one image decoded to an RGBA8 PNG
-  upload FILE                   upload through the GPU path, read back, print a checksum";
+  upload FILE                   upload through the GPU path, read back, print a checksum
+  vt-build (--terrain SIZE [--seed S] | --image FILE) [--tile T] [--border B] [--zstd] -o OUT
+                                write a virtual-texture tile pack (RGBA8, every level) of a
+                                procedural terrain SIZE texels square, or of an image";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
         Some("extract") => extract(&args[1..], false),
         Some("decode") => extract(&args[1..], true),
         Some("upload") => upload(&args[1..]),
+        Some("vt-build") => vt_build(&args[1..]),
         Some("-h" | "--help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -412,6 +416,183 @@ fn upload(args: &[String]) -> ExitCode {
         Err(e) => {
             eprintln!("{path}: {e}");
             ExitCode::from(3)
+        }
+    }
+}
+
+/// `vt-build`: a tile pack from the procedural terrain or from an image.
+fn vt_build(args: &[String]) -> ExitCode {
+    use forgeflow::jobs::vt::{write_pack, Terrain, TileFormat, TileId, VtLayout};
+    use rayon::prelude::*;
+    use std::io::IsTerminal;
+    let (mut terrain, mut image, mut out): (Option<u32>, Option<&String>, Option<&String>) =
+        (None, None, None);
+    let (mut seed, mut tile, mut border, mut zstd) = (1u64, 128u32, 4u32, false);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .ok_or_else(|| usage(&format!("{name} needs a value")))
+        };
+        let number = |name: &str, v: &String| -> Result<u64, ExitCode> {
+            v.parse()
+                .map_err(|_| usage(&format!("{name} {v:?} is not a whole number")))
+        };
+        let r: Result<(), ExitCode> = (|| {
+            match a.as_str() {
+                "--terrain" => terrain = Some(number("--terrain", value("--terrain")?)? as u32),
+                "--seed" => seed = number("--seed", value("--seed")?)?,
+                "--tile" => tile = number("--tile", value("--tile")?)? as u32,
+                "--border" => border = number("--border", value("--border")?)? as u32,
+                "--image" => image = Some(value("--image")?),
+                "--zstd" => zstd = true,
+                "-o" => out = Some(value("-o")?),
+                other => return Err(usage(&format!("vt-build: unexpected {other:?}"))),
+            }
+            Ok(())
+        })();
+        if let Err(code) = r {
+            return code;
+        }
+    }
+    let Some(out) = out else {
+        return usage("vt-build needs -o OUT");
+    };
+    // The source: the terrain, or an image's level 0 as RGBA8 with a box-filtered chain.
+    /// An image's levels: width, height, RGBA8 texels.
+    type Chain = Vec<(u32, u32, Vec<u8>)>;
+    let (layout, levels): (VtLayout, Option<Chain>) = match (terrain, image) {
+        (Some(size), None) => match VtLayout::new(size, size, tile, border) {
+            Ok(l) => (l, None),
+            Err(e) => return usage(&e.to_string()),
+        },
+        (None, Some(path)) => {
+            let file = match TextureFile::open(path) {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("{path}: {e}");
+                    return ExitCode::from(3);
+                }
+            };
+            let d = file.desc();
+            let px = match (d.vk_format, file.image(ImageSelector::default())) {
+                (37 | 43, Ok(px)) => px.into_owned(),
+                (_, Err(e)) => {
+                    eprintln!("{path}: {e}");
+                    return ExitCode::from(3);
+                }
+                (vk, _) => {
+                    eprintln!("{path}: vt-build takes RGBA8 images (PNG, or KTX2/DDS of R8G8B8A8), not vkFormat {vk}");
+                    return ExitCode::from(3);
+                }
+            };
+            let layout = match VtLayout::new(d.width, d.height, tile, border) {
+                Ok(l) => l,
+                Err(e) => return usage(&e.to_string()),
+            };
+            let mut chain = vec![(d.width, d.height, px)];
+            for _ in 1..layout.mips() {
+                let (w, h, src) = chain.last().expect("level 0");
+                let (nw, nh) = ((w / 2).max(1), (h / 2).max(1));
+                let mut dst = vec![0u8; (nw * nh * 4) as usize];
+                for y in 0..nh {
+                    for x in 0..nw {
+                        for c in 0..4 {
+                            let at = |xx: u32, yy: u32| {
+                                src[((yy.min(h - 1) * w + xx.min(w - 1)) * 4 + c) as usize] as u32
+                            };
+                            let sum = at(2 * x, 2 * y)
+                                + at(2 * x + 1, 2 * y)
+                                + at(2 * x, 2 * y + 1)
+                                + at(2 * x + 1, 2 * y + 1);
+                            dst[((y * nw + x) * 4 + c) as usize] = ((sum + 2) / 4) as u8;
+                        }
+                    }
+                }
+                chain.push((nw, nh, dst));
+            }
+            (layout, Some(chain))
+        }
+        _ => return usage("vt-build takes --terrain SIZE or --image FILE"),
+    };
+    let source = Terrain::new(layout, seed);
+    let make = |t: TileId| -> Vec<u8> {
+        match &levels {
+            None => source.tile_rgba8(t),
+            Some(chain) => {
+                let (w, h, px) = &chain[t.mip as usize];
+                let slot = layout.slot() as i64;
+                let (x0, y0) = (
+                    t.x as i64 * layout.tile() as i64 - layout.border() as i64,
+                    t.y as i64 * layout.tile() as i64 - layout.border() as i64,
+                );
+                let mut out = Vec::with_capacity((slot * slot * 4) as usize);
+                for y in 0..slot {
+                    for x in 0..slot {
+                        // Outside the image: its edge texel (clamp-to-edge).
+                        let sx = (x0 + x).clamp(0, *w as i64 - 1) as usize;
+                        let sy = (y0 + y).clamp(0, *h as i64 - 1) as usize;
+                        let at = (sy * *w as usize + sx) * 4;
+                        out.extend_from_slice(&px[at..at + 4]);
+                    }
+                }
+                out
+            }
+        }
+    };
+    // Tiles are made 256 at a time on all cores, written in order.
+    let mut batch: std::collections::VecDeque<Vec<u8>> = Default::default();
+    let mut next = 0u32;
+    let total = layout.tile_count();
+    let terminal = std::io::stderr().is_terminal();
+    let started = std::time::Instant::now();
+    let result = write_pack(
+        out,
+        layout,
+        TileFormat::Rgba8,
+        zstd,
+        |_| {
+            if batch.is_empty() {
+                let end = (next + 256).min(total);
+                let made: Vec<Vec<u8>> = (next..end)
+                    .into_par_iter()
+                    .map(|i| make(layout.tile_at(i).expect("in range")))
+                    .collect();
+                batch.extend(made);
+                next = end;
+            }
+            batch.pop_front().expect("made ahead")
+        },
+        |done, all| {
+            if terminal && (done % 64 == 0 || done == all) {
+                let width = 40;
+                let filled = (done as usize * width) / all as usize;
+                eprint!(
+                    "\r[{}{}] {done}/{all} tiles",
+                    "#".repeat(filled),
+                    " ".repeat(width - filled)
+                );
+            }
+        },
+    );
+    if terminal {
+        eprintln!();
+    }
+    match result {
+        Ok(bytes) => {
+            let (w, h) = layout.size();
+            println!(
+                "{out}: {w}x{h}, {} levels, {total} tiles of {}+2x{} texels, {bytes} bytes, {:.1} s",
+                layout.mips(),
+                layout.tile(),
+                layout.border(),
+                started.elapsed().as_secs_f64()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{out}: {e}");
+            ExitCode::from(2)
         }
     }
 }
