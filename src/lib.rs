@@ -22,3 +22,4 @@ pub mod gpu;
 pub mod pool;
 pub mod staging;
 pub mod texture;
+pub mod vt;

@@ -25,3 +25,43 @@ pub use pack::{write_pack, PackError, TileFormat, TilePack};
 pub use page_table::{Delta, Entry, PageTable};
 pub use requests::{MipBias, Request, RequestQueue};
 pub use terrain::Terrain;
+
+use std::borrow::Cow;
+
+/// Where tiles come from: a pack on disk, or a procedural source that makes
+/// them on demand (in a page-fault job).
+pub trait TileSource: Send + Sync {
+    /// The tiling.
+    fn layout(&self) -> VtLayout;
+    /// How tiles are stored.
+    fn format(&self) -> TileFormat;
+    /// The slot's bytes of `tile` (payload and borders).
+    fn tile(&self, tile: TileId) -> Result<Cow<'_, [u8]>, PackError>;
+}
+
+impl TileSource for TilePack {
+    fn layout(&self) -> VtLayout {
+        *TilePack::layout(self)
+    }
+    fn format(&self) -> TileFormat {
+        TilePack::format(self)
+    }
+    fn tile(&self, tile: TileId) -> Result<Cow<'_, [u8]>, PackError> {
+        TilePack::tile(self, tile)
+    }
+}
+
+impl TileSource for Terrain {
+    fn layout(&self) -> VtLayout {
+        Terrain::layout(self)
+    }
+    fn format(&self) -> TileFormat {
+        TileFormat::Rgba8
+    }
+    fn tile(&self, tile: TileId) -> Result<Cow<'_, [u8]>, PackError> {
+        if !Terrain::layout(self).contains(tile) {
+            return Err(PackError::Layout(VtError::NoSuchTile(tile)));
+        }
+        Ok(Cow::Owned(self.tile_rgba8(tile)))
+    }
+}

@@ -60,6 +60,11 @@ impl Terrain {
         top + (bottom - top) * fy
     }
 
+    /// The tiling it fills.
+    pub fn layout(&self) -> VtLayout {
+        self.layout
+    }
+
     /// Height in 0..1 at level-0 position `(x, y)` (texels), with the octaves
     /// finer than `footprint` texels left out (a coarser level's texel covers
     /// `2^mip` texels: detail below that would only alias).

@@ -1,0 +1,687 @@
+//! Virtual texture streaming on the GPU: [`VirtualTexture`] keeps a physical
+//! atlas of tile slots sized from a memory budget, a page table texture (one
+//! level per virtual level, each texel naming the slot to sample), a feedback
+//! buffer the renderer's shader fills through the WGSL module, and turns each
+//! frame's feedback into page-fault jobs within per-frame budgets.
+//!
+//! A frame, as a renderer drives it:
+//!
+//! 1. [`VirtualTexture::update`] (before recording passes that sample it):
+//!    takes the feedback read back so far, de-duplicates and prioritises it
+//!    (coarser levels first), inserts tiles into the cache (evicting the least
+//!    recently used ones older than the minimum age), declares one job per
+//!    tile that reads (or makes) its bytes into staging memory aimed at its
+//!    atlas slot, updates the page table (and its texture, by dirty rects),
+//!    the bias and the feedback jitter.
+//! 2. The renderer runs the frame's jobs, finishes the staging frame into its
+//!    encoder, then records its passes with [`VirtualTexture::bind_group`] and
+//!    the module from [`wgsl`].
+//! 3. [`VirtualTexture::end_frame`] copies the feedback into the readback
+//!    ring (never stalling: results arrive with `ReadbackRing::poll`) and
+//!    clears it for the next frame.
+//!
+//! The coarsest level is loaded at creation and pinned, so a miss always
+//! shows a coarser resident tile, never garbage.
+
+use std::sync::{Arc, Mutex};
+
+use forgeflow_graph::{Frame, GraphError};
+use forgeflow_jobs::vt::{
+    Insert, MipBias, PageTable, Request, RequestQueue, TileCache, TileFormat, TileId, TileSource,
+    VtLayout,
+};
+
+use crate::staging::{ReadbackFrame, StagingError, StagingFrame};
+
+/// The WGSL module to include in shaders that sample a virtual texture, its
+/// bindings in bind group `group`.
+pub fn wgsl(group: u32) -> String {
+    include_str!("vt.wgsl").replace("VT_GROUP", &group.to_string())
+}
+
+/// How a [`VirtualTexture`] is set up.
+#[derive(Debug, Clone)]
+pub struct VtConfig {
+    /// GPU bytes for the atlas, the page table, the feedback buffer and the
+    /// parameters together (staging memory is the ring's own).
+    pub budget_bytes: u64,
+    /// Frames a loaded tile stays at least before it may be evicted.
+    pub min_age: u64,
+    /// Tiles loaded per frame at most.
+    pub max_uploads: u32,
+    /// Bytes loaded per frame at most.
+    pub max_upload_bytes: u64,
+    /// Screen pixels per feedback word along each side (default 16).
+    pub feedback_divisor: u32,
+    /// This texture's id in feedback words (0..=14).
+    pub texture_id: u8,
+    /// The mip-bias control.
+    pub bias: MipBias,
+}
+
+impl Default for VtConfig {
+    fn default() -> Self {
+        VtConfig {
+            budget_bytes: 256 << 20,
+            min_age: 8,
+            max_uploads: 64,
+            max_upload_bytes: 16 << 20,
+            feedback_divisor: 16,
+            texture_id: 0,
+            bias: MipBias::default(),
+        }
+    }
+}
+
+/// Why a virtual texture could not be made or fed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum VtRuntimeError {
+    /// The budget cannot hold the page table, the feedback and a few slots.
+    Budget(String),
+    /// Only RGBA8 tiles are uploaded in this version.
+    Format(TileFormat),
+    /// Staging refused a piece.
+    Staging(StagingError),
+    /// Declaring a job failed.
+    Graph(GraphError),
+}
+
+impl std::fmt::Display for VtRuntimeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VtRuntimeError::Budget(why) => write!(f, "virtual texture budget: {why}"),
+            VtRuntimeError::Format(t) => {
+                write!(
+                    f,
+                    "{t:?} tiles are not uploaded yet: build the pack as RGBA8"
+                )
+            }
+            VtRuntimeError::Staging(e) => e.fmt(f),
+            VtRuntimeError::Graph(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for VtRuntimeError {}
+
+impl From<StagingError> for VtRuntimeError {
+    fn from(e: StagingError) -> Self {
+        VtRuntimeError::Staging(e)
+    }
+}
+impl From<GraphError> for VtRuntimeError {
+    fn from(e: GraphError) -> Self {
+        VtRuntimeError::Graph(e)
+    }
+}
+
+/// Counters and gauges of a virtual texture.
+#[derive(Debug, Clone, Default)]
+pub struct VtStats {
+    /// Frames updated.
+    pub frames: u64,
+    /// Tiles resident now.
+    pub resident: usize,
+    /// Slots in the atlas.
+    pub slots: usize,
+    /// Distinct tiles requested by the last feedback.
+    pub requested: usize,
+    /// Of those, not resident when requested (page faults).
+    pub faults: usize,
+    /// Tiles loaded in all.
+    pub tiles_uploaded: u64,
+    /// Tiles evicted in all.
+    pub evicted: u64,
+    /// Loads of a tile evicted within the last 60 frames.
+    pub reloaded_within_60: u64,
+    /// Requested tiles that were resident, over all feedback so far.
+    pub hits: u64,
+    /// Requested tiles, over all feedback so far.
+    pub requests: u64,
+    /// The mip bias now.
+    pub bias: f32,
+    /// Frames from a tile's first request to its load, per load.
+    pub fault_latency_frames: Vec<u32>,
+    /// GPU bytes: atlas, page table, feedback, parameters.
+    pub gpu_bytes: u64,
+}
+
+const PARAMS_BYTES: u64 = 64;
+
+/// Feedback read back: the frame that rendered it, and its (non-empty) words.
+type Feedback = (u64, Vec<u32>);
+
+/// A virtual texture on the GPU, fed from a [`TileSource`].
+pub struct VirtualTexture<S: TileSource + 'static> {
+    source: Arc<S>,
+    layout: VtLayout,
+    config: VtConfig,
+    cache: TileCache,
+    page_table: PageTable,
+    requests: RequestQueue,
+    atlas: wgpu::Texture,
+    page_texture: wgpu::Texture,
+    /// CPU copy of each page-table level, for dirty-rect uploads.
+    page_levels: Vec<Vec<u32>>,
+    /// The whole table must go up (the first frame: the texture starts zeroed).
+    page_all_dirty: bool,
+    params: wgpu::Buffer,
+    feedback: wgpu::Buffer,
+    /// The last frame's feedback, copied out before the buffer is cleared:
+    /// what the readback ring reads, whenever it records its copies.
+    feedback_copy: wgpu::Buffer,
+    feedback_size: (u32, u32),
+    layout_group: wgpu::BindGroupLayout,
+    group: wgpu::BindGroup,
+    delivered: Arc<Mutex<Vec<Feedback>>>,
+    /// Per tile: the frame it was first requested while missing, and when it left.
+    first_request: Vec<u64>,
+    evicted_at: Vec<u64>,
+    frame: u64,
+    stats: VtStats,
+}
+
+impl<S: TileSource + 'static> std::fmt::Debug for VirtualTexture<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VirtualTexture")
+            .field("layout", &self.layout)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: TileSource + 'static> VirtualTexture<S> {
+    /// Creates the atlas (as many slots as the budget holds after the page
+    /// table and the feedback buffer for a `screen` of that size), the page
+    /// table and the feedback buffer, and queues the coarsest level's tile
+    /// (call [`update`](Self::update) before the first frame samples it).
+    pub fn new(
+        device: &wgpu::Device,
+        source: S,
+        config: VtConfig,
+        screen: (u32, u32),
+    ) -> Result<Self, VtRuntimeError> {
+        if source.format() != TileFormat::Rgba8 {
+            return Err(VtRuntimeError::Format(source.format()));
+        }
+        let layout = source.layout();
+        let div = config.feedback_divisor.max(1);
+        let feedback_size = (screen.0.div_ceil(div), screen.1.div_ceil(div));
+        let feedback_bytes = (feedback_size.0 * feedback_size.1) as u64 * 4;
+        let page_bytes: u64 = (0..layout.mips())
+            .map(|m| {
+                let (x, y) = layout.tiles_at(m);
+                x as u64 * y as u64 * 4
+            })
+            .sum();
+        let slot = layout.slot();
+        let slot_bytes = slot as u64 * slot as u64 * 4;
+        let fixed = page_bytes + 2 * feedback_bytes + PARAMS_BYTES;
+        let max_side = device.limits().max_texture_dimension_2d;
+        let columns_max = (max_side / slot).min(256);
+        let slots = config.budget_bytes.saturating_sub(fixed) / slot_bytes;
+        if slots < 4 {
+            return Err(VtRuntimeError::Budget(format!(
+                "{} bytes hold {slots} slots of {slot_bytes} after {fixed} for the page table and feedback",
+                config.budget_bytes
+            )));
+        }
+        let columns = ((slots as f64).sqrt().floor() as u32).clamp(1, columns_max);
+        let rows = ((slots / columns as u64) as u32).min(columns_max);
+        let atlas = device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("forgeflow vt atlas"),
+            size: wgpu::Extent3d {
+                width: columns * slot,
+                height: rows * slot,
+                depth_or_array_layers: 1,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba8Unorm,
+            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            view_formats: &[],
+        });
+        let (tx, ty) = layout.tiles_at(0);
+        let page_texture = device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("forgeflow vt page table"),
+            size: wgpu::Extent3d {
+                width: tx,
+                height: ty,
+                depth_or_array_layers: 1,
+            },
+            mip_level_count: layout.mips(),
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::R32Uint,
+            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            view_formats: &[],
+        });
+        let params = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("forgeflow vt params"),
+            size: PARAMS_BYTES,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let feedback = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("forgeflow vt feedback"),
+            size: feedback_bytes.max(4),
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let feedback_copy = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("forgeflow vt feedback copy"),
+            size: feedback_bytes.max(4),
+            usage: wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
+            label: Some("forgeflow vt sampler"),
+            mag_filter: wgpu::FilterMode::Linear,
+            min_filter: wgpu::FilterMode::Linear,
+            ..Default::default()
+        });
+        let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::FRAGMENT | wgpu::ShaderStages::COMPUTE,
+            ty,
+            count: None,
+        };
+        let layout_group = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("forgeflow vt"),
+            entries: &[
+                entry(
+                    0,
+                    wgpu::BindingType::Texture {
+                        sample_type: wgpu::TextureSampleType::Float { filterable: true },
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                        multisampled: false,
+                    },
+                ),
+                entry(
+                    1,
+                    wgpu::BindingType::Texture {
+                        sample_type: wgpu::TextureSampleType::Uint,
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                        multisampled: false,
+                    },
+                ),
+                entry(
+                    2,
+                    wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+                ),
+                entry(
+                    3,
+                    wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                ),
+                entry(
+                    4,
+                    wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Storage { read_only: false },
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                ),
+            ],
+        });
+        let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("forgeflow vt"),
+            layout: &layout_group,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::TextureView(
+                        &atlas.create_view(&Default::default()),
+                    ),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: wgpu::BindingResource::TextureView(
+                        &page_texture.create_view(&Default::default()),
+                    ),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: wgpu::BindingResource::Sampler(&sampler),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 3,
+                    resource: params.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 4,
+                    resource: feedback.as_entire_binding(),
+                },
+            ],
+        });
+        let mut cache = TileCache::new(layout, columns, rows, config.min_age);
+        let root = TileId {
+            mip: (layout.mips() - 1) as u8,
+            x: 0,
+            y: 0,
+        };
+        let Insert::Free(root_slot) = cache.insert(root, 0, true) else {
+            unreachable!("an empty cache has a free slot");
+        };
+        let page_table = PageTable::new(layout, root_slot);
+        let page_levels = (0..layout.mips())
+            .map(|m| {
+                let (x, y) = layout.tiles_at(m);
+                let e = page_table
+                    .lookup(TileId {
+                        mip: m as u8,
+                        x: 0,
+                        y: 0,
+                    })
+                    .expect("a tile")
+                    .pack();
+                vec![e; (x * y) as usize]
+            })
+            .collect();
+        let n = layout.tile_count() as usize;
+        let gpu_bytes = (columns * slot) as u64 * (rows * slot) as u64 * 4 + fixed;
+        let mut vt = VirtualTexture {
+            source: Arc::new(source),
+            layout,
+            requests: RequestQueue::new(layout, config.texture_id + 1),
+            config,
+            cache,
+            page_table,
+            atlas,
+            page_texture,
+            page_levels,
+            page_all_dirty: true,
+            params,
+            feedback,
+            feedback_copy,
+            feedback_size,
+            layout_group,
+            group,
+            delivered: Arc::new(Mutex::new(Vec::new())),
+            first_request: vec![u64::MAX; n],
+            evicted_at: vec![u64::MAX; n],
+            frame: 0,
+            stats: VtStats {
+                slots: (columns * rows) as usize,
+                gpu_bytes,
+                ..Default::default()
+            },
+        };
+        // The root's bytes go up with the first update (frame 1).
+        vt.first_request[n - 1] = 1;
+        Ok(vt)
+    }
+
+    /// The bind group layout the WGSL module expects.
+    pub fn bind_group_layout(&self) -> &wgpu::BindGroupLayout {
+        &self.layout_group
+    }
+
+    /// The bind group to set at the module's group.
+    pub fn bind_group(&self) -> &wgpu::BindGroup {
+        &self.group
+    }
+
+    /// The tiling.
+    pub fn layout(&self) -> &VtLayout {
+        &self.layout
+    }
+
+    /// Counters and gauges.
+    pub fn stats(&self) -> &VtStats {
+        &self.stats
+    }
+
+    /// The tile source.
+    pub fn source(&self) -> &Arc<S> {
+        &self.source
+    }
+
+    /// Feedback words (as read back) for the next [`update`](Self::update):
+    /// for renderers that read the buffer themselves, and for tests.
+    pub fn push_feedback(&self, words: Vec<u32>) {
+        self.delivered
+            .lock()
+            .expect("not poisoned")
+            .push((self.frame, words));
+    }
+
+    /// The frame's work (see the module documentation): feedback in, page
+    /// faults resolved within the budgets as jobs on `frame` that fill
+    /// `staging`, the page table and the parameters updated.
+    pub fn update<'s>(
+        &mut self,
+        queue: &wgpu::Queue,
+        staging: &'s StagingFrame<'_>,
+        frame: &mut Frame<'s>,
+    ) -> Result<(), VtRuntimeError> {
+        self.frame += 1;
+        let now = self.frame;
+        // The newest feedback only: older batches (frames whose readbacks
+        // arrived together) describe views already left behind.
+        let (rendered, words) = std::mem::take(&mut *self.delivered.lock().expect("not poisoned"))
+            .pop()
+            .unwrap_or((now, Vec::new()));
+        let has_feedback = !words.is_empty();
+        let mut wanted: Vec<Request> = self.requests.process(&words).to_vec();
+        // The root first, until it is loaded.
+        let root = TileId {
+            mip: (self.layout.mips() - 1) as u8,
+            x: 0,
+            y: 0,
+        };
+        if self.stats.tiles_uploaded == 0 {
+            wanted.insert(
+                0,
+                Request {
+                    tile: root,
+                    count: 1,
+                },
+            );
+        }
+        let mut missing = 0;
+        let mut loads = Vec::new();
+        let mut budget_bytes = self.config.max_upload_bytes;
+        let slot_bytes = (self.layout.slot() as u64).pow(2) * 4;
+        for r in &wanted {
+            let i = self.layout.index(r.tile).expect("requests name tiles") as usize;
+            let resident = self.cache.touch(r.tile, now)
+                && !(r.tile == root && self.stats.tiles_uploaded == 0);
+            if has_feedback {
+                self.stats.requests += 1;
+                self.stats.hits += resident as u64;
+            }
+            if resident {
+                continue;
+            }
+            missing += 1;
+            if self.first_request[i] == u64::MAX {
+                self.first_request[i] = rendered;
+            }
+            if loads.len() as u32 >= self.config.max_uploads || budget_bytes < slot_bytes {
+                continue;
+            }
+            let slot = if r.tile == root {
+                self.cache.slot_of(root).expect("pinned at creation")
+            } else {
+                match self.cache.insert(r.tile, now, false) {
+                    Insert::Free(s) => s,
+                    Insert::Evicted { slot, evicted } => {
+                        self.page_table.unmap(evicted);
+                        let j = self.layout.index(evicted).expect("a tile") as usize;
+                        self.evicted_at[j] = now;
+                        self.stats.evicted += 1;
+                        slot
+                    }
+                    Insert::Full => continue,
+                }
+            };
+            budget_bytes -= slot_bytes;
+            loads.push((r.tile, slot));
+        }
+        self.stats.requested = wanted.len();
+        self.stats.faults = missing;
+        for &(tile, slot) in &loads {
+            let i = self.layout.index(tile).expect("a tile") as usize;
+            let s = self.layout.slot();
+            let mut piece = staging.write_texture(
+                &self.atlas,
+                0,
+                wgpu::Origin3d {
+                    x: slot.0 as u32 * s,
+                    y: slot.1 as u32 * s,
+                    z: 0,
+                },
+                wgpu::Extent3d {
+                    width: s,
+                    height: s,
+                    depth_or_array_layers: 1,
+                },
+                wgpu::TextureAspect::All,
+            )?;
+            let source = Arc::clone(&self.source);
+            frame.add("page fault", move |_| {
+                let bytes = source.tile(tile)?;
+                Ok(piece.write_tight(&bytes)?)
+            })?;
+            self.page_table.map(tile, slot);
+            if self.first_request[i] != u64::MAX {
+                self.stats
+                    .fault_latency_frames
+                    .push((now - self.first_request[i]) as u32);
+                self.first_request[i] = u64::MAX;
+            }
+            if self.evicted_at[i] != u64::MAX && now - self.evicted_at[i] <= 60 {
+                self.stats.reloaded_within_60 += 1;
+            }
+            self.stats.tiles_uploaded += 1;
+        }
+        self.upload_page_table(staging)?;
+        // The bias from the distinct tiles wanted against the slots.
+        if has_feedback {
+            self.config
+                .bias
+                .update(wanted.len(), self.stats.slots.saturating_sub(1));
+        }
+        self.stats.bias = self.config.bias.bias;
+        self.stats.resident = self.cache.resident();
+        self.stats.frames += 1;
+        self.write_params(queue);
+        Ok(())
+    }
+
+    /// Applies the page table's deltas to the CPU copy and uploads, per level,
+    /// the rows they touched.
+    fn upload_page_table(&mut self, staging: &StagingFrame<'_>) -> Result<(), VtRuntimeError> {
+        let deltas = self.page_table.take_deltas();
+        let mut rows: Vec<Option<(u32, u32)>> = if std::mem::take(&mut self.page_all_dirty) {
+            (0..self.layout.mips())
+                .map(|m| Some((0, self.layout.tiles_at(m).1 - 1)))
+                .collect()
+        } else {
+            vec![None; self.layout.mips() as usize]
+        };
+        for d in &deltas {
+            let m = d.tile.mip as usize;
+            let (w, _) = self.layout.tiles_at(m as u32);
+            self.page_levels[m][(d.tile.y as u32 * w + d.tile.x as u32) as usize] = d.entry.pack();
+            let y = d.tile.y as u32;
+            rows[m] = Some(rows[m].map_or((y, y), |(a, b)| (a.min(y), b.max(y))));
+        }
+        for (m, span) in rows.iter().enumerate() {
+            let Some((y0, y1)) = *span else { continue };
+            let (w, _) = self.layout.tiles_at(m as u32);
+            let mut piece = staging.write_texture(
+                &self.page_texture,
+                m as u32,
+                wgpu::Origin3d { x: 0, y: y0, z: 0 },
+                wgpu::Extent3d {
+                    width: w,
+                    height: y1 - y0 + 1,
+                    depth_or_array_layers: 1,
+                },
+                wgpu::TextureAspect::All,
+            )?;
+            let bytes: Vec<u8> = self.page_levels[m][(y0 * w) as usize..((y1 + 1) * w) as usize]
+                .iter()
+                .flat_map(|e| e.to_le_bytes())
+                .collect();
+            piece.write_tight(&bytes)?;
+        }
+        Ok(())
+    }
+
+    fn write_params(&self, queue: &wgpu::Queue) {
+        let (w, h) = self.layout.size();
+        let atlas = self.atlas.size();
+        let div = self.config.feedback_divisor.max(1);
+        // The feedback fragment moves through the block over frames (a
+        // stride coprime with the block's area visits every position).
+        let k = (self.frame * 37) % (div as u64 * div as u64);
+        let jitter = [(k % div as u64) as u32, (k / div as u64) as u32];
+        let mut p = Vec::with_capacity(PARAMS_BYTES as usize);
+        for f in [
+            w as f32,
+            h as f32,
+            atlas.width as f32,
+            atlas.height as f32,
+            self.layout.tile() as f32,
+            self.layout.border() as f32,
+            self.layout.slot() as f32,
+            self.layout.mips() as f32,
+            self.config.bias.bias,
+        ] {
+            p.extend_from_slice(&f.to_le_bytes());
+        }
+        for u in [
+            div,
+            self.feedback_size.0,
+            self.feedback_size.1,
+            jitter[0],
+            jitter[1],
+            self.config.texture_id as u32 + 1,
+            0,
+        ] {
+            p.extend_from_slice(&u.to_le_bytes());
+        }
+        queue.write_buffer(&self.params, 0, &p);
+    }
+
+    /// After the passes that wrote feedback: copies it aside and clears the
+    /// buffer for the next frame, and asks `readback` for the copy (the words
+    /// arrive with a later `ReadbackRing::poll`, for a later
+    /// [`update`](Self::update)). A readback frame with no room drops this
+    /// frame's feedback (the next one will ask again).
+    pub fn end_frame(
+        &mut self,
+        encoder: &mut wgpu::CommandEncoder,
+        readback: &mut ReadbackFrame<'_>,
+    ) {
+        let size = self.feedback.size();
+        encoder.copy_buffer_to_buffer(&self.feedback, 0, &self.feedback_copy, 0, size);
+        encoder.clear_buffer(&self.feedback, 0, None);
+        let delivered = Arc::clone(&self.delivered);
+        let rendered = self.frame;
+        let _ = readback.read_buffer(&self.feedback_copy, 0, size, move |r| {
+            if let Ok(data) = r {
+                let words: Vec<u32> = data
+                    .bytes
+                    .chunks_exact(4)
+                    .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+                    .filter(|&w| w != 0)
+                    .collect();
+                delivered
+                    .lock()
+                    .expect("not poisoned")
+                    .push((rendered, words));
+            }
+        });
+    }
+}

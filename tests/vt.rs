@@ -1,0 +1,249 @@
+//! A small virtual texture rendered through the WGSL sampling function on the
+//! GPU (lavapipe in CI), fed by its own feedback, against a reference render
+//! computed on the CPU from the terrain's tiles; and the fallback to a coarser
+//! tile before the fine ones have arrived.
+
+use forgeflow::gpu::{self, Gpu};
+use forgeflow::graph::{Scheduler, SchedulerConfig};
+use forgeflow::jobs::vt::{Terrain, TileId, VtLayout};
+use forgeflow::staging::{ReadbackConfig, ReadbackRing, StagingConfig, StagingRing};
+use forgeflow::vt::{wgsl, VirtualTexture, VtConfig};
+
+const SIDE: u32 = 128;
+
+/// The view: a quarter of the texture on a 128x128 screen, two texels per pixel.
+fn uv_of(x: u32, y: u32) -> [f32; 2] {
+    [
+        0.25 + (x as f32 + 0.5) / SIDE as f32 * 0.25,
+        0.5 + (y as f32 + 0.5) / SIDE as f32 * 0.25,
+    ]
+}
+
+struct Renderer {
+    pipeline: wgpu::ComputePipeline,
+    out: wgpu::Buffer,
+    group: wgpu::BindGroup,
+}
+
+fn renderer(gpu: &Gpu, vt: &VirtualTexture<Terrain>) -> Renderer {
+    let shader = format!(
+        "{}
+        @group(0) @binding(0) var<storage, read_write> out: array<vec4<f32>>;
+        @compute @workgroup_size(8, 8)
+        fn main(@builtin(global_invocation_id) id: vec3<u32>) {{
+            if (id.x >= {SIDE}u || id.y >= {SIDE}u) {{ return; }}
+            let uv = vec2<f32>(0.25, 0.5) + (vec2<f32>(id.xy) + 0.5) / {SIDE}.0 * 0.25;
+            let d = 0.25 / {SIDE}.0;
+            vt_feedback(vec2<f32>(id.xy), uv, vec2<f32>(d, 0.0), vec2<f32>(0.0, d));
+            out[id.y * {SIDE}u + id.x] = vt_sample(uv, vec2<f32>(d, 0.0), vec2<f32>(0.0, d));
+        }}",
+        wgsl(1)
+    );
+    let d = &gpu.device;
+    let module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some("vt test"),
+        source: wgpu::ShaderSource::Wgsl(shader.into()),
+    });
+    let out_layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: None,
+        entries: &[wgpu::BindGroupLayoutEntry {
+            binding: 0,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage { read_only: false },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        }],
+    });
+    let layout = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: None,
+        bind_group_layouts: &[Some(&out_layout), Some(vt.bind_group_layout())],
+        immediate_size: 0,
+    });
+    let pipeline = d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: None,
+        layout: Some(&layout),
+        module: &module,
+        entry_point: Some("main"),
+        compilation_options: Default::default(),
+        cache: None,
+    });
+    let out = d.create_buffer(&wgpu::BufferDescriptor {
+        label: None,
+        size: (SIDE * SIDE * 16) as u64,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    });
+    let group = d.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: None,
+        layout: &out_layout,
+        entries: &[wgpu::BindGroupEntry {
+            binding: 0,
+            resource: out.as_entire_binding(),
+        }],
+    });
+    Renderer {
+        pipeline,
+        out,
+        group,
+    }
+}
+
+/// The reference: level 1 (two texels per pixel), bilinear within the tile's
+/// slot, from the terrain's own tiles.
+fn reference(terrain: &Terrain, layout: &VtLayout, mip: u32) -> Vec<[f32; 4]> {
+    let (w, h) = layout.size();
+    let texels = (layout.tile() << mip) as f32;
+    let slot = layout.slot() as usize;
+    let mut tiles = std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for y in 0..SIDE {
+        for x in 0..SIDE {
+            let uv = uv_of(x, y);
+            let (tx, ty) = (uv[0] * w as f32 / texels, uv[1] * h as f32 / texels);
+            let t = TileId {
+                mip: mip as u8,
+                x: tx as u16,
+                y: ty as u16,
+            };
+            let px = tiles.entry(t).or_insert_with(|| terrain.tile_rgba8(t));
+            // Texel-centre bilinear, as the sampler does.
+            let sx = layout.border() as f32 + tx.fract() * layout.tile() as f32 - 0.5;
+            let sy = layout.border() as f32 + ty.fract() * layout.tile() as f32 - 0.5;
+            let (x0, y0) = (sx.floor() as usize, sy.floor() as usize);
+            let (fx, fy) = (sx - sx.floor(), sy - sy.floor());
+            let at = |xx: usize, yy: usize, c: usize| {
+                px[(yy.min(slot - 1) * slot + xx.min(slot - 1)) * 4 + c] as f32 / 255.0
+            };
+            out.push(std::array::from_fn(|c| {
+                let top = at(x0, y0, c) * (1.0 - fx) + at(x0 + 1, y0, c) * fx;
+                let bottom = at(x0, y0 + 1, c) * (1.0 - fx) + at(x0 + 1, y0 + 1, c) * fx;
+                top * (1.0 - fy) + bottom * fy
+            }));
+        }
+    }
+    out
+}
+
+fn psnr(a: &[[f32; 4]], b: &[[f32; 4]]) -> f64 {
+    let mse: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(p, q)| (0..3).map(|c| ((p[c] - q[c]) as f64).powi(2)).sum::<f64>())
+        .sum::<f64>()
+        / (a.len() * 3) as f64;
+    10.0 * (1.0 / mse.max(1e-12)).log10()
+}
+
+#[test]
+fn a_virtual_texture_renders_as_its_tiles_once_its_feedback_is_served() {
+    let Some(gpu) =
+        gpu::for_test("a_virtual_texture_renders_as_its_tiles_once_its_feedback_is_served")
+    else {
+        return;
+    };
+    let layout = VtLayout::new(1024, 1024, 64, 4).unwrap();
+    let terrain = Terrain::new(layout, 3);
+    let mut vt = VirtualTexture::new(
+        &gpu.device,
+        terrain,
+        VtConfig {
+            budget_bytes: 4 << 20,
+            min_age: 2,
+            ..Default::default()
+        },
+        (SIDE, SIDE),
+    )
+    .unwrap();
+    let r = renderer(&gpu, &vt);
+    let mut ring = StagingRing::new(
+        &gpu.device,
+        StagingConfig {
+            buffer_size: 8 << 20,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut readback = ReadbackRing::new(
+        &gpu.device,
+        ReadbackConfig {
+            buffer_size: 1 << 20,
+            buffers: 3,
+        },
+    )
+    .unwrap();
+    let mut sched = Scheduler::new(SchedulerConfig {
+        auto_signal_fences: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let mut renders = Vec::new();
+    for _ in 0..8 {
+        readback.poll();
+        let staging = ring.begin_frame().unwrap();
+        {
+            let mut frame = sched.begin_frame().unwrap();
+            vt.update(&gpu.queue, &staging, &mut frame).unwrap();
+            frame.run().unwrap();
+        }
+        let mut enc = gpu.device.create_command_encoder(&Default::default());
+        staging.finish(&mut enc);
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&r.pipeline);
+            pass.set_bind_group(0, &r.group, &[]);
+            pass.set_bind_group(1, vt.bind_group(), &[]);
+            pass.dispatch_workgroups(SIDE / 8, SIDE / 8, 1);
+        }
+        let mut rb = readback.begin_frame();
+        vt.end_frame(&mut enc, &mut rb);
+        rb.finish(&mut enc);
+        gpu.queue.submit([enc.finish()]);
+        gpu.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .unwrap();
+        let px: Vec<[f32; 4]> = gpu
+            .read_buffer(&r.out, 0, (SIDE * SIDE * 16) as u64)
+            .unwrap()
+            .chunks_exact(16)
+            .map(|c| {
+                std::array::from_fn(|i| f32::from_le_bytes(c[4 * i..4 * i + 4].try_into().unwrap()))
+            })
+            .collect();
+        renders.push(px);
+    }
+    let terrain = vt.source().clone();
+    // Frame 1: only the root is resident: every pixel shows it (level 4).
+    let root = reference(&terrain, &layout, layout.mips() - 1);
+    let first = psnr(&renders[0], &root);
+    assert!(
+        first > 30.0,
+        "the first frame shows the root tile: {first:.1} dB"
+    );
+    // Once the feedback has been served: the wanted level, exactly as the tiles say.
+    let fine = reference(&terrain, &layout, 1);
+    let last = psnr(renders.last().unwrap(), &fine);
+    assert!(
+        last > 40.0,
+        "the served frame matches the reference: {last:.1} dB"
+    );
+    assert!(
+        psnr(&renders[0], &fine) < last,
+        "the first frame was the coarse fallback"
+    );
+    let s = vt.stats();
+    assert_eq!(s.faults, 0, "nothing missing at the end: {s:?}");
+    assert!(
+        s.tiles_uploaded >= 5 && s.resident as u64 == s.tiles_uploaded,
+        "{s:?}"
+    );
+    assert!(s.gpu_bytes <= 4 << 20);
+    // Requested in frame N's feedback, loaded in frame N + 1.
+    assert!(
+        s.fault_latency_frames.iter().all(|&f| f <= 1),
+        "{:?}",
+        s.fault_latency_frames
+    );
+}
