@@ -57,6 +57,8 @@ pub struct VtConfig {
     pub texture_id: u8,
     /// The mip-bias control.
     pub bias: MipBias,
+    /// Also load the neighbours of requested tiles while the cache has room.
+    pub prefetch: bool,
 }
 
 impl Default for VtConfig {
@@ -69,6 +71,7 @@ impl Default for VtConfig {
             feedback_divisor: 16,
             texture_id: 0,
             bias: MipBias::default(),
+            prefetch: true,
         }
     }
 }
@@ -133,6 +136,8 @@ pub struct VtStats {
     pub tiles_uploaded: u64,
     /// Tiles evicted in all.
     pub evicted: u64,
+    /// Tiles loaded ahead of a request (neighbours of requested ones).
+    pub prefetched: u64,
     /// Loads of a tile evicted within the last 60 frames.
     pub reloaded_within_60: u64,
     /// Requested tiles that were resident, over all feedback so far.
@@ -145,6 +150,9 @@ pub struct VtStats {
     pub fault_latency_frames: Vec<u32>,
     /// GPU bytes: atlas, page table, feedback, parameters.
     pub gpu_bytes: u64,
+    /// CPU time of the last update's feedback processing (de-duplication and
+    /// prioritisation), in milliseconds.
+    pub feedback_ms: f64,
 }
 
 const PARAMS_BYTES: u64 = 64;
@@ -464,6 +472,7 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
     ) -> Result<(), VtRuntimeError> {
         self.frame += 1;
         let now = self.frame;
+        let started = std::time::Instant::now();
         // The newest feedback only: older batches (frames whose readbacks
         // arrived together) describe views already left behind.
         let (rendered, words) = std::mem::take(&mut *self.delivered.lock().expect("not poisoned"))
@@ -486,6 +495,7 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
                 },
             );
         }
+        self.stats.feedback_ms = started.elapsed().as_secs_f64() * 1e3;
         let mut missing = 0;
         let mut loads = Vec::new();
         let mut budget_bytes = self.config.max_upload_bytes;
@@ -525,6 +535,60 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
             };
             budget_bytes -= slot_bytes;
             loads.push((r.tile, slot));
+        }
+        // Prefetch: the neighbours of what the view wants, at the same level,
+        // with the budget left, while the cache has room to spare (never
+        // evicting for it under pressure): tiles about to enter the view are
+        // often there before they are asked for.
+        if self.config.prefetch
+            && self.config.bias.bias == 0.0
+            && wanted.len() * 3 < self.stats.slots
+        {
+            'prefetch: for r in &wanted {
+                let (tx, ty) = self.layout.tiles_at(r.tile.mip as u32);
+                for (dx, dy) in [
+                    (-1i32, 0i32),
+                    (1, 0),
+                    (0, -1),
+                    (0, 1),
+                    (-1, -1),
+                    (1, -1),
+                    (-1, 1),
+                    (1, 1),
+                ] {
+                    if loads.len() as u32 >= self.config.max_uploads || budget_bytes < slot_bytes {
+                        break 'prefetch;
+                    }
+                    let (x, y) = (r.tile.x as i32 + dx, r.tile.y as i32 + dy);
+                    if x < 0 || y < 0 || x >= tx as i32 || y >= ty as i32 {
+                        continue;
+                    }
+                    let t = TileId {
+                        mip: r.tile.mip,
+                        x: x as u16,
+                        y: y as u16,
+                    };
+                    if self.cache.slot_of(t).is_some()
+                        || loads.iter().any(|l: &(TileId, (u8, u8))| l.0 == t)
+                    {
+                        continue;
+                    }
+                    let slot = match self.cache.insert(t, now, false) {
+                        Insert::Free(s) => s,
+                        Insert::Evicted { slot, evicted } => {
+                            self.page_table.unmap(evicted);
+                            let j = self.layout.index(evicted).expect("a tile") as usize;
+                            self.evicted_at[j] = now;
+                            self.stats.evicted += 1;
+                            slot
+                        }
+                        Insert::Full => break 'prefetch,
+                    };
+                    budget_bytes -= slot_bytes;
+                    loads.push((t, slot));
+                    self.stats.prefetched += 1;
+                }
+            }
         }
         self.stats.requested = wanted.len();
         self.stats.faults = missing;

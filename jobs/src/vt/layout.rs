@@ -82,6 +82,9 @@ pub struct VtLayout {
     tile: u32,
     border: u32,
     mips: u32,
+    /// Dense index of each level's first tile (feedback processing looks up
+    /// thousands of tiles a frame: O(1) each).
+    level_start: [u32; 16],
 }
 
 impl VtLayout {
@@ -109,13 +112,21 @@ impl VtLayout {
         }
         // Levels until the whole texture fits in one tile.
         let mips = 1 + (32 - (tiles - 1).leading_zeros()).min(15);
-        Ok(VtLayout {
+        let mut layout = VtLayout {
             width,
             height,
             tile,
             border,
             mips,
-        })
+            level_start: [0; 16],
+        };
+        let mut start = 0;
+        for m in 0..mips {
+            layout.level_start[m as usize] = start;
+            let (x, y) = layout.tiles_at(m);
+            start += x * y;
+        }
+        Ok(layout)
     }
 
     /// Level 0 size in texels.
@@ -173,14 +184,8 @@ impl VtLayout {
         if !self.contains(t) {
             return Err(VtError::NoSuchTile(t));
         }
-        let before: u32 = (0..t.mip as u32)
-            .map(|m| {
-                let (x, y) = self.tiles_at(m);
-                x * y
-            })
-            .sum();
         let (x, _) = self.tiles_at(t.mip as u32);
-        Ok(before + t.y as u32 * x + t.x as u32)
+        Ok(self.level_start[t.mip as usize] + t.y as u32 * x + t.x as u32)
     }
 
     /// The tile of a dense index.

@@ -48,7 +48,16 @@ impl RequestQueue {
     pub fn process(&mut self, words: &[u32]) -> &[Request] {
         self.frame += 1;
         self.out.clear();
+        // Neighbouring screen blocks mostly name the same tile: a run of equal
+        // words costs one comparison each.
+        let mut last: Option<(u32, usize)> = None;
         for &w in words {
+            if let Some((lw, at)) = last {
+                if lw == w {
+                    self.out[at].count += 1;
+                    continue;
+                }
+            }
             let (tile, texture) = TileId::unpack(w);
             if texture != self.texture {
                 continue;
@@ -64,6 +73,7 @@ impl RequestQueue {
                 self.pos[i] = self.out.len() as u32;
                 self.out.push(Request { tile, count: 1 });
             }
+            last = Some((w, self.pos[i] as usize));
         }
         self.out.sort_unstable_by(|a, b| {
             b.tile

@@ -17,8 +17,10 @@ scenarios:
              decodes, a 4096x4096 BC7 mip chain to the GPU natively and through
              the CPU fallback (needs a GPU); --compare adds texture2ddecoder and
              bcdec_rs on the same blocks
+  vt         a scripted flythrough over a procedural terrain streamed as a virtual
+             texture (--size, --budget-mb, --resolution), with a feedback pass, a few
+             PNG frames (--png-dir); --compare adds a naive policy on the same path
   all        every scenario available in this build (default)
-  vt         not in this build yet
 
 options:
   --frames N       frames of the main measurement (default 2000; other phases scale with it)
@@ -27,6 +29,10 @@ options:
   --threads N      worker threads (default: one per core)
   --json PATH      write the report as JSON to PATH
   --simulate-hours H  simulated hours of the pool churn (1 hour = 216,000 frames)
+  --size N         vt: virtual texture side in texels (default 16384)
+  --budget-mb M    vt: GPU memory budget in MiB (default 256)
+  --resolution WxH vt: frame size (default 1920x1080)
+  --png-dir DIR    vt: where the PNG frames go (default: the temporary directory)
   --compare        also run the peer baselines on the same work
   --quiet          no progress bar and no summary table
   -h, --help       this text
@@ -40,6 +46,7 @@ pub enum Scenario {
     Upload,
     Pool,
     Texture,
+    Vt,
     All,
 }
 
@@ -50,6 +57,7 @@ impl Scenario {
             Scenario::Upload => "upload",
             Scenario::Pool => "pool",
             Scenario::Texture => "texture",
+            Scenario::Vt => "vt",
             Scenario::All => "all",
         }
     }
@@ -66,6 +74,10 @@ pub struct Options {
     pub compare: bool,
     pub quiet: bool,
     pub simulate_hours: f64,
+    pub vt_size: u32,
+    pub budget_mb: u64,
+    pub resolution: (u32, u32),
+    pub png_dir: Option<PathBuf>,
 }
 
 /// What parsing produced: options to run, or text to print and leave.
@@ -85,6 +97,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
         compare: false,
         quiet: false,
         simulate_hours: 0.1,
+        vt_size: 16384,
+        budget_mb: 256,
+        resolution: (1920, 1080),
+        png_dir: None,
     };
     let mut scenario_seen = false;
     let mut args = args.into_iter();
@@ -114,6 +130,17 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
                 };
             }
             "--quiet" => opts.quiet = true,
+            "--size" => opts.vt_size = positive(&value("--size")?, "--size")? as u32,
+            "--budget-mb" => opts.budget_mb = positive(&value("--budget-mb")?, "--budget-mb")?,
+            "--png-dir" => opts.png_dir = Some(PathBuf::from(value("--png-dir")?)),
+            "--resolution" => {
+                let v = value("--resolution")?;
+                opts.resolution = v
+                    .split_once('x')
+                    .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+                    .filter(|&(w, h): &(u32, u32)| w >= 16 && h >= 16)
+                    .ok_or_else(|| format!("--resolution {v:?} is not WxH (16 at least each)"))?;
+            }
             s if s.starts_with('-') => return Err(format!("unknown option {s:?} (see --help)")),
             s if !scenario_seen => {
                 scenario_seen = true;
@@ -123,15 +150,11 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
                     "pool" => Scenario::Pool,
                     "texture" => Scenario::Texture,
                     "all" => Scenario::All,
-                    "vt" => {
-                        return Err(format!(
-                            "scenario {s:?} is not in this build yet; available: graph, upload, pool, texture, all"
-                        ))
-                    }
+                    "vt" => Scenario::Vt,
                     _ => {
                         return Err(format!(
-                            "unknown scenario {s:?}; available: graph, upload, pool, texture, all"
-                        ))
+                        "unknown scenario {s:?}; available: graph, upload, pool, texture, vt, all"
+                    ))
                     }
                 };
             }
@@ -211,7 +234,12 @@ mod tests {
         assert!(run(&["--frames"]).unwrap_err().contains("needs a value"));
         assert!(run(&["--bogus"]).unwrap_err().contains("unknown option"));
         assert!(run(&["nope"]).unwrap_err().contains("unknown scenario"));
-        assert!(run(&["vt"]).unwrap_err().contains("not in this build yet"));
+        assert_eq!(run(&["vt"]).unwrap().scenario, Scenario::Vt);
+        assert!(run(&["vt", "--resolution", "12x7"]).is_err());
+        assert_eq!(
+            run(&["vt", "--resolution", "640x360"]).unwrap().resolution,
+            (640, 360)
+        );
         assert_eq!(
             run(&["pool", "--simulate-hours", "2"])
                 .unwrap()

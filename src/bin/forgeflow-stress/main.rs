@@ -9,6 +9,7 @@ mod pool;
 mod report;
 mod texture;
 mod upload;
+mod vt;
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -40,6 +41,7 @@ fn main() -> ExitCode {
             Scenario::Upload,
             Scenario::Pool,
             Scenario::Texture,
+            Scenario::Vt,
         ],
         one => vec![one],
     };
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
             Scenario::Upload => upload::run(&opts, &mut progress),
             Scenario::Pool => pool::run(&opts, &mut progress),
             Scenario::Texture => texture::run(&opts, &mut progress),
+            Scenario::Vt => vt::run(&opts, &mut progress),
             Scenario::All => continue,
         };
         match result {
