@@ -138,7 +138,8 @@ pub struct VtStats {
     pub evicted: u64,
     /// Tiles loaded ahead of a request (neighbours of requested ones).
     pub prefetched: u64,
-    /// Loads of a tile evicted within the last 60 frames.
+    /// Loads asked for by feedback of a tile evicted within the last 60
+    /// frames (the eviction was a mistake; prefetches do not count).
     pub reloaded_within_60: u64,
     /// Requested tiles that were resident, over all feedback so far.
     pub hits: u64,
@@ -156,6 +157,9 @@ pub struct VtStats {
 }
 
 const PARAMS_BYTES: u64 = 64;
+
+/// Frames a tile must have gone unrequested before a prefetch may take its slot.
+const PREFETCH_COLD: u64 = 30;
 
 /// Feedback read back: the frame that rendered it, and its (non-empty) words.
 type Feedback = (u64, Vec<u32>);
@@ -537,9 +541,8 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
             loads.push((r.tile, slot));
         }
         // Prefetch: the neighbours of what the view wants, at the same level,
-        // with the budget left, while the cache has room to spare (never
-        // evicting for it under pressure): tiles about to enter the view are
-        // often there before they are asked for.
+        // with the budget left, into free slots or those of cold tiles: tiles
+        // about to enter the view are often there before they are asked for.
         if self.config.prefetch
             && self.config.bias.bias == 0.0
             && wanted.len() * 3 < self.stats.slots
@@ -573,7 +576,9 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
                     {
                         continue;
                     }
-                    let slot = match self.cache.insert(t, now, false) {
+                    // A free slot, or a cold tile's (unused for PREFETCH_COLD
+                    // frames): a prefetch never evicts a tile in use.
+                    let slot = match self.cache.insert_cold(t, now, PREFETCH_COLD) {
                         Insert::Free(s) => s,
                         Insert::Evicted { slot, evicted } => {
                             self.page_table.unmap(evicted);
@@ -616,13 +621,15 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
                 Ok(piece.write_tight(&bytes)?)
             })?;
             self.page_table.map(tile, slot);
-            if self.first_request[i] != u64::MAX {
+            // Asked for by feedback (a prefetch was not).
+            let requested = self.first_request[i] != u64::MAX;
+            if requested {
                 self.stats
                     .fault_latency_frames
                     .push((now - self.first_request[i]) as u32);
                 self.first_request[i] = u64::MAX;
             }
-            if self.evicted_at[i] != u64::MAX && now - self.evicted_at[i] <= 60 {
+            if requested && self.evicted_at[i] != u64::MAX && now - self.evicted_at[i] <= 60 {
                 self.stats.reloaded_within_60 += 1;
             }
             self.stats.tiles_uploaded += 1;

@@ -164,6 +164,23 @@ impl TileCache {
     /// Puts `tile` in a slot in `frame`: a free one, else the least recently
     /// used tile's that is at least `min_age` frames old and not pinned.
     pub fn insert(&mut self, tile: TileId, frame: u64, pinned: bool) -> Insert {
+        self.insert_evicting(tile, frame, pinned, 0)
+    }
+
+    /// As [`insert`](Self::insert), but evicts only a tile unused for at
+    /// least `unused_for` frames (for speculative loads, which should only
+    /// take the place of cold tiles).
+    pub fn insert_cold(&mut self, tile: TileId, frame: u64, unused_for: u64) -> Insert {
+        self.insert_evicting(tile, frame, false, unused_for.max(1))
+    }
+
+    fn insert_evicting(
+        &mut self,
+        tile: TileId,
+        frame: u64,
+        pinned: bool,
+        unused_for: u64,
+    ) -> Insert {
         let Ok(i) = self.layout.index(tile) else {
             return Insert::Full;
         };
@@ -178,8 +195,9 @@ impl TileCache {
                 let mut s = self.oldest;
                 while s != NONE {
                     let slot = &self.slots[s as usize];
-                    // From here on, tiles used this frame: none can go.
-                    if slot.last_used >= frame {
+                    // From here on, tiles used this frame (or, for a cold
+                    // insert, within `unused_for` frames): none can go.
+                    if slot.last_used + unused_for.max(1) > frame {
                         s = NONE;
                         break;
                     }
@@ -289,5 +307,13 @@ mod tests {
         c.insert(t(1), 5, false);
         assert_eq!(c.insert(t(2), 5, false), Insert::Full);
         assert_eq!(c.stats().full, 1);
+        // A cold insert takes only the slot of a tile unused for long enough.
+        c.touch(t(1), 8);
+        assert_eq!(c.insert_cold(t(3), 10, 10), Insert::Full);
+        match c.insert_cold(t(3), 15, 10) {
+            Insert::Evicted { evicted, .. } => assert_eq!(evicted, t(0)),
+            other => panic!("{other:?}"),
+        }
+        c.validate().unwrap();
     }
 }
