@@ -5,7 +5,9 @@
 
 use forgeflow::gpu::{self, Gpu};
 use forgeflow::graph::{Scheduler, SchedulerConfig};
-use forgeflow::jobs::vt::{Terrain, TileId, VtLayout};
+use forgeflow::jobs::vt::{
+    write_pack, Terrain, TileFormat, TileId, TilePack, TileSource, VtLayout,
+};
 use forgeflow::staging::{ReadbackConfig, ReadbackRing, StagingConfig, StagingRing};
 use forgeflow::vt::{wgsl, VirtualTexture, VtConfig};
 
@@ -25,7 +27,7 @@ struct Renderer {
     group: wgpu::BindGroup,
 }
 
-fn renderer(gpu: &Gpu, vt: &VirtualTexture<Terrain>) -> Renderer {
+fn renderer<S: TileSource>(gpu: &Gpu, vt: &VirtualTexture<S>) -> Renderer {
     let shader = format!(
         "{}
         @group(0) @binding(0) var<storage, read_write> out: array<vec4<f32>>;
@@ -91,9 +93,18 @@ fn renderer(gpu: &Gpu, vt: &VirtualTexture<Terrain>) -> Renderer {
     }
 }
 
-/// The reference: level 1 (two texels per pixel), bilinear within the tile's
-/// slot, from the terrain's own tiles.
+/// The reference: level `mip`, bilinear within the tile's slot, from the
+/// terrain's own tiles.
 fn reference(terrain: &Terrain, layout: &VtLayout, mip: u32) -> Vec<[f32; 4]> {
+    reference_of(layout, mip, |t| terrain.tile_rgba8(t))
+}
+
+/// The reference at level `mip` from each tile's slot as RGBA8.
+fn reference_of(
+    layout: &VtLayout,
+    mip: u32,
+    slot_rgba8: impl Fn(TileId) -> Vec<u8>,
+) -> Vec<[f32; 4]> {
     let (w, h) = layout.size();
     let texels = (layout.tile() << mip) as f32;
     let slot = layout.slot() as usize;
@@ -108,7 +119,7 @@ fn reference(terrain: &Terrain, layout: &VtLayout, mip: u32) -> Vec<[f32; 4]> {
                 x: tx as u16,
                 y: ty as u16,
             };
-            let px = tiles.entry(t).or_insert_with(|| terrain.tile_rgba8(t));
+            let px = tiles.entry(t).or_insert_with(|| slot_rgba8(t));
             // Texel-centre bilinear, as the sampler does.
             let sx = layout.border() as f32 + tx.fract() * layout.tile() as f32 - 0.5;
             let sy = layout.border() as f32 + ty.fract() * layout.tile() as f32 - 0.5;
@@ -137,27 +148,13 @@ fn psnr(a: &[[f32; 4]], b: &[[f32; 4]]) -> f64 {
     10.0 * (1.0 / mse.max(1e-12)).log10()
 }
 
-#[test]
-fn a_virtual_texture_renders_as_its_tiles_once_its_feedback_is_served() {
-    let Some(gpu) =
-        gpu::for_test("a_virtual_texture_renders_as_its_tiles_once_its_feedback_is_served")
-    else {
-        return;
-    };
-    let layout = VtLayout::new(1024, 1024, 64, 4).unwrap();
-    let terrain = Terrain::new(layout, 3);
-    let mut vt = VirtualTexture::new(
-        &gpu.device,
-        terrain,
-        VtConfig {
-            budget_bytes: 4 << 20,
-            min_age: 2,
-            ..Default::default()
-        },
-        (SIDE, SIDE),
-    )
-    .unwrap();
-    let r = renderer(&gpu, &vt);
+/// `frames` frames of the view through `vt`, each fed by the last ones' feedback.
+fn render<S: TileSource>(
+    gpu: &Gpu,
+    vt: &mut VirtualTexture<S>,
+    frames: usize,
+) -> Vec<Vec<[f32; 4]>> {
+    let r = renderer(gpu, vt);
     let mut ring = StagingRing::new(
         &gpu.device,
         StagingConfig {
@@ -180,7 +177,7 @@ fn a_virtual_texture_renders_as_its_tiles_once_its_feedback_is_served() {
     })
     .unwrap();
     let mut renders = Vec::new();
-    for _ in 0..8 {
+    for _ in 0..frames {
         readback.poll();
         let staging = ring.begin_frame().unwrap();
         {
@@ -214,6 +211,30 @@ fn a_virtual_texture_renders_as_its_tiles_once_its_feedback_is_served() {
             .collect();
         renders.push(px);
     }
+    renders
+}
+
+#[test]
+fn a_virtual_texture_renders_as_its_tiles_once_its_feedback_is_served() {
+    let Some(gpu) =
+        gpu::for_test("a_virtual_texture_renders_as_its_tiles_once_its_feedback_is_served")
+    else {
+        return;
+    };
+    let layout = VtLayout::new(1024, 1024, 64, 4).unwrap();
+    let terrain = Terrain::new(layout, 3);
+    let mut vt = VirtualTexture::new(
+        &gpu.device,
+        terrain,
+        VtConfig {
+            budget_bytes: 4 << 20,
+            min_age: 2,
+            ..Default::default()
+        },
+        (SIDE, SIDE),
+    )
+    .unwrap();
+    let renders = render(&gpu, &mut vt, 8);
     let terrain = vt.source().clone();
     // Frame 1: only the root is resident: every pixel shows it (level 4).
     let root = reference(&terrain, &layout, layout.mips() - 1);
@@ -246,4 +267,59 @@ fn a_virtual_texture_renders_as_its_tiles_once_its_feedback_is_served() {
         "{:?}",
         s.fault_latency_frames
     );
+}
+
+#[test]
+fn bc7_tiles_render_natively_and_decoded_the_same_as_their_blocks() {
+    use forgeflow::jobs::texture::corpus::ktx2_dir;
+    use forgeflow::jobs::texture::decode::decode;
+    use forgeflow::jobs::texture::file::Ktx2File;
+    let Some(gpu) = gpu::for_test("bc7_tiles_render_natively_and_decoded_the_same_as_their_blocks")
+    else {
+        return;
+    };
+    let Some(dir) = ktx2_dir() else { return };
+    // A BC7 pack whose slots are blocks of a real BC7 image (128x128 blocks),
+    // each tile from its own offset into it.
+    let img = Ktx2File::open(dir.join("t2d/BC7.ktx2")).unwrap();
+    let blocks = img.image(Default::default()).unwrap().into_owned();
+    let layout = VtLayout::new(1024, 1024, 64, 4).unwrap();
+    let side = (layout.slot() / 4) as usize; // 18 blocks
+    let slot_blocks = |t: TileId| -> Vec<u8> {
+        let (ox, oy) = (t.x as usize * 5 + t.mip as usize * 11, t.y as usize * 7);
+        let mut out = Vec::with_capacity(side * side * 16);
+        for by in 0..side {
+            for bx in 0..side {
+                let at = (((oy + by) % 128) * 128 + (ox + bx) % 128) * 16;
+                out.extend_from_slice(&blocks[at..at + 16]);
+            }
+        }
+        out
+    };
+    let path = std::env::temp_dir().join(format!("ff-vt-bc7-{}.vtpack", std::process::id()));
+    write_pack(&path, layout, TileFormat::Bc7, true, slot_blocks, |_, _| {}).unwrap();
+    let slot = layout.slot();
+    let want = reference_of(&layout, 1, |t| {
+        decode(145, &slot_blocks(t), slot, slot).unwrap().1
+    });
+    for force_decode in [false, true] {
+        let mut vt = VirtualTexture::new(
+            &gpu.device,
+            TilePack::open(&path).unwrap(),
+            VtConfig {
+                budget_bytes: 4 << 20,
+                force_decode,
+                ..Default::default()
+            },
+            (SIDE, SIDE),
+        )
+        .unwrap();
+        let renders = render(&gpu, &mut vt, 6);
+        let got = psnr(renders.last().unwrap(), &want);
+        // The GPU's BC7 decoder (Mesa's) against bcdec: within a step.
+        let floor = if force_decode { 60.0 } else { 40.0 };
+        assert!(got > floor, "force_decode {force_decode}: {got:.1} dB");
+        assert_eq!(vt.stats().faults, 0);
+    }
+    let _ = std::fs::remove_file(&path);
 }

@@ -59,6 +59,12 @@ pub struct VtConfig {
     pub bias: MipBias,
     /// Also load the neighbours of requested tiles while the cache has room.
     pub prefetch: bool,
+    /// Decode BC tiles to RGBA8 even where the adapter samples BC (tests,
+    /// comparisons).
+    pub force_decode: bool,
+    /// Milliseconds of page-fault work (loading, decoding) a frame plans at
+    /// most, from the measured average per tile over the worker threads.
+    pub max_fault_ms: f64,
 }
 
 impl Default for VtConfig {
@@ -72,6 +78,8 @@ impl Default for VtConfig {
             texture_id: 0,
             bias: MipBias::default(),
             prefetch: true,
+            force_decode: false,
+            max_fault_ms: 8.0,
         }
     }
 }
@@ -82,8 +90,6 @@ impl Default for VtConfig {
 pub enum VtRuntimeError {
     /// The budget cannot hold the page table, the feedback and a few slots.
     Budget(String),
-    /// Only RGBA8 tiles are uploaded in this version.
-    Format(TileFormat),
     /// Staging refused a piece.
     Staging(StagingError),
     /// Declaring a job failed.
@@ -94,12 +100,6 @@ impl std::fmt::Display for VtRuntimeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             VtRuntimeError::Budget(why) => write!(f, "virtual texture budget: {why}"),
-            VtRuntimeError::Format(t) => {
-                write!(
-                    f,
-                    "{t:?} tiles are not uploaded yet: build the pack as RGBA8"
-                )
-            }
             VtRuntimeError::Staging(e) => e.fmt(f),
             VtRuntimeError::Graph(e) => e.fmt(f),
         }
@@ -168,6 +168,12 @@ type Feedback = (u64, Vec<u32>);
 pub struct VirtualTexture<S: TileSource + 'static> {
     source: Arc<S>,
     layout: VtLayout,
+    /// Set when tiles are decoded to RGBA8 on the way (their vkFormat).
+    decode_vk: Option<u32>,
+    /// Bytes of one slot in the atlas.
+    slot_bytes: u64,
+    /// Average nanoseconds of one page-fault job (updated by the jobs).
+    fault_ns: Arc<std::sync::atomic::AtomicU64>,
     config: VtConfig,
     cache: TileCache,
     page_table: PageTable,
@@ -214,10 +220,28 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
         config: VtConfig,
         screen: (u32, u32),
     ) -> Result<Self, VtRuntimeError> {
-        if source.format() != TileFormat::Rgba8 {
-            return Err(VtRuntimeError::Format(source.format()));
-        }
         let layout = source.layout();
+        // BC tiles stay compressed in the atlas when the adapter samples BC
+        // and slots are whole blocks; otherwise page-fault jobs decode them.
+        let (atlas_format, decode_vk) = match source.format() {
+            TileFormat::Rgba8 => (wgpu::TextureFormat::Rgba8Unorm, None),
+            f => {
+                let (native, vk) = match f {
+                    TileFormat::Bc1 => (wgpu::TextureFormat::Bc1RgbaUnorm, 133),
+                    _ => (wgpu::TextureFormat::Bc7RgbaUnorm, 145),
+                };
+                let can = device
+                    .features()
+                    .contains(wgpu::Features::TEXTURE_COMPRESSION_BC)
+                    && layout.slot().is_multiple_of(4)
+                    && !config.force_decode;
+                if can {
+                    (native, None)
+                } else {
+                    (wgpu::TextureFormat::Rgba8Unorm, Some(vk))
+                }
+            }
+        };
         let div = config.feedback_divisor.max(1);
         let feedback_size = (screen.0.div_ceil(div), screen.1.div_ceil(div));
         let feedback_bytes = (feedback_size.0 * feedback_size.1) as u64 * 4;
@@ -228,7 +252,10 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
             })
             .sum();
         let slot = layout.slot();
-        let slot_bytes = slot as u64 * slot as u64 * 4;
+        let slot_bytes = match (atlas_format, source.format()) {
+            (wgpu::TextureFormat::Rgba8Unorm, _) => slot as u64 * slot as u64 * 4,
+            (_, f) => f.slot_bytes(slot),
+        };
         let fixed = page_bytes + 2 * feedback_bytes + PARAMS_BYTES;
         let max_side = device.limits().max_texture_dimension_2d;
         let columns_max = (max_side / slot).min(256);
@@ -251,7 +278,7 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
             mip_level_count: 1,
             sample_count: 1,
             dimension: wgpu::TextureDimension::D2,
-            format: wgpu::TextureFormat::Rgba8Unorm,
+            format: atlas_format,
             usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
             view_formats: &[],
         });
@@ -398,10 +425,13 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
             })
             .collect();
         let n = layout.tile_count() as usize;
-        let gpu_bytes = (columns * slot) as u64 * (rows * slot) as u64 * 4 + fixed;
+        let gpu_bytes = slot_bytes * (columns * rows) as u64 + fixed;
         let mut vt = VirtualTexture {
             source: Arc::new(source),
             layout,
+            decode_vk,
+            slot_bytes,
+            fault_ns: Arc::new(std::sync::atomic::AtomicU64::new(0)),
             requests: RequestQueue::new(layout, config.texture_id + 1),
             config,
             cache,
@@ -503,7 +533,16 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
         let mut missing = 0;
         let mut loads = Vec::new();
         let mut budget_bytes = self.config.max_upload_bytes;
-        let slot_bytes = (self.layout.slot() as u64).pow(2) * 4;
+        let slot_bytes = self.slot_bytes;
+        // The time budget, from the average job so far over the workers.
+        let avg_ns = self.fault_ns.load(std::sync::atomic::Ordering::Relaxed);
+        let max_uploads = if avg_ns == 0 {
+            self.config.max_uploads
+        } else {
+            let workers = rayon::current_num_threads().max(1) as f64;
+            let fit = (self.config.max_fault_ms * 1e6 * workers / avg_ns as f64) as u32;
+            self.config.max_uploads.min(fit.max(1))
+        };
         for r in &wanted {
             let i = self.layout.index(r.tile).expect("requests name tiles") as usize;
             let resident = self.cache.touch(r.tile, now)
@@ -519,7 +558,7 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
             if self.first_request[i] == u64::MAX {
                 self.first_request[i] = rendered;
             }
-            if loads.len() as u32 >= self.config.max_uploads || budget_bytes < slot_bytes {
+            if loads.len() as u32 >= max_uploads || budget_bytes < slot_bytes {
                 continue;
             }
             let slot = if r.tile == root {
@@ -559,7 +598,7 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
                     (-1, 1),
                     (1, 1),
                 ] {
-                    if loads.len() as u32 >= self.config.max_uploads || budget_bytes < slot_bytes {
+                    if loads.len() as u32 >= max_uploads || budget_bytes < slot_bytes {
                         break 'prefetch;
                     }
                     let (x, y) = (r.tile.x as i32 + dx, r.tile.y as i32 + dy);
@@ -616,9 +655,24 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
                 wgpu::TextureAspect::All,
             )?;
             let source = Arc::clone(&self.source);
+            let (decode_vk, fault_ns) = (self.decode_vk, Arc::clone(&self.fault_ns));
             frame.add("page fault", move |_| {
+                let started = std::time::Instant::now();
                 let bytes = source.tile(tile)?;
-                Ok(piece.write_tight(&bytes)?)
+                match decode_vk {
+                    None => piece.write_tight(&bytes)?,
+                    Some(vk) => {
+                        let (_, rgba) = forgeflow_jobs::texture::decode::decode(vk, &bytes, s, s)?;
+                        piece.write_tight(&rgba)?
+                    }
+                }
+                // An exponential average (1/8 weight): a racy update loses at
+                // most one sample.
+                let ns = started.elapsed().as_nanos() as u64;
+                let old = fault_ns.load(std::sync::atomic::Ordering::Relaxed);
+                let new = if old == 0 { ns } else { old - old / 8 + ns / 8 };
+                fault_ns.store(new, std::sync::atomic::Ordering::Relaxed);
+                Ok(())
             })?;
             self.page_table.map(tile, slot);
             // Asked for by feedback (a prefetch was not).
