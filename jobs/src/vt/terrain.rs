@@ -90,8 +90,15 @@ impl Terrain {
     pub fn texel(&self, x: f32, y: f32, mip: u32) -> [u8; 4] {
         let f = (1u32 << mip) as f32;
         let h = self.height(x, y, f);
-        let dx = self.height(x + f, y, f) - h;
-        let dy = self.height(x, y + f, f) - h;
+        let hx = self.height(x + f, y, f);
+        let hy = self.height(x, y + f, f);
+        Self::shade(h, hx, hy, f)
+    }
+
+    /// The colour of a texel of height `h` whose neighbours one texel to the
+    /// right and below are `hx` and `hy`, at a texel size of `f`.
+    fn shade(h: f32, hx: f32, hy: f32, f: f32) -> [u8; 4] {
+        let (dx, dy) = (hx - h, hy - h);
         let light = (0.75 + (dx - dy) * 40.0 / f.sqrt()).clamp(0.35, 1.25);
         let base: [f32; 3] = match h {
             h if h < 0.42 => [0.10, 0.25, 0.55],
@@ -105,6 +112,9 @@ impl Terrain {
     }
 
     /// The RGBA8 slot of `tile`: its payload and its border, row by row.
+    /// Heights are computed once per texel on a grid one texel wider and
+    /// taller than the slot, so each texel costs one height, not three (the
+    /// texels are those of [`texel`](Self::texel), exactly).
     pub fn tile_rgba8(&self, tile: TileId) -> Vec<u8> {
         let slot = self.layout.slot() as i64;
         let border = self.layout.border() as i64;
@@ -112,13 +122,22 @@ impl Terrain {
         let f = (1u64 << mip) as f32;
         let x0 = tile.x as i64 * self.layout.tile() as i64 - border;
         let y0 = tile.y as i64 * self.layout.tile() as i64 - border;
-        let mut out = Vec::with_capacity((slot * slot * 4) as usize);
-        for y in 0..slot {
-            for x in 0..slot {
+        let g = (slot + 1) as usize;
+        let mut heights = Vec::with_capacity(g * g);
+        for y in 0..=slot {
+            for x in 0..=slot {
                 // The texel's centre at level 0.
                 let px = ((x0 + x) as f32 + 0.5) * f;
                 let py = ((y0 + y) as f32 + 0.5) * f;
-                out.extend_from_slice(&self.texel(px, py, mip));
+                heights.push(self.height(px, py, f));
+            }
+        }
+        let mut out = Vec::with_capacity((slot * slot * 4) as usize);
+        for y in 0..slot as usize {
+            for x in 0..slot as usize {
+                let h = heights[y * g + x];
+                let texel = Self::shade(h, heights[y * g + x + 1], heights[(y + 1) * g + x], f);
+                out.extend_from_slice(&texel);
             }
         }
         out
@@ -147,6 +166,17 @@ mod tests {
                 let rb = (y * slot + 4 + k) * 4;
                 assert_eq!(ta[ra..ra + 4], tb[rb..rb + 4], "row {y}, border column {k}");
             }
+        }
+        // The grid gives the texels of `texel`, exactly.
+        let slot = l.slot() as usize;
+        for (x, y) in [(0usize, 0usize), (5, 9), (slot - 1, slot - 1)] {
+            let px = ((3 * 64 - 4 + x as i64) as f32 + 0.5) * 2.0;
+            let py = ((5 * 64 - 4 + y as i64) as f32 + 0.5) * 2.0;
+            assert_eq!(
+                ta[(y * slot + x) * 4..][..4],
+                t.texel(px, py, 1),
+                "({x}, {y})"
+            );
         }
         // Not flat: more than a few colours.
         let mut colours: Vec<&[u8]> = ta.chunks_exact(4).collect();
