@@ -323,3 +323,40 @@ fn bc7_tiles_render_natively_and_decoded_the_same_as_their_blocks() {
     }
     let _ = std::fs::remove_file(&path);
 }
+
+#[test]
+fn a_budget_too_small_for_the_page_table_is_a_clear_error() {
+    let Some(gpu) = gpu::for_test("a_budget_too_small_for_the_page_table_is_a_clear_error") else {
+        return;
+    };
+    let layout = VtLayout::new(65536, 65536, 128, 4).unwrap();
+    let err = VirtualTexture::new(
+        &gpu.device,
+        Terrain::new(layout, 1),
+        VtConfig {
+            budget_bytes: 1 << 20,
+            ..Default::default()
+        },
+        (1920, 1080),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("budget"), "{err}");
+    // Within a budget: every byte counted stays under it.
+    let vt = VirtualTexture::new(
+        &gpu.device,
+        Terrain::new(layout, 1),
+        VtConfig {
+            budget_bytes: 64 << 20,
+            ..Default::default()
+        },
+        (1920, 1080),
+    )
+    .unwrap();
+    let s = vt.stats();
+    assert!(
+        s.gpu_bytes <= 64 << 20 && s.gpu_bytes > 60 << 20,
+        "{}",
+        s.gpu_bytes
+    );
+    assert!(s.slots > 800, "{}", s.slots);
+}
