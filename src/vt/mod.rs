@@ -22,6 +22,41 @@
 //!
 //! The coarsest level is loaded at creation and pinned, so a miss always
 //! shows a coarser resident tile, never garbage.
+//!
+//! ```no_run
+//! # fn demo(device: &wgpu::Device, queue: &wgpu::Queue) -> Result<(), Box<dyn std::error::Error>> {
+//! use forgeflow::graph::{Scheduler, SchedulerConfig};
+//! use forgeflow::jobs::vt::TilePack;
+//! use forgeflow::staging::{ReadbackRing, ReadbackConfig, StagingConfig, StagingRing};
+//! use forgeflow::vt::{wgsl, VirtualTexture, VtConfig};
+//!
+//! // A pack written by `forgeflow-tex vt-build`, 256 MiB of GPU memory, a 1080p screen.
+//! let pack = TilePack::open("terrain.vtpack")?;
+//! let mut vt = VirtualTexture::new(device, pack, VtConfig::default(), (1920, 1080))?;
+//! let shader_source = format!("{}\n/* your shader: vt_sample(...), vt_feedback(...) */", wgsl(1));
+//! let mut ring = StagingRing::new(device, StagingConfig::default())?;
+//! let mut readback = ReadbackRing::new(device, ReadbackConfig::default())?;
+//! let mut sched = Scheduler::new(SchedulerConfig::default())?;
+//! loop {
+//!     readback.poll(); // feedback of earlier frames arrives here
+//!     let staging = ring.begin_frame()?;
+//!     {
+//!         let mut frame = sched.begin_frame()?;
+//!         vt.update(queue, &staging, &mut frame)?; // page faults become jobs
+//!         frame.run()?;
+//!     }
+//!     let mut encoder = device.create_command_encoder(&Default::default());
+//!     staging.finish(&mut encoder); // tile and page-table copies first
+//!     // ... passes with `vt.bind_group()` at group 1 ...
+//!     let mut rb = readback.begin_frame();
+//!     vt.end_frame(&mut encoder, &mut rb);
+//!     rb.finish(&mut encoder);
+//!     queue.submit([encoder.finish()]);
+//! #   break;
+//! }
+//! # let _ = shader_source;
+//! # Ok(()) }
+//! ```
 
 use std::sync::{Arc, Mutex};
 
