@@ -125,6 +125,8 @@ fn is_srgb(vk_format: u32) -> bool {
         vk_format,
         29 | 36 | 43 | 50 | 132 | 134 | 136 | 138 | 146 | 148 | 150 | 152
     ) || (157..=184).contains(&vk_format) && vk_format.is_multiple_of(2)
+        || (1_000_288_000..=1_000_288_029).contains(&vk_format)
+            && (vk_format - 1_000_288_000) % 3 == 1
 }
 
 /// How to load a texture.
@@ -269,7 +271,9 @@ pub fn load_texture<'s, S: TextureSource + ?Sized>(
     let mut gpu_bytes = 0;
     for level in 0..l.levels {
         let (w, h) = ((l.width >> level).max(1), (l.height >> level).max(1));
-        let depth_blocks = ((l.depth >> level).max(1)).div_ceil(fmt_info.block[2]);
+        let level_depth = (l.depth >> level).max(1);
+        let bd = fmt_info.block[2];
+        let depth_blocks = level_depth.div_ceil(bd);
         for layer in 0..l.layers {
             for face in 0..l.faces {
                 for z in 0..depth_blocks {
@@ -279,8 +283,14 @@ pub fn load_texture<'s, S: TextureSource + ?Sized>(
                         face,
                         depth: z,
                     };
+                    // A slab of 3D blocks covers `bd` slices (fewer at the end).
+                    let slices = (level_depth - z * bd).min(bd);
                     let origin = if is_3d {
-                        wgpu::Origin3d { x: 0, y: 0, z }
+                        wgpu::Origin3d {
+                            x: 0,
+                            y: 0,
+                            z: z * bd,
+                        }
                     } else {
                         wgpu::Origin3d {
                             x: 0,
@@ -291,7 +301,7 @@ pub fn load_texture<'s, S: TextureSource + ?Sized>(
                     let extent = wgpu::Extent3d {
                         width: w,
                         height: h,
-                        depth_or_array_layers: 1,
+                        depth_or_array_layers: if bd > 1 { slices } else { 1 },
                     };
                     let mut piece = staging.write_texture(
                         &texture,
@@ -305,6 +315,12 @@ pub fn load_texture<'s, S: TextureSource + ?Sized>(
                         frame.add("texture upload", move |_| {
                             let bytes = file.image(sel)?;
                             Ok(piece.write_tight(&bytes)?)
+                        })?;
+                    } else if bd > 1 {
+                        frame.add("texture decode", move |_| {
+                            let blocks = file.image(sel)?;
+                            let (_, px) = decode::decode_3d(vk, &blocks, w, h, slices)?;
+                            Ok(piece.write_tight(&px)?)
                         })?;
                     } else {
                         declare_decode(

@@ -293,7 +293,13 @@ fn to_png(file: &TextureFile, sel: ImageSelector, blocks: &[u8]) -> Result<Vec<u
             })
             .collect(),
         vk => {
-            let (fmt, px) = decode(vk, blocks, w, h).map_err(|e| e.to_string())?;
+            // A 3D block format: the first slice of the selected slab.
+            let (fmt, px) = if d.format.is_some_and(|f| f.block[2] > 1) {
+                forgeflow::jobs::texture::decode::decode_3d(vk, blocks, w, h, 1)
+            } else {
+                decode(vk, blocks, w, h)
+            }
+            .map_err(|e| e.to_string())?;
             match fmt {
                 DecodedFormat::Rgba8Unorm => px,
                 DecodedFormat::Rgba8Snorm => px

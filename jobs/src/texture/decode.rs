@@ -7,6 +7,9 @@
 //! - ETC2 and EAC: texture2ddecoder (EAC at 8 bits of its 11).
 //! - ASTC LDR 2D: `astc-decode`, which decodes an illegal block to the error
 //!   colour; texture2ddecoder panics on corrupt ASTC blocks.
+//! - ASTC HDR (2D) and 3D ASTC: forgeflow's own decoder ([`super::astc`]),
+//!   bit-exact with Arm's astcenc; 3D images go a slab of blocks at a time
+//!   ([`decode_3d`]).
 //!
 //! Uncompressed three-channel formats (R8G8B8, B8G8R8, R16G16B16 float),
 //! which no GPU format holds, are expanded the same way, texel by texel.
@@ -106,6 +109,9 @@ enum Kind {
         signed: bool,
     },
     Astc,
+    /// 2D ASTC with HDR endpoints allowed (the SFLOAT formats): forgeflow's
+    /// own decoder, to half floats.
+    AstcHdr,
     /// Three 8-bit channels (uncompressed), red first or blue first: no GPU
     /// format holds them, so they are expanded to RGBA8.
     Rgb8 {
@@ -171,7 +177,7 @@ fn plan(vk_format: u32) -> Result<Plan, DecodeError> {
     if info.block[2] != 1 {
         return Err(DecodeError::Unsupported {
             vk_format,
-            why: "3D ASTC blocks are not decoded yet",
+            why: "3D blocks: decode them a slab at a time with decode_3d",
         });
     }
     let kind = match vk_format {
@@ -199,15 +205,16 @@ fn plan(vk_format: u32) -> Result<Plan, DecodeError> {
             signed: vk_format == 156,
         },
         157..=184 => Kind::Astc,
+        1_000_066_000..=1_000_066_013 => Kind::AstcHdr,
         _ => {
             return Err(DecodeError::Unsupported {
                 vk_format,
-                why: "HDR ASTC is not decoded yet",
+                why: "no decoder for this block format",
             })
         }
     };
     let out = match kind {
-        Kind::Bc6h { .. } => DecodedFormat::Rgba16Float,
+        Kind::Bc6h { .. } | Kind::AstcHdr => DecodedFormat::Rgba16Float,
         Kind::Bc4 { signed: true }
         | Kind::Bc5 { signed: true }
         | Kind::EacR { signed: true }
@@ -224,7 +231,89 @@ fn plan(vk_format: u32) -> Result<Plan, DecodeError> {
 
 /// The decoded format and bytes an image of `vk_format` decodes to.
 pub fn decoded_format(vk_format: u32) -> Result<DecodedFormat, DecodeError> {
+    if let Some(hdr) = astc_3d(vk_format) {
+        return Ok(if hdr {
+            DecodedFormat::Rgba16Float
+        } else {
+            DecodedFormat::Rgba8Unorm
+        });
+    }
     plan(vk_format).map(|p| p.out)
+}
+
+/// For a 3D ASTC format, whether it is the SFLOAT (HDR) variant.
+fn astc_3d(vk_format: u32) -> Option<bool> {
+    (1_000_288_000..=1_000_288_029)
+        .contains(&vk_format)
+        .then(|| (vk_format - 1_000_288_000) % 3 == 2)
+}
+
+/// Decodes one slab of a 3D ASTC image: `data` holds one layer of blocks
+/// (rows of blocks, tightly packed, as a KTX2 depth selector returns them),
+/// which covers `depth` texel slices (at most the block depth) of a
+/// `width` x `height` image. Returns the slices one after another: RGBA8 for
+/// the UNORM and SRGB formats, RGBA16F for SFLOAT. Illegal blocks decode to
+/// the error colour (magenta, or NaN).
+pub fn decode_3d(
+    vk_format: u32,
+    data: &[u8],
+    width: u32,
+    height: u32,
+    depth: u32,
+) -> Result<(DecodedFormat, Vec<u8>), DecodeError> {
+    use super::astc::{decode_block, Profile};
+    let hdr = astc_3d(vk_format).ok_or(DecodeError::Unsupported {
+        vk_format,
+        why: "not a 3D ASTC format",
+    })?;
+    let info = format::info(vk_format).expect("a 3D ASTC format");
+    let [bw, bh, bd] = info.block;
+    let depth = depth.clamp(1, bd);
+    let (bx, by) = (width.div_ceil(bw) as usize, height.div_ceil(bh) as usize);
+    let expected = bx * by * 16;
+    if data.len() < expected {
+        return Err(DecodeError::DataSize {
+            expected,
+            got: data.len(),
+        });
+    }
+    let (fmt, bpp) = if hdr {
+        (DecodedFormat::Rgba16Float, 8)
+    } else {
+        (DecodedFormat::Rgba8Unorm, 4)
+    };
+    let (w, h) = (width as usize, height as usize);
+    let mut out = vec![0u8; w * h * depth as usize * bpp];
+    let mut texels = vec![[0u16; 4]; (bw * bh * bd) as usize];
+    let profile = if hdr { Profile::Hdr } else { Profile::Ldr };
+    for (i, block) in data[..expected].chunks_exact(16).enumerate() {
+        let block: &[u8; 16] = block.try_into().expect("16 bytes");
+        decode_block(block, (bw, bh, bd), profile, &mut texels);
+        let (x0, y0) = ((i % bx) * bw as usize, (i / bx) * bh as usize);
+        for z in 0..depth as usize {
+            for ty in 0..bh as usize {
+                for tx in 0..bw as usize {
+                    let (x, y) = (x0 + tx, y0 + ty);
+                    if x >= w || y >= h {
+                        continue;
+                    }
+                    let t = texels[(z * bh as usize + ty) * bw as usize + tx];
+                    let at = ((z * h + y) * w + x) * bpp;
+                    if hdr {
+                        for c in 0..4 {
+                            out[at + 2 * c..at + 2 * c + 2].copy_from_slice(&t[c].to_le_bytes());
+                        }
+                    } else {
+                        for c in 0..4 {
+                            // The nearest 8-bit value of the UNORM16 result.
+                            out[at + c] = ((t[c] as u32 * 255 + 32767) / 65535) as u8;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok((fmt, out))
 }
 
 /// Decodes one `width x height` image whose blocks are `data` (rows of blocks,
@@ -397,6 +486,16 @@ fn decode_block(kind: Kind, block: &[u8], (bw, bh): (u32, u32), tile: &mut [u8])
         Kind::Rgb16f => {
             tile[..6].copy_from_slice(&block[..6]);
             tile[6..8].copy_from_slice(&0x3C00u16.to_le_bytes());
+        }
+        Kind::AstcHdr => {
+            let input: [u8; 16] = block.try_into().unwrap_or([0; 16]);
+            let mut texels = [[0u16; 4]; 144];
+            super::astc::decode_block(&input, (bw, bh, 1), super::astc::Profile::Hdr, &mut texels);
+            for (px, t) in tile.chunks_exact_mut(8).zip(&texels) {
+                for c in 0..4 {
+                    px[2 * c..2 * c + 2].copy_from_slice(&t[c].to_le_bytes());
+                }
+            }
         }
         Kind::Astc => {
             let input: [u8; 16] = block.try_into().unwrap_or([0; 16]);

@@ -91,11 +91,26 @@ pub fn info(vk_format: u32) -> Option<FormatInfo> {
             let (w, h) = ASTC[(vk_format - 1_000_066_000) as usize];
             bc("ASTC_SFLOAT", w, h, 16)
         }
-        1_000_288_000..=1_000_288_002 => FormatInfo {
-            name: "ASTC_3x3x3",
-            block: [3, 3, 3],
-            bytes: 16,
-        },
+        // VK_EXT_texture_compression_astc_3d: each size as UNORM, SRGB, SFLOAT.
+        1_000_288_000..=1_000_288_029 => {
+            const SIZES: [[u32; 3]; 10] = [
+                [3, 3, 3],
+                [4, 3, 3],
+                [4, 4, 3],
+                [4, 4, 4],
+                [5, 4, 4],
+                [5, 5, 4],
+                [5, 5, 5],
+                [6, 5, 5],
+                [6, 6, 5],
+                [6, 6, 6],
+            ];
+            FormatInfo {
+                name: "ASTC_3D",
+                block: SIZES[((vk_format - 1_000_288_000) / 3) as usize],
+                bytes: 16,
+            }
+        }
         _ => return None,
     })
 }
@@ -113,6 +128,8 @@ mod tests {
         assert_eq!(info(173).unwrap().block, [10, 5, 1]);
         assert_eq!(info(1_000_066_000).unwrap().block, [4, 4, 1]);
         assert_eq!(info(1_000_288_000).unwrap().block, [3, 3, 3]);
+        assert_eq!(info(1_000_288_029).unwrap().block, [6, 6, 6]);
+        assert_eq!(info(1_000_288_010).unwrap().block, [4, 4, 4]);
         assert!(info(0).is_none());
         assert!(!info(97).unwrap().is_compressed());
     }

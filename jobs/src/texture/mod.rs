@@ -16,6 +16,7 @@
 //! - [`decode`]: CPU decoders of block-compressed images.
 //! - [`corpus::ktx2_dir`]: where tests find the shared corpus of real files.
 
+pub mod astc;
 pub mod corpus;
 pub mod dds;
 pub mod decode;
