@@ -165,6 +165,40 @@ pub struct ImageSelector {
     pub depth: u32,
 }
 
+/// Reads the validated file through the `ktx2` crate (only now: it panics
+/// on some inputs the validation refuses) and requires it to agree with the
+/// validation on the header and on where every level is: two readers of
+/// the level index, written apart.
+fn cross_check(bytes: &[u8], l: &Ktx2Layout) -> Result<(), Ktx2Error> {
+    let disagree = |what: String| Ktx2Error::CrateDisagrees(what);
+    let reader = ::ktx2::Reader::new(bytes).map_err(|e| disagree(e.to_string()))?;
+    let h = reader.header();
+    let vk = h.format.map_or(0, |f| f.value());
+    let ours = (l.vk_format, l.width, l.levels);
+    let theirs = (vk, h.pixel_width, h.level_count.max(1));
+    if ours != theirs {
+        return Err(disagree(format!(
+            "(vkFormat, width, levels) {theirs:?}, validated {ours:?}"
+        )));
+    }
+    let base = bytes.as_ptr() as usize;
+    for (i, (level, (range, inflated))) in reader.levels().zip(&l.level_ranges).enumerate() {
+        let start = level.data.as_ptr() as usize - base;
+        let theirs = start..start + level.data.len();
+        if theirs != *range
+            || level.uncompressed_byte_length != *inflated
+                && l.supercompression != Supercompression::BasisLz
+        {
+            return Err(disagree(format!(
+                "level {i} at {start}+{} ({} inflated), validated {range:?} ({inflated})",
+                level.data.len(),
+                level.uncompressed_byte_length
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl Ktx2File {
     /// Maps and validates the file at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, TextureError> {
@@ -178,6 +212,7 @@ impl Ktx2File {
 
     pub(crate) fn new(bytes: Bytes) -> Result<Self, TextureError> {
         let layout = ktx2::validate(&bytes)?;
+        cross_check(&bytes, &layout)?;
         Ok(Ktx2File {
             bytes,
             layout,

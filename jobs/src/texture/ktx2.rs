@@ -143,12 +143,18 @@ pub enum Ktx2Error {
         /// Bytes the format and size give.
         expected: u64,
     },
+    /// The `ktx2` crate, reading the validated file, refuses it or reads its
+    /// header or level index differently.
+    CrateDisagrees(String),
 }
 
 impl fmt::Display for Ktx2Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Ktx2Error::NotKtx2 => f.write_str("not a KTX2 file: the 12-byte identifier is missing"),
+            Ktx2Error::CrateDisagrees(why) => {
+                write!(f, "the ktx2 crate reads this file differently: {why}")
+            }
             Ktx2Error::UnexpectedEof { what, needed, len } => {
                 write!(f, "truncated: the {what} needs {needed} bytes but the file has {len}")
             }
