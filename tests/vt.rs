@@ -360,3 +360,49 @@ fn a_budget_too_small_for_the_page_table_is_a_clear_error() {
     );
     assert!(s.slots > 800, "{}", s.slots);
 }
+
+#[test]
+fn a_working_set_larger_than_the_cache_raises_the_bias_instead_of_thrashing() {
+    let Some(gpu) =
+        gpu::for_test("a_working_set_larger_than_the_cache_raises_the_bias_instead_of_thrashing")
+    else {
+        return;
+    };
+    // 4096x4096 in tiles of 16: the view wants about a thousand level-1
+    // tiles; the budget holds about sixty slots.
+    let layout = VtLayout::new(4096, 4096, 16, 4).unwrap();
+    let page_bytes: u64 = (0..layout.mips())
+        .map(|m| {
+            let (x, y) = layout.tiles_at(m);
+            x as u64 * y as u64 * 4
+        })
+        .sum();
+    let budget = page_bytes + 4096 + 60 * 24 * 24 * 4;
+    let mut vt = VirtualTexture::new(
+        &gpu.device,
+        Terrain::new(layout, 5),
+        VtConfig {
+            budget_bytes: budget,
+            min_age: 2,
+            ..Default::default()
+        },
+        (SIDE, SIDE),
+    )
+    .unwrap();
+    let renders = render(&gpu, &mut vt, 30);
+    let s = vt.stats().clone();
+    assert!(s.gpu_bytes <= budget, "{} > {budget}", s.gpu_bytes);
+    assert!(s.resident <= s.slots && s.slots < 70, "{s:?}");
+    assert!(s.bias > 0.0, "the bias rose: {s:?}");
+    assert!(s.evicted > 0, "{s:?}");
+    // Whatever level the bias leaves, every texel comes from a resident
+    // tile of this terrain: the render stays close to the coarsest level's.
+    let root = reference(vt.source(), &layout, layout.mips() - 1);
+    let p = psnr(renders.last().unwrap(), &root);
+    assert!(p > 15.0, "{p:.1} dB against the coarsest level: garbage?");
+    assert!(renders
+        .last()
+        .unwrap()
+        .iter()
+        .all(|px| px.iter().all(|c| c.is_finite() && (0.0..=1.0).contains(c))));
+}
