@@ -121,17 +121,14 @@ pub struct DdsLayout {
 }
 
 impl DdsLayout {
-    /// Bytes of one depth slice of `level`.
+    /// Bytes of one depth slice of `level` (validated: fits the file).
     pub fn slice_bytes(&self, level: u32) -> u64 {
         self.checked_slice_bytes(level)
             .expect("validated: the images fit in the file")
     }
 
     fn checked_slice_bytes(&self, level: u32) -> Option<u64> {
-        let dim = |v: u32, b: u32| ((v >> level).max(1)).div_ceil(b) as u64;
-        dim(self.width, self.format.block[0])
-            .checked_mul(dim(self.height, self.format.block[1]))?
-            .checked_mul(self.format.bytes as u64)
+        self.format.slice_bytes(self.width, self.height, level)
     }
 
     /// Depth slices of `level`.

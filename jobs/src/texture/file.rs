@@ -309,10 +309,9 @@ impl Ktx2File {
 
     /// Bytes of one image (rows of blocks, tightly packed) of `level`.
     pub fn image_bytes(&self, level: u32) -> Option<u64> {
-        let f = self.layout.format?;
-        let l = &self.layout;
-        let dim = |v: u32, b: u32| ((v >> level).max(1)).div_ceil(b) as u64;
-        Some(dim(l.width, f.block[0]) * dim(l.height, f.block[1]) * f.bytes as u64)
+        self.layout
+            .format?
+            .slice_bytes(self.layout.width, self.layout.height, level)
     }
 
     /// The bytes of one image, as stored: borrowed from the file when the level

@@ -16,6 +16,15 @@ impl FormatInfo {
     pub fn is_compressed(&self) -> bool {
         self.block != [1, 1, 1]
     }
+
+    /// Bytes of one depth slice (of blocks) of `level` of a `width` x
+    /// `height` image: rows of whole blocks. `None` if it overflows a `u64`.
+    pub fn slice_bytes(&self, width: u32, height: u32, level: u32) -> Option<u64> {
+        let dim = |v: u32, b: u32| (v.checked_shr(level).unwrap_or(0).max(1)).div_ceil(b) as u64;
+        dim(width, self.block[0])
+            .checked_mul(dim(height, self.block[1]))?
+            .checked_mul(self.bytes as u64)
+    }
 }
 
 const fn px(name: &'static str, bytes: u32) -> FormatInfo {

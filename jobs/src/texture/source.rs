@@ -58,9 +58,7 @@ impl TextureDesc {
 
     /// Bytes of one image of `level`, when the format is known.
     pub fn image_bytes(&self, level: u32) -> Option<u64> {
-        let f = self.format?;
-        let (w, h) = self.level_size(level);
-        Some(w.div_ceil(f.block[0]) as u64 * h.div_ceil(f.block[1]) as u64 * f.bytes as u64)
+        self.format?.slice_bytes(self.width, self.height, level)
     }
 
     fn check(&self, sel: ImageSelector) -> Result<(), TextureError> {
