@@ -42,7 +42,7 @@
 //!     let staging = ring.begin_frame()?;
 //!     {
 //!         let mut frame = sched.begin_frame()?;
-//!         vt.update(queue, &staging, &mut frame)?; // page faults become jobs
+//!         vt.update(&staging, &mut frame)?; // page faults become jobs
 //!         frame.run()?;
 //!     }
 //!     let mut encoder = device.create_command_encoder(&Default::default());
@@ -155,7 +155,7 @@ impl From<GraphError> for VtRuntimeError {
 }
 
 /// Counters and gauges of a virtual texture.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct VtStats {
     /// Frames updated.
     pub frames: u64,
@@ -182,8 +182,10 @@ pub struct VtStats {
     pub requests: u64,
     /// The mip bias now.
     pub bias: f32,
-    /// Frames from a tile's first request to its load, per load.
-    pub fault_latency_frames: Vec<u32>,
+    /// Loads by frames from the tile's first request (the frame whose
+    /// feedback asked) to its load: index = frames, the last bucket counts
+    /// 63 and more. A histogram, so that a long run stays bounded.
+    pub fault_latency_frames: [u64; 64],
     /// GPU bytes: atlas, page table, feedback, parameters.
     pub gpu_bytes: u64,
     /// CPU time of the last update's feedback processing (de-duplication and
@@ -191,13 +193,62 @@ pub struct VtStats {
     pub feedback_ms: f64,
 }
 
+impl Default for VtStats {
+    fn default() -> Self {
+        VtStats {
+            frames: 0,
+            resident: 0,
+            slots: 0,
+            requested: 0,
+            faults: 0,
+            tiles_uploaded: 0,
+            evicted: 0,
+            prefetched: 0,
+            reloaded_within_60: 0,
+            hits: 0,
+            requests: 0,
+            bias: 0.0,
+            fault_latency_frames: [0; 64],
+            gpu_bytes: 0,
+            feedback_ms: 0.0,
+        }
+    }
+}
+
+impl VtStats {
+    /// The `q` quantile (0..=1) of the fault latency in frames, or `None`
+    /// before any load.
+    pub fn fault_latency_quantile(&self, q: f64) -> Option<u32> {
+        let total: u64 = self.fault_latency_frames.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let rank = ((total - 1) as f64 * q.clamp(0.0, 1.0)).round() as u64;
+        let mut seen = 0;
+        for (frames, &n) in self.fault_latency_frames.iter().enumerate() {
+            seen += n;
+            if seen > rank {
+                return Some(frames as u32);
+            }
+        }
+        Some(63)
+    }
+}
+
 const PARAMS_BYTES: u64 = 64;
 
 /// Frames a tile must have gone unrequested before a prefetch may take its slot.
 const PREFETCH_COLD: u64 = 30;
 
-/// Feedback read back: the frame that rendered it, and its (non-empty) words.
-type Feedback = (u64, Vec<u32>);
+/// Feedback read back, handed from the readback ring's callback to `update`:
+/// the newest words (with the frame that rendered them) and emptied vectors
+/// to fill next, so that steady frames allocate nothing and older feedback
+/// is dropped, never queued.
+#[derive(Default)]
+struct Mailbox {
+    newest: Option<(u64, Vec<u32>)>,
+    spare: Vec<Vec<u32>>,
+}
 
 /// A virtual texture on the GPU, fed from a [`TileSource`].
 pub struct VirtualTexture<S: TileSource + 'static> {
@@ -227,7 +278,14 @@ pub struct VirtualTexture<S: TileSource + 'static> {
     feedback_size: (u32, u32),
     layout_group: wgpu::BindGroupLayout,
     group: wgpu::BindGroup,
-    delivered: Arc<Mutex<Vec<Feedback>>>,
+    delivered: Arc<Mutex<Mailbox>>,
+    /// Per-frame scratch, kept between frames: the requests, the loads, the
+    /// page table's deltas, its dirty rows and their bytes.
+    wanted: Vec<Request>,
+    loads: Vec<(TileId, (u8, u8))>,
+    deltas: Vec<forgeflow_jobs::vt::Delta>,
+    dirty_rows: Vec<Option<(u32, u32)>>,
+    page_bytes: Vec<u8>,
     /// Per tile: the frame it was first requested while missing, and when it left.
     first_request: Vec<u64>,
     evicted_at: Vec<u64>,
@@ -481,7 +539,12 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
             feedback_size,
             layout_group,
             group,
-            delivered: Arc::new(Mutex::new(Vec::new())),
+            delivered: Arc::new(Mutex::new(Mailbox::default())),
+            wanted: Vec::new(),
+            loads: Vec::new(),
+            deltas: Vec::new(),
+            dirty_rows: Vec::new(),
+            page_bytes: Vec::new(),
             first_request: vec![u64::MAX; n],
             evicted_at: vec![u64::MAX; n],
             frame: 0,
@@ -524,10 +587,7 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
     /// Feedback words (as read back) for the next [`update`](Self::update):
     /// for renderers that read the buffer themselves, and for tests.
     pub fn push_feedback(&self, words: Vec<u32>) {
-        self.delivered
-            .lock()
-            .expect("not poisoned")
-            .push((self.frame, words));
+        self.delivered.lock().expect("not poisoned").newest = Some((self.frame, words));
     }
 
     /// The frame's work (see the module documentation): feedback in, page
@@ -535,7 +595,6 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
     /// `staging`, the page table and the parameters updated.
     pub fn update<'s>(
         &mut self,
-        queue: &wgpu::Queue,
         staging: &'s StagingFrame<'_>,
         frame: &mut Frame<'s>,
     ) -> Result<(), VtRuntimeError> {
@@ -544,11 +603,18 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
         let started = std::time::Instant::now();
         // The newest feedback only: older batches (frames whose readbacks
         // arrived together) describe views already left behind.
-        let (rendered, words) = std::mem::take(&mut *self.delivered.lock().expect("not poisoned"))
-            .pop()
+        let (rendered, words) = self
+            .delivered
+            .lock()
+            .expect("not poisoned")
+            .newest
+            .take()
             .unwrap_or((now, Vec::new()));
         let has_feedback = !words.is_empty();
-        let mut wanted: Vec<Request> = self.requests.process(&words).to_vec();
+        let mut wanted = std::mem::take(&mut self.wanted);
+        let mut loads = std::mem::take(&mut self.loads);
+        wanted.clear();
+        loads.clear();
         // The root first, until it is loaded.
         let root = TileId {
             mip: (self.layout.mips() - 1) as u8,
@@ -556,17 +622,20 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
             y: 0,
         };
         if self.stats.tiles_uploaded == 0 {
-            wanted.insert(
-                0,
-                Request {
-                    tile: root,
-                    count: 1,
-                },
-            );
+            wanted.push(Request {
+                tile: root,
+                count: 1,
+            });
         }
+        wanted.extend_from_slice(self.requests.process(&words));
+        // The words' vector goes back for the next readback to fill.
+        self.delivered
+            .lock()
+            .expect("not poisoned")
+            .spare
+            .push(words);
         self.stats.feedback_ms = started.elapsed().as_secs_f64() * 1e3;
         let mut missing = 0;
-        let mut loads = Vec::new();
         let mut budget_bytes = self.config.max_upload_bytes;
         let slot_bytes = self.slot_bytes;
         // The time budget, from the average job so far over the workers.
@@ -713,9 +782,8 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
             // Asked for by feedback (a prefetch was not).
             let requested = self.first_request[i] != u64::MAX;
             if requested {
-                self.stats
-                    .fault_latency_frames
-                    .push((now - self.first_request[i]) as u32);
+                let frames = (now - self.first_request[i]).min(63) as usize;
+                self.stats.fault_latency_frames[frames] += 1;
                 self.first_request[i] = u64::MAX;
             }
             if requested && self.evicted_at[i] != u64::MAX && now - self.evicted_at[i] <= 60 {
@@ -733,30 +801,39 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
         self.stats.bias = self.config.bias.bias;
         self.stats.resident = self.cache.resident();
         self.stats.frames += 1;
-        self.write_params(queue);
+        self.write_params(staging)?;
+        self.wanted = wanted;
+        self.loads = loads;
         Ok(())
     }
 
     /// Applies the page table's deltas to the CPU copy and uploads, per level,
     /// the rows they touched.
     fn upload_page_table(&mut self, staging: &StagingFrame<'_>) -> Result<(), VtRuntimeError> {
-        let deltas = self.page_table.take_deltas();
-        let mut rows: Vec<Option<(u32, u32)>> = if std::mem::take(&mut self.page_all_dirty) {
-            (0..self.layout.mips())
-                .map(|m| Some((0, self.layout.tiles_at(m).1 - 1)))
-                .collect()
+        let mut deltas = std::mem::take(&mut self.deltas);
+        self.page_table.swap_deltas(&mut deltas);
+        let mips = self.layout.mips() as usize;
+        self.dirty_rows.clear();
+        if std::mem::take(&mut self.page_all_dirty) {
+            let layout = self.layout;
+            self.dirty_rows
+                .extend((0..mips as u32).map(|m| Some((0, layout.tiles_at(m).1 - 1))));
         } else {
-            vec![None; self.layout.mips() as usize]
-        };
+            self.dirty_rows.resize(mips, None);
+        }
         for d in &deltas {
             let m = d.tile.mip as usize;
             let (w, _) = self.layout.tiles_at(m as u32);
             self.page_levels[m][(d.tile.y as u32 * w + d.tile.x as u32) as usize] = d.entry.pack();
             let y = d.tile.y as u32;
-            rows[m] = Some(rows[m].map_or((y, y), |(a, b)| (a.min(y), b.max(y))));
+            self.dirty_rows[m] =
+                Some(self.dirty_rows[m].map_or((y, y), |(a, b)| (a.min(y), b.max(y))));
         }
-        for (m, span) in rows.iter().enumerate() {
-            let Some((y0, y1)) = *span else { continue };
+        self.deltas = deltas;
+        for m in 0..mips {
+            let Some((y0, y1)) = self.dirty_rows[m] else {
+                continue;
+            };
             let (w, _) = self.layout.tiles_at(m as u32);
             let mut piece = staging.write_texture(
                 &self.page_texture,
@@ -769,16 +846,20 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
                 },
                 wgpu::TextureAspect::All,
             )?;
-            let bytes: Vec<u8> = self.page_levels[m][(y0 * w) as usize..((y1 + 1) * w) as usize]
-                .iter()
-                .flat_map(|e| e.to_le_bytes())
-                .collect();
-            piece.write_tight(&bytes)?;
+            self.page_bytes.clear();
+            self.page_bytes.extend(
+                self.page_levels[m][(y0 * w) as usize..((y1 + 1) * w) as usize]
+                    .iter()
+                    .flat_map(|e| e.to_le_bytes()),
+            );
+            piece.write_tight(&self.page_bytes)?;
         }
         Ok(())
     }
 
-    fn write_params(&self, queue: &wgpu::Queue) {
+    /// The parameters through the staging ring (no buffer of wgpu's own per
+    /// write, as `Queue::write_buffer` would make).
+    fn write_params(&self, staging: &StagingFrame<'_>) -> Result<(), VtRuntimeError> {
         let (w, h) = self.layout.size();
         let atlas = self.atlas.size();
         let div = self.config.feedback_divisor.max(1);
@@ -786,7 +867,12 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
         // stride coprime with the block's area visits every position).
         let k = (self.frame * 37) % (div as u64 * div as u64);
         let jitter = [(k % div as u64) as u32, (k / div as u64) as u32];
-        let mut p = Vec::with_capacity(PARAMS_BYTES as usize);
+        let mut p = [0u8; PARAMS_BYTES as usize];
+        let mut at = 0;
+        let mut put = |b: [u8; 4]| {
+            p[at..at + 4].copy_from_slice(&b);
+            at += 4;
+        };
         for f in [
             w as f32,
             h as f32,
@@ -798,7 +884,7 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
             self.layout.mips() as f32,
             self.config.bias.bias,
         ] {
-            p.extend_from_slice(&f.to_le_bytes());
+            put(f.to_le_bytes());
         }
         for u in [
             div,
@@ -809,9 +895,12 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
             self.config.texture_id as u32 + 1,
             0,
         ] {
-            p.extend_from_slice(&u.to_le_bytes());
+            put(u.to_le_bytes());
         }
-        queue.write_buffer(&self.params, 0, &p);
+        staging
+            .write_buffer(&self.params, 0, PARAMS_BYTES)?
+            .write(&p)?;
+        Ok(())
     }
 
     /// After the passes that wrote feedback: copies it aside and clears the
@@ -831,16 +920,20 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
         let rendered = self.frame;
         let _ = readback.read_buffer(&self.feedback_copy, 0, size, move |r| {
             if let Ok(data) = r {
-                let words: Vec<u32> = data
-                    .bytes
-                    .chunks_exact(4)
-                    .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
-                    .filter(|&w| w != 0)
-                    .collect();
-                delivered
-                    .lock()
-                    .expect("not poisoned")
-                    .push((rendered, words));
+                let mut mailbox = delivered.lock().expect("not poisoned");
+                let mut words = mailbox.spare.pop().unwrap_or_default();
+                words.clear();
+                words.extend(
+                    data.bytes
+                        .chunks_exact(4)
+                        .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+                        .filter(|&w| w != 0),
+                );
+                // Only the newest feedback is kept; an unread older one is
+                // emptied for reuse.
+                if let Some((_, old)) = mailbox.newest.replace((rendered, words)) {
+                    mailbox.spare.push(old);
+                }
             }
         });
     }

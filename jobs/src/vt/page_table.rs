@@ -161,6 +161,14 @@ impl PageTable {
         std::mem::take(&mut self.deltas)
     }
 
+    /// As [`take_deltas`](Self::take_deltas), into `out` (cleared first),
+    /// giving `out`'s storage to the table for the next changes: a frame
+    /// loop that swaps the same vector back and forth allocates nothing.
+    pub fn swap_deltas(&mut self, out: &mut Vec<Delta>) {
+        out.clear();
+        std::mem::swap(out, &mut self.deltas);
+    }
+
     /// Checks the invariant against a direct computation (tests): every
     /// entry shows the finest resident tile among itself and its ancestors.
     pub fn validate(&self) -> Result<(), String> {
