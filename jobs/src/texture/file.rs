@@ -107,6 +107,9 @@ impl From<Ktx2Error> for TextureError {
 }
 
 /// A file's bytes: a read-only mapping, or a copy in memory.
+/// The bytes of a file read from disk: mapped when opened by path, owned
+/// when handed over by the caller. Shared by every container reader and the
+/// tile pack so that one `unsafe` mapping serves them all.
 pub(crate) enum Bytes {
     Mapped(memmap2::Mmap),
     Owned(Vec<u8>),
@@ -114,12 +117,12 @@ pub(crate) enum Bytes {
 
 impl Bytes {
     /// Maps the file at `path`.
-    pub(crate) fn map(path: &Path) -> Result<Bytes, TextureError> {
-        let file = std::fs::File::open(path).map_err(TextureError::Io)?;
+    pub(crate) fn map(path: &Path) -> std::io::Result<Bytes> {
+        let file = std::fs::File::open(path)?;
         // SAFETY: the mapping is read-only and lives as long as its owner; a
         // file truncated by another process while mapped can fault (see the
         // module doc: read through a copy when that cannot be excluded).
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(TextureError::Io)?;
+        let map = unsafe { memmap2::Mmap::map(&file) }?;
         Ok(Bytes::Mapped(map))
     }
 }
@@ -202,7 +205,7 @@ fn cross_check(bytes: &[u8], l: &Ktx2Layout) -> Result<(), Ktx2Error> {
 impl Ktx2File {
     /// Maps and validates the file at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, TextureError> {
-        Self::new(Bytes::map(path.as_ref())?)
+        Self::new(Bytes::map(path.as_ref()).map_err(TextureError::Io)?)
     }
 
     /// Validates `bytes` (a copy in memory: immune to changes of the file).
@@ -348,5 +351,62 @@ impl Ktx2File {
                 .map(|s| Cow::Owned(s.to_vec()))
                 .ok_or_else(no),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The cross-check is a second reader, not a formality: on real files it
+    /// agrees with the validation, and a layout that puts a level one byte
+    /// off, or names another width, is refused.
+    #[test]
+    fn cross_check_refuses_a_layout_the_ktx2_crate_disagrees_with() {
+        let Some(dir) = crate::texture::corpus::ktx2_dir() else {
+            return;
+        };
+        let mut checked = 0;
+        let files = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .filter(|sub| sub.path().is_dir())
+            .flat_map(|sub| std::fs::read_dir(sub.path()).unwrap().flatten());
+        for path in files.map(|f| f.path()) {
+            if path.extension().is_none_or(|e| e != "ktx2") {
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            let Ok(layout) = ktx2::validate(&bytes) else {
+                continue;
+            };
+            assert_eq!(cross_check(&bytes, &layout), Ok(()), "{}", path.display());
+
+            let mut shifted = layout.clone();
+            let last = shifted.level_ranges.len() - 1;
+            let r = &mut shifted.level_ranges[last].0;
+            *r = r.start + 1..r.end + 1;
+            assert!(
+                matches!(
+                    cross_check(&bytes, &shifted),
+                    Err(Ktx2Error::CrateDisagrees(_))
+                ),
+                "{}: a level moved by one byte passed",
+                path.display()
+            );
+
+            let mut wider = layout.clone();
+            wider.width += 1;
+            assert!(
+                matches!(
+                    cross_check(&bytes, &wider),
+                    Err(Ktx2Error::CrateDisagrees(_))
+                ),
+                "{}: another width passed",
+                path.display()
+            );
+            checked += 1;
+        }
+        assert!(checked >= 30, "only {checked} valid KTX2 files checked");
     }
 }

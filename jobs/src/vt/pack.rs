@@ -30,6 +30,8 @@ use std::fmt;
 use std::io::Write;
 use std::path::Path;
 
+use crate::texture::file::Bytes;
+
 use super::layout::{TileId, VtError, VtLayout};
 
 /// The file identifier.
@@ -159,21 +161,6 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
 }
 
-enum Bytes {
-    Mapped(memmap2::Mmap),
-    Owned(Vec<u8>),
-}
-
-impl std::ops::Deref for Bytes {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match self {
-            Bytes::Mapped(m) => m,
-            Bytes::Owned(v) => v,
-        }
-    }
-}
-
 /// A validated tile pack.
 pub struct TilePack {
     bytes: Bytes,
@@ -195,12 +182,9 @@ impl fmt::Debug for TilePack {
 impl TilePack {
     /// Maps and validates the pack at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, PackError> {
-        let file = std::fs::File::open(path).map_err(PackError::Io)?;
-        // SAFETY: read-only mapping owned by the pack; a file truncated by
-        // another process while mapped can fault (read through
-        // `from_bytes` when that cannot be excluded).
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(PackError::Io)?;
-        Self::new(Bytes::Mapped(map))
+        // A file truncated by another process while mapped can fault: read
+        // it through `from_bytes` when that cannot be excluded.
+        Self::new(Bytes::map(path.as_ref()).map_err(PackError::Io)?)
     }
 
     /// Validates `bytes`.
