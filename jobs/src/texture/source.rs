@@ -108,16 +108,98 @@ impl TextureSource for Ktx2File {
     }
 }
 
-/// A validated DDS file over a mapping (or bytes).
-pub struct DdsFile {
-    bytes: Bytes,
-    layout: DdsLayout,
+/// The header of a container whose images are stored plainly, at places the
+/// validated header names: DDS and KTX 1. [`PlainFile`] does the rest.
+pub trait PlainLayout: std::fmt::Debug + Send + Sync + Sized {
+    /// The container, for the description and messages.
+    const CONTAINER: Container;
+    /// Validates the whole file: every image it names lies inside `bytes`.
+    fn validate(bytes: &[u8]) -> Result<Self, TextureError>;
+    /// What the file holds.
+    fn desc(&self) -> TextureDesc;
+    /// Where one image (one depth slice) lies in the file; `None` when the
+    /// selector is outside the texture.
+    fn image_range(&self, sel: ImageSelector) -> Option<std::ops::Range<usize>>;
 }
 
-impl DdsFile {
+impl PlainLayout for DdsLayout {
+    const CONTAINER: Container = Container::Dds;
+    fn validate(bytes: &[u8]) -> Result<Self, TextureError> {
+        dds::validate(bytes).map_err(TextureError::InvalidDds)
+    }
+    fn desc(&self) -> TextureDesc {
+        let l = self;
+        plain_desc(
+            Self::CONTAINER,
+            l.vk_format,
+            l.format,
+            [l.width, l.height, l.depth],
+            [l.layers, l.faces, l.levels],
+        )
+    }
+    fn image_range(&self, sel: ImageSelector) -> Option<std::ops::Range<usize>> {
+        DdsLayout::image_range(self, sel.level, sel.layer, sel.face, sel.depth)
+    }
+}
+
+impl PlainLayout for Ktx1Layout {
+    const CONTAINER: Container = Container::Ktx1;
+    fn validate(bytes: &[u8]) -> Result<Self, TextureError> {
+        ktx1::validate(bytes).map_err(TextureError::InvalidKtx1)
+    }
+    fn desc(&self) -> TextureDesc {
+        let l = self;
+        plain_desc(
+            Self::CONTAINER,
+            l.vk_format,
+            l.format,
+            [l.width, l.height, l.depth],
+            [l.layers, l.faces, l.levels],
+        )
+    }
+    fn image_range(&self, sel: ImageSelector) -> Option<std::ops::Range<usize>> {
+        Ktx1Layout::image_range(self, sel.level, sel.layer, sel.face, sel.depth)
+    }
+}
+
+fn plain_desc(
+    container: Container,
+    vk_format: u32,
+    format: FormatInfo,
+    [width, height, depth]: [u32; 3],
+    [layers, faces, levels]: [u32; 3],
+) -> TextureDesc {
+    TextureDesc {
+        container,
+        vk_format,
+        format: Some(format),
+        width,
+        height,
+        depth,
+        layers,
+        faces,
+        levels,
+        supercompressed: false,
+    }
+}
+
+/// A validated file of a plain container over a mapping (or bytes); images
+/// are borrowed from it.
+pub struct PlainFile<L> {
+    bytes: Bytes,
+    layout: L,
+}
+
+/// A validated DDS file.
+pub type DdsFile = PlainFile<DdsLayout>;
+
+/// A validated KTX 1 file.
+pub type Ktx1File = PlainFile<Ktx1Layout>;
+
+impl<L: PlainLayout> PlainFile<L> {
     /// Maps and validates the file at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, TextureError> {
-        Self::new(Bytes::map(path.as_ref())?)
+        Self::new(Bytes::map(path.as_ref()).map_err(TextureError::Io)?)
     }
 
     /// Validates `bytes`.
@@ -126,109 +208,34 @@ impl DdsFile {
     }
 
     fn new(bytes: Bytes) -> Result<Self, TextureError> {
-        let layout = dds::validate(&bytes).map_err(TextureError::InvalidDds)?;
-        Ok(DdsFile { bytes, layout })
+        let layout = L::validate(&bytes)?;
+        Ok(PlainFile { bytes, layout })
     }
 
     /// The validated header.
-    pub fn layout(&self) -> &DdsLayout {
+    pub fn layout(&self) -> &L {
         &self.layout
     }
 }
 
-impl std::fmt::Debug for DdsFile {
+impl<L: PlainLayout> std::fmt::Debug for PlainFile<L> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DdsFile")
+        f.debug_struct("PlainFile")
             .field("layout", &self.layout)
             .finish()
     }
 }
 
-impl TextureSource for DdsFile {
+impl<L: PlainLayout> TextureSource for PlainFile<L> {
     fn desc(&self) -> TextureDesc {
-        let l = &self.layout;
-        TextureDesc {
-            container: Container::Dds,
-            vk_format: l.vk_format,
-            format: Some(l.format),
-            width: l.width,
-            height: l.height,
-            depth: l.depth,
-            layers: l.layers,
-            faces: l.faces,
-            levels: l.levels,
-            supercompressed: false,
-        }
+        self.layout.desc()
     }
 
     fn image(&self, sel: ImageSelector) -> Result<Cow<'_, [u8]>, TextureError> {
         self.desc().check(sel)?;
         let range = self
             .layout
-            .image_range(sel.level, sel.layer, sel.face, sel.depth)
-            .expect("checked against the description, validated against the file");
-        Ok(Cow::Borrowed(&self.bytes[range]))
-    }
-}
-
-/// A validated KTX 1 file over a mapping (or bytes).
-pub struct Ktx1File {
-    bytes: Bytes,
-    layout: Ktx1Layout,
-}
-
-impl Ktx1File {
-    /// Maps and validates the file at `path`.
-    pub fn open(path: impl AsRef<Path>) -> Result<Self, TextureError> {
-        Self::new(Bytes::map(path.as_ref())?)
-    }
-
-    /// Validates `bytes`.
-    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, TextureError> {
-        Self::new(Bytes::Owned(bytes))
-    }
-
-    fn new(bytes: Bytes) -> Result<Self, TextureError> {
-        let layout = ktx1::validate(&bytes).map_err(TextureError::InvalidKtx1)?;
-        Ok(Ktx1File { bytes, layout })
-    }
-
-    /// The validated header.
-    pub fn layout(&self) -> &Ktx1Layout {
-        &self.layout
-    }
-}
-
-impl std::fmt::Debug for Ktx1File {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ktx1File")
-            .field("layout", &self.layout)
-            .finish()
-    }
-}
-
-impl TextureSource for Ktx1File {
-    fn desc(&self) -> TextureDesc {
-        let l = &self.layout;
-        TextureDesc {
-            container: Container::Ktx1,
-            vk_format: l.vk_format,
-            format: Some(l.format),
-            width: l.width,
-            height: l.height,
-            depth: l.depth,
-            layers: l.layers,
-            faces: l.faces,
-            levels: l.levels,
-            supercompressed: false,
-        }
-    }
-
-    fn image(&self, sel: ImageSelector) -> Result<Cow<'_, [u8]>, TextureError> {
-        self.desc().check(sel)?;
-        let range = self
-            .layout
-            .image_range(sel.level, sel.layer, sel.face, sel.depth)
+            .image_range(sel)
             .expect("checked against the description, validated against the file");
         Ok(Cow::Borrowed(&self.bytes[range]))
     }
@@ -345,7 +352,7 @@ impl TextureFile {
     /// Opens the file at `path`: detects its container from its first bytes,
     /// maps it (KTX2, KTX 1, DDS) or decodes it (PNG), and validates it.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, TextureError> {
-        let bytes = Bytes::map(path.as_ref())?;
+        let bytes = Bytes::map(path.as_ref()).map_err(TextureError::Io)?;
         Self::from(bytes)
     }
 
