@@ -15,6 +15,15 @@ use forgeflow::texture::{load_texture, UploadOptions};
 
 /// Loads `file` through a staging frame and a graph frame, submits, waits.
 fn load(gpu: &Gpu, file: &TextureFile, force_fallback: bool) -> forgeflow::texture::LoadedTexture {
+    try_load(gpu, file, force_fallback).unwrap()
+}
+
+/// [`load`], returning what `load_texture` refuses.
+fn try_load(
+    gpu: &Gpu,
+    file: &TextureFile,
+    force_fallback: bool,
+) -> Result<forgeflow::texture::LoadedTexture, forgeflow::texture::TextureUploadError> {
     let mut ring = StagingRing::new(
         &gpu.device,
         StagingConfig {
@@ -40,8 +49,7 @@ fn load(gpu: &Gpu, file: &TextureFile, force_fallback: bool) -> forgeflow::textu
                 force_fallback,
                 usage: wgpu::TextureUsages::COPY_SRC,
             },
-        )
-        .unwrap();
+        )?;
         frame.run().unwrap();
         loaded
     };
@@ -51,7 +59,7 @@ fn load(gpu: &Gpu, file: &TextureFile, force_fallback: bool) -> forgeflow::textu
     gpu.device
         .poll(wgpu::PollType::wait_indefinitely())
         .unwrap();
-    loaded
+    Ok(loaded)
 }
 
 #[test]
@@ -336,37 +344,8 @@ fn every_valid_corpus_file_uploads_or_says_why_not() {
         }
         let file = TextureFile::open(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         let vk = file.desc().vk_format;
-        let mut ring = StagingRing::new(
-            &gpu.device,
-            StagingConfig {
-                buffer_size: 16 << 20,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        let mut sched = Scheduler::new(SchedulerConfig {
-            auto_signal_fences: true,
-            ..Default::default()
-        })
-        .unwrap();
-        let staging = ring.begin_frame().unwrap();
-        let mut frame = sched.begin_frame().unwrap();
-        let result = load_texture(
-            &gpu.device,
-            &file,
-            &staging,
-            &mut frame,
-            UploadOptions {
-                force_fallback: false,
-                usage: wgpu::TextureUsages::COPY_SRC,
-            },
-        );
-        match result {
+        match try_load(&gpu, &file, false) {
             Ok(loaded) => {
-                frame.run().unwrap_or_else(|e| panic!("{name}: {e}"));
-                let mut enc = gpu.device.create_command_encoder(&Default::default());
-                staging.finish(&mut enc);
-                gpu.queue.submit([enc.finish()]);
                 // Three-channel texels are expanded to four: check one image.
                 if vk == 29 {
                     let rgb = file.image(ImageSelector::default()).unwrap();

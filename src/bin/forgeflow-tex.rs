@@ -66,6 +66,12 @@ fn read(path: &str) -> Result<Vec<u8>, ExitCode> {
     })
 }
 
+/// Reads and validates `path` (exit 2 unreadable, 3 invalid).
+fn load(path: &str) -> Result<TextureFile, ExitCode> {
+    open(path, read(path)?)
+}
+
+/// Validates the bytes of `path` (exit 3 when invalid).
 fn open(path: &str, bytes: Vec<u8>) -> Result<TextureFile, ExitCode> {
     TextureFile::from_bytes(bytes).map_err(|e| {
         eprintln!("{path}: {e}");
@@ -79,11 +85,7 @@ fn info(args: &[String]) -> ExitCode {
     let [path] = files[..] else {
         return usage("info takes one FILE");
     };
-    let bytes = match read(path) {
-        Ok(b) => b,
-        Err(code) => return code,
-    };
-    let file = match open(path, bytes) {
+    let file = match load(path) {
         Ok(f) => f,
         Err(code) => return code,
     };
@@ -225,11 +227,7 @@ fn extract(args: &[String], decode_png: bool) -> ExitCode {
     let (Some(path), Some(out)) = (path, out) else {
         return usage("extract needs FILE and -o OUT");
     };
-    let bytes = match read(path) {
-        Ok(b) => b,
-        Err(code) => return code,
-    };
-    let file = match open(path, bytes) {
+    let file = match load(path) {
         Ok(f) => f,
         Err(code) => return code,
     };
@@ -343,11 +341,7 @@ fn upload(args: &[String]) -> ExitCode {
     let [path] = args else {
         return usage("upload takes one FILE");
     };
-    let bytes = match read(path) {
-        Ok(b) => b,
-        Err(code) => return code,
-    };
-    let file = match open(path, bytes) {
+    let file = match load(path) {
         Ok(f) => f,
         Err(code) => return code,
     };
