@@ -23,6 +23,19 @@
 //! The coarsest level is loaded at creation and pinned, so a miss always
 //! shows a coarser resident tile, never garbage.
 //!
+//! Who writes what (invariant 2): the CPU never writes atlas or page-table
+//! memory. Jobs fill staging memory, guarded by the staging ring's fences;
+//! the atlas slot of an evicted tile is rewritten only by a GPU copy that
+//! [`StagingFrame::finish`] records ahead of this frame's passes, with the
+//! page-table update that stops pointing at it. Queue order puts that copy after
+//! every earlier frame's reads of the slot, and a tile is evicted only once it
+//! is `min_age` frames old, so no pass samples a slot while it is rewritten.
+//!
+//! Allocation (invariant 5): in steady state `update` allocates nothing
+//! (asserted by `tests/vt.rs`); `end_frame` asks the readback ring for one
+//! read, which boxes its callback, and wgpu's `map_async` allocates its own.
+//! The tile source is shared with the jobs through an `Arc`.
+//!
 //! ```no_run
 //! # fn demo(device: &wgpu::Device, queue: &wgpu::Queue) -> Result<(), Box<dyn std::error::Error>> {
 //! use forgeflow::graph::{Scheduler, SchedulerConfig};
