@@ -31,12 +31,12 @@
 
 use std::fmt;
 
-use forgeflow_graph::{Frame, GraphError};
+use forgeflow_graph::{Frame, FrameError, GraphError, Scheduler};
 use forgeflow_jobs::texture::decode::{self, DecodedFormat};
 use forgeflow_jobs::texture::file::{ImageSelector, TextureError};
 use forgeflow_jobs::texture::source::TextureSource;
 
-use crate::staging::{StagingError, StagingFrame};
+use crate::staging::{StagingError, StagingFrame, StagingRing};
 
 /// The wgpu format of a Vulkan format, when wgpu has one (sRGB kept).
 pub fn wgpu_format(vk_format: u32) -> Option<wgpu::TextureFormat> {
@@ -174,6 +174,11 @@ pub enum TextureUploadError {
     Staging(StagingError),
     /// Declaring a job failed.
     Graph(GraphError),
+    /// A job of the frame failed (only from [`load_texture_blocking`]).
+    Frame(FrameError),
+    /// Waiting for the GPU failed, for instance a lost device (only from
+    /// [`load_texture_blocking`]).
+    Device(wgpu::PollError),
 }
 
 impl fmt::Display for TextureUploadError {
@@ -186,6 +191,8 @@ impl fmt::Display for TextureUploadError {
             TextureUploadError::Decode(e) => e.fmt(f),
             TextureUploadError::Staging(e) => e.fmt(f),
             TextureUploadError::Graph(e) => e.fmt(f),
+            TextureUploadError::Frame(e) => e.fmt(f),
+            TextureUploadError::Device(e) => write!(f, "waiting for the GPU failed: {e}"),
         }
     }
 }
@@ -206,6 +213,34 @@ impl From<GraphError> for TextureUploadError {
     fn from(e: GraphError) -> Self {
         TextureUploadError::Graph(e)
     }
+}
+
+/// Loads `file` now: one staging frame and one graph frame of its own,
+/// submitted, then waits for the GPU. For tools, tests and loading screens;
+/// a renderer that streams while it draws calls [`load_texture`] inside its
+/// own frames instead.
+pub fn load_texture_blocking<S: TextureSource + ?Sized>(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    file: &S,
+    ring: &mut StagingRing,
+    sched: &mut Scheduler,
+    options: UploadOptions,
+) -> Result<LoadedTexture, TextureUploadError> {
+    let staging = ring.begin_frame()?;
+    let loaded = {
+        let mut frame = sched.begin_frame()?;
+        let loaded = load_texture(device, file, &staging, &mut frame, options)?;
+        frame.run().map_err(TextureUploadError::Frame)?;
+        loaded
+    };
+    let mut encoder = device.create_command_encoder(&Default::default());
+    staging.finish(&mut encoder);
+    queue.submit([encoder.finish()]);
+    device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(TextureUploadError::Device)?;
+    Ok(loaded)
 }
 
 /// Creates the texture of `file` and declares, on `frame`, one job per image

@@ -11,7 +11,7 @@ use forgeflow::jobs::texture::decode::decode;
 use forgeflow::jobs::texture::file::ImageSelector;
 use forgeflow::jobs::texture::source::{TextureFile, TextureSource};
 use forgeflow::staging::{StagingConfig, StagingRing};
-use forgeflow::texture::{load_texture, UploadOptions};
+use forgeflow::texture::{load_texture_blocking, UploadOptions};
 
 /// Loads `file` through a staging frame and a graph frame, submits, waits.
 fn load(gpu: &Gpu, file: &TextureFile, force_fallback: bool) -> forgeflow::texture::LoadedTexture {
@@ -37,29 +37,17 @@ fn try_load(
         ..Default::default()
     })
     .unwrap();
-    let staging = ring.begin_frame().unwrap();
-    let loaded = {
-        let mut frame = sched.begin_frame().unwrap();
-        let loaded = load_texture(
-            &gpu.device,
-            file,
-            &staging,
-            &mut frame,
-            UploadOptions {
-                force_fallback,
-                usage: wgpu::TextureUsages::COPY_SRC,
-            },
-        )?;
-        frame.run().unwrap();
-        loaded
-    };
-    let mut enc = gpu.device.create_command_encoder(&Default::default());
-    staging.finish(&mut enc);
-    gpu.queue.submit([enc.finish()]);
-    gpu.device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .unwrap();
-    Ok(loaded)
+    load_texture_blocking(
+        &gpu.device,
+        &gpu.queue,
+        file,
+        &mut ring,
+        &mut sched,
+        UploadOptions {
+            force_fallback,
+            usage: wgpu::TextureUsages::COPY_SRC,
+        },
+    )
 }
 
 #[test]

@@ -337,7 +337,7 @@ fn half_to_f32(h: u16) -> f32 {
 fn upload(args: &[String]) -> ExitCode {
     use forgeflow::graph::{Scheduler, SchedulerConfig};
     use forgeflow::staging::{StagingConfig, StagingRing};
-    use forgeflow::texture::{load_texture, UploadOptions};
+    use forgeflow::texture::{load_texture_blocking, UploadOptions};
     let [path] = args else {
         return usage("upload takes one FILE");
     };
@@ -366,21 +366,19 @@ fn upload(args: &[String]) -> ExitCode {
             ..Default::default()
         })
         .map_err(|e| e.to_string())?;
-        let staging = ring.begin_frame().map_err(|e| e.to_string())?;
-        let loaded = {
-            let mut frame = sched.begin_frame().map_err(|e| e.to_string())?;
-            let options = UploadOptions {
-                force_fallback: false,
-                usage: wgpu::TextureUsages::COPY_SRC,
-            };
-            let loaded = load_texture(&gpu.device, &file, &staging, &mut frame, options)
-                .map_err(|e| e.to_string())?;
-            frame.run().map_err(|e| e.to_string())?;
-            loaded
+        let options = UploadOptions {
+            force_fallback: false,
+            usage: wgpu::TextureUsages::COPY_SRC,
         };
-        let mut encoder = gpu.device.create_command_encoder(&Default::default());
-        staging.finish(&mut encoder);
-        gpu.queue.submit([encoder.finish()]);
+        let loaded = load_texture_blocking(
+            &gpu.device,
+            &gpu.queue,
+            &file,
+            &mut ring,
+            &mut sched,
+            options,
+        )
+        .map_err(|e| e.to_string())?;
         // Read every image back and hash it (FNV-1a, 64 bits).
         let tex = &loaded.texture;
         let (mut hash, mut total) = (0xcbf2_9ce4_8422_2325u64, 0u64);

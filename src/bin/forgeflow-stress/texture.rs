@@ -19,7 +19,7 @@ use forgeflow::jobs::texture::file::{ImageSelector, Ktx2File};
 use forgeflow::jobs::texture::format;
 use forgeflow::jobs::texture::source::{TextureFile, TextureSource};
 use forgeflow::staging::{StagingConfig, StagingRing};
-use forgeflow::texture::{load_texture, UploadOptions};
+use forgeflow::texture::{load_texture_blocking, UploadOptions};
 
 use crate::cli::Options;
 use crate::report::{Integrity, Progress, ScenarioReport};
@@ -206,23 +206,11 @@ fn load(
     crate::alloc::reset_peak();
     let started = Instant::now();
     let file = TextureFile::open(path).map_err(|e| e.to_string())?;
-    let staging = ring.begin_frame().map_err(|e| e.to_string())?;
-    let loaded = {
-        let mut frame = sched.begin_frame().map_err(|e| e.to_string())?;
-        let options = UploadOptions {
-            force_fallback,
-            usage: wgpu::TextureUsages::COPY_SRC,
-        };
-        let loaded = load_texture(&gpu.device, &file, &staging, &mut frame, options)
-            .map_err(|e| e.to_string())?;
-        frame.run().map_err(|e| e.to_string())?;
-        loaded
+    let options = UploadOptions {
+        force_fallback,
+        usage: wgpu::TextureUsages::COPY_SRC,
     };
-    let mut encoder = gpu.device.create_command_encoder(&Default::default());
-    staging.finish(&mut encoder);
-    gpu.queue.submit([encoder.finish()]);
-    gpu.device
-        .poll(wgpu::PollType::wait_indefinitely())
+    let loaded = load_texture_blocking(&gpu.device, &gpu.queue, &file, ring, sched, options)
         .map_err(|e| e.to_string())?;
     let ms = started.elapsed().as_secs_f64() * 1e3;
     let peak_rss = match (peak_reset, rss0, rss()) {
