@@ -312,6 +312,10 @@ fn a_virtual_texture_renders_as_its_tiles_once_its_feedback_is_served() {
     // Once every tile is in, a frame's update allocates nothing on the
     // render thread (ARCHITECTURE.md, invariant 5).
     let allocs = UPDATE_ALLOCS.with(|u| u.borrow().clone());
+    assert!(
+        allocs.iter().any(|&n| n > 0),
+        "the counter saw no allocation even while warming up: it is not counting"
+    );
     assert_eq!(
         allocs[allocs.len() - 3..],
         [0, 0, 0],
