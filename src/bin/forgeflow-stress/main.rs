@@ -6,6 +6,7 @@ mod alloc;
 mod cli;
 mod graph;
 mod pool;
+mod replay;
 mod report;
 mod texture;
 mod upload;

@@ -21,6 +21,7 @@ use forgeflow::jobs::synthetic::{ChurnEvent, ChurnTrace, SplitMix64};
 use forgeflow::pool::{BufferPool, BufferPoolConfig, PoolHandle};
 
 use crate::cli::Options;
+use crate::replay;
 use crate::report::{Integrity, Progress, ScenarioReport};
 
 const POOL: u64 = 2 << 30;
@@ -230,59 +231,17 @@ const SPEED_FRAMES: u64 = 20_000;
 /// forgeflow (`ours`) or offset-allocator, in milliseconds: allocation, free and
 /// the fence's release, no defragmentation (as `benches/pool.rs`).
 fn whole_trace_ms(seed: u64, ours: bool, rounds: u32) -> f64 {
-    let events: Vec<ChurnEvent> = ChurnTrace::new(SPEED_FRAMES, seed).collect();
-    let ids = events
-        .iter()
-        .filter(|e| matches!(e, ChurnEvent::Alloc { .. }))
-        .count();
+    let (events, ids) = replay::dense_trace(SPEED_FRAMES, seed);
+    let mut ours_slots: Vec<Option<AllocKey>> = vec![None; ids];
+    let mut theirs_slots: Vec<Option<offset_allocator::Allocation>> = vec![None; ids];
     let mut best = f64::INFINITY;
     for _ in 0..rounds {
         let t = Instant::now();
         if ours {
-            let mut slots: Vec<Option<AllocKey>> = vec![None; ids];
-            let mut pool = PoolAllocator::new();
-            pool.add_block(POOL);
-            let mut frame = 0u64;
-            for e in &events {
-                match *e {
-                    ChurnEvent::Alloc { id, size, align } => {
-                        slots[id as usize] = pool.alloc(size, align).ok()
-                    }
-                    ChurnEvent::Free { id } => {
-                        if let Some(k) = slots[id as usize].take() {
-                            let _ = pool.free(k, frame);
-                        }
-                    }
-                    ChurnEvent::EndFrame => {
-                        pool.retire(frame.saturating_sub(FENCE_LAG));
-                        frame += 1;
-                    }
-                }
-            }
+            let pool = replay::replay_forgeflow(&events, &mut ours_slots, POOL, FENCE_LAG);
             std::hint::black_box(&pool);
         } else {
-            let mut slots: Vec<Option<offset_allocator::Allocation>> = vec![None; ids];
-            let mut oa = offset_allocator::Allocator::<u32>::with_max_allocs(POOL as u32, 1 << 20);
-            let mut pending = std::collections::VecDeque::new();
-            let mut frame = 0u64;
-            for e in &events {
-                match *e {
-                    ChurnEvent::Alloc { id, size, align } => {
-                        slots[id as usize] = oa.allocate((size + align - 1) as u32)
-                    }
-                    ChurnEvent::Free { id } => {
-                        if let Some(a) = slots[id as usize].take() {
-                            pending.push_back((frame, a));
-                        }
-                    }
-                    ChurnEvent::EndFrame => {
-                        while pending.front().is_some_and(|(f, _)| f + FENCE_LAG <= frame) {
-                            oa.free(pending.pop_front().expect("checked").1);
-                        }
-                        frame += 1;
-                    }
-                }
-            }
+            let oa = replay::replay_offset_allocator(&events, &mut theirs_slots, POOL, FENCE_LAG);
             std::hint::black_box(&oa);
         }
         best = best.min(t.elapsed().as_secs_f64() * 1e3);
