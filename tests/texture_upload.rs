@@ -260,7 +260,12 @@ fn native_and_fallback_bc_textures_sample_the_same() {
         .features()
         .contains(wgpu::Features::TEXTURE_COMPRESSION_BC)
     {
-        eprintln!("the adapter has no BC: only the fallback exists here");
+        // CI's lavapipe has BC: there this test must not pass by skipping.
+        assert!(
+            std::env::var("FORGEFLOW_REQUIRE_GPU").as_deref() != Ok("1"),
+            "FORGEFLOW_REQUIRE_GPU=1 but the adapter has no BC: nothing to compare"
+        );
+        eprintln!("SKIPPED: the adapter has no BC: only the fallback exists here");
         return;
     }
     // The GPU's decoder (lavapipe: Mesa's) against ours, through the same

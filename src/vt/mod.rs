@@ -684,10 +684,7 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
                 match self.cache.insert(r.tile, now, false) {
                     Insert::Free(s) => s,
                     Insert::Evicted { slot, evicted } => {
-                        self.page_table.unmap(evicted);
-                        let j = self.layout.index(evicted).expect("a tile") as usize;
-                        self.evicted_at[j] = now;
-                        self.stats.evicted += 1;
+                        self.evict(evicted, now);
                         slot
                     }
                     Insert::Full => continue,
@@ -737,10 +734,7 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
                     let slot = match self.cache.insert_cold(t, now, PREFETCH_COLD) {
                         Insert::Free(s) => s,
                         Insert::Evicted { slot, evicted } => {
-                            self.page_table.unmap(evicted);
-                            let j = self.layout.index(evicted).expect("a tile") as usize;
-                            self.evicted_at[j] = now;
-                            self.stats.evicted += 1;
+                            self.evict(evicted, now);
                             slot
                         }
                         Insert::Full => break 'prefetch,
@@ -822,6 +816,15 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
 
     /// Applies the page table's deltas to the CPU copy and uploads, per level,
     /// the rows they touched.
+    /// Takes `evicted` out of the page table (its texels fall back to the
+    /// nearest resident ancestor) and counts the eviction.
+    fn evict(&mut self, evicted: TileId, now: u64) {
+        self.page_table.unmap(evicted);
+        let j = self.layout.index(evicted).expect("a tile") as usize;
+        self.evicted_at[j] = now;
+        self.stats.evicted += 1;
+    }
+
     fn upload_page_table(&mut self, staging: &StagingFrame<'_>) -> Result<(), VtRuntimeError> {
         let mut deltas = std::mem::take(&mut self.deltas);
         self.page_table.swap_deltas(&mut deltas);

@@ -122,45 +122,45 @@ pub trait PlainLayout: std::fmt::Debug + Send + Sync + Sized {
     fn image_range(&self, sel: ImageSelector) -> Option<std::ops::Range<usize>>;
 }
 
-impl PlainLayout for DdsLayout {
-    const CONTAINER: Container = Container::Dds;
-    fn validate(bytes: &[u8]) -> Result<Self, TextureError> {
-        dds::validate(bytes).map_err(TextureError::InvalidDds)
-    }
-    fn desc(&self) -> TextureDesc {
-        let l = self;
-        plain_desc(
-            Self::CONTAINER,
-            l.vk_format,
-            l.format,
-            [l.width, l.height, l.depth],
-            [l.layers, l.faces, l.levels],
-        )
-    }
-    fn image_range(&self, sel: ImageSelector) -> Option<std::ops::Range<usize>> {
-        DdsLayout::image_range(self, sel.level, sel.layer, sel.face, sel.depth)
-    }
+/// Implements [`PlainLayout`] for a layout with the fields `vk_format`,
+/// `format`, `width`, `height`, `depth`, `layers`, `faces`, `levels` and an
+/// `image_range(level, layer, face, slice)`.
+macro_rules! plain_layout {
+    ($layout:ty, $container:expr, $validate:path, $error:path) => {
+        impl PlainLayout for $layout {
+            const CONTAINER: Container = $container;
+            fn validate(bytes: &[u8]) -> Result<Self, TextureError> {
+                $validate(bytes).map_err($error)
+            }
+            fn desc(&self) -> TextureDesc {
+                let l = self;
+                plain_desc(
+                    Self::CONTAINER,
+                    l.vk_format,
+                    l.format,
+                    [l.width, l.height, l.depth],
+                    [l.layers, l.faces, l.levels],
+                )
+            }
+            fn image_range(&self, sel: ImageSelector) -> Option<std::ops::Range<usize>> {
+                <$layout>::image_range(self, sel.level, sel.layer, sel.face, sel.depth)
+            }
+        }
+    };
 }
 
-impl PlainLayout for Ktx1Layout {
-    const CONTAINER: Container = Container::Ktx1;
-    fn validate(bytes: &[u8]) -> Result<Self, TextureError> {
-        ktx1::validate(bytes).map_err(TextureError::InvalidKtx1)
-    }
-    fn desc(&self) -> TextureDesc {
-        let l = self;
-        plain_desc(
-            Self::CONTAINER,
-            l.vk_format,
-            l.format,
-            [l.width, l.height, l.depth],
-            [l.layers, l.faces, l.levels],
-        )
-    }
-    fn image_range(&self, sel: ImageSelector) -> Option<std::ops::Range<usize>> {
-        Ktx1Layout::image_range(self, sel.level, sel.layer, sel.face, sel.depth)
-    }
-}
+plain_layout!(
+    DdsLayout,
+    Container::Dds,
+    dds::validate,
+    TextureError::InvalidDds
+);
+plain_layout!(
+    Ktx1Layout,
+    Container::Ktx1,
+    ktx1::validate,
+    TextureError::InvalidKtx1
+);
 
 fn plain_desc(
     container: Container,
