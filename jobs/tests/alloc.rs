@@ -243,6 +243,43 @@ fn defrag_empties_the_sparsest_block_and_compacts_within_one() {
 }
 
 #[test]
+fn emptying_a_block_never_fills_an_empty_one() {
+    // Three blocks, each three quarters full with one allocation, and a
+    // fourth block empty: moving a block's allocation into the empty block
+    // empties nothing in net, and would repeat every frame (the runtime test
+    // that found it: the blocks traded their contents back and forth).
+    let mut pool = PoolAllocator::new();
+    for _ in 0..4 {
+        pool.add_block(1 << 20);
+    }
+    let keys: Vec<AllocKey> = (0..4)
+        .map(|_| pool.alloc(768 << 10, 256).unwrap())
+        .collect();
+    pool.free_now(keys[3]).unwrap();
+    assert_eq!(pool.empty_blocks().count(), 1);
+    for frame in 0..5 {
+        let plan = pool.plan_defrag(DefragBudget {
+            max_bytes: u64::MAX,
+            max_moves: 100,
+        });
+        assert!(
+            plan.moves.iter().all(|m| m.from.block == m.to.block),
+            "frame {frame}: a move between blocks fills the empty block: {:?}",
+            plan.moves
+        );
+        pool.commit_defrag(plan, frame);
+        pool.retire(frame);
+    }
+    assert_eq!(
+        pool.empty_blocks().count(),
+        1,
+        "the empty block stays empty"
+    );
+    assert_eq!(pool.stats().allocations_moved, 0);
+    pool.validate().unwrap();
+}
+
+#[test]
 fn compaction_sweeps_holes_into_the_gap_when_no_hole_holds_its_neighbour() {
     // [16 KiB, hole 16 KiB] x 32, then 1 MiB allocations, then the gap: no
     // hole holds a 1 MiB neighbour of the gap, so only the sweep gathers them.

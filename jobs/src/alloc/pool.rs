@@ -510,12 +510,26 @@ impl PoolAllocator {
         let Some((block, used)) = candidate else {
             return;
         };
-        let free_elsewhere = self.tlsf.free_bytes - self.block_free_bytes(block);
+        // Empty blocks take nothing: filling one to empty another gains
+        // nothing, and blocks of equal occupancy would trade their contents
+        // back and forth every frame. Their ranges are parked with the
+        // candidate's while the plan is made.
+        let mut empty_bytes = 0;
+        for b in 0..self.tlsf.blocks.len() as u32 {
+            if b != block && self.is_block_empty(b) {
+                empty_bytes += self.tlsf.blocks[b as usize].size;
+            }
+        }
+        let free_elsewhere = self.tlsf.free_bytes - self.block_free_bytes(block) - empty_bytes;
         if used > free_elsewhere || used > budget.max_bytes {
             return;
         }
         let mut parked = std::mem::take(&mut self.scratch_parked);
-        self.tlsf.detach_block(block, &mut parked);
+        for b in 0..self.tlsf.blocks.len() as u32 {
+            if b == block || self.is_block_empty(b) {
+                self.tlsf.detach_block(b, &mut parked);
+            }
+        }
         let mut emptied = true;
         let mut nodes = std::mem::take(&mut self.scratch_nodes);
         self.used_nodes(block, &mut nodes);
