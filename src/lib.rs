@@ -20,6 +20,7 @@ pub use forgeflow_jobs as jobs;
 
 pub mod gpu;
 pub mod pool;
+pub mod runtime;
 pub mod staging;
 pub mod texture;
 pub mod vt;

@@ -201,6 +201,9 @@ pub struct VtStats {
     pub fault_latency_frames: [u64; 64],
     /// GPU bytes: atlas, page table, feedback, parameters.
     pub gpu_bytes: u64,
+    /// Loads whose page-fault job failed (see
+    /// [`VirtualTexture::settle_faults`]).
+    pub failed_loads: u64,
     /// CPU time of the last update's feedback processing (de-duplication and
     /// prioritisation), in milliseconds.
     pub feedback_ms: f64,
@@ -223,6 +226,7 @@ impl Default for VtStats {
             bias: 0.0,
             fault_latency_frames: [0; 64],
             gpu_bytes: 0,
+            failed_loads: 0,
             feedback_ms: 0.0,
         }
     }
@@ -273,6 +277,9 @@ pub struct VirtualTexture<S: TileSource + 'static> {
     slot_bytes: u64,
     /// Average nanoseconds of one page-fault job (updated by the jobs).
     fault_ns: Arc<std::sync::atomic::AtomicU64>,
+    /// Per load of the last update (by position in `loads`): whether its
+    /// page-fault job wrote the tile. One flag per slot, made once.
+    loaded_ok: Arc<[std::sync::atomic::AtomicBool]>,
     config: VtConfig,
     cache: TileCache,
     page_table: PageTable,
@@ -538,6 +545,9 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
             decode_vk,
             slot_bytes,
             fault_ns: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            loaded_ok: (0..cache.capacity())
+                .map(|_| std::sync::atomic::AtomicBool::new(false))
+                .collect(),
             requests: RequestQueue::new(layout, config.texture_id + 1),
             config,
             cache,
@@ -747,7 +757,7 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
         }
         self.stats.requested = wanted.len();
         self.stats.faults = missing;
-        for &(tile, slot) in &loads {
+        for (k, &(tile, slot)) in loads.iter().enumerate() {
             let i = self.layout.index(tile).expect("a tile") as usize;
             let s = self.layout.slot();
             let mut piece = staging.write_texture(
@@ -767,6 +777,8 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
             )?;
             let source = Arc::clone(&self.source);
             let (decode_vk, fault_ns) = (self.decode_vk, Arc::clone(&self.fault_ns));
+            let ok = Arc::clone(&self.loaded_ok);
+            ok[k].store(false, std::sync::atomic::Ordering::Relaxed);
             frame.add("page fault", move |_| {
                 let started = std::time::Instant::now();
                 let bytes = source.tile(tile)?;
@@ -783,6 +795,7 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
                 let old = fault_ns.load(std::sync::atomic::Ordering::Relaxed);
                 let new = if old == 0 { ns } else { old - old / 8 + ns / 8 };
                 fault_ns.store(new, std::sync::atomic::Ordering::Relaxed);
+                ok[k].store(true, std::sync::atomic::Ordering::Release);
                 Ok(())
             })?;
             self.page_table.map(tile, slot);
@@ -917,6 +930,39 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
             .write_buffer(&self.params, 0, PARAMS_BYTES)?
             .write(&p)?;
         Ok(())
+    }
+
+    /// After the frame's jobs have run (`Frame::run`), before
+    /// `StagingFrame::finish`: a tile whose page-fault job failed (a
+    /// corrupt pack, a panic) leaves the cache and the page table again, and
+    /// the page-table rows it touched are staged once more in this frame, so
+    /// no pass samples a slot whose bytes never arrived; feedback asks for
+    /// the tile again. Returns how many loads failed. (The coarsest tile, if
+    /// its first load fails, stays mapped and is loaded again next update.)
+    pub fn settle_faults(&mut self, staging: &StagingFrame<'_>) -> Result<usize, VtRuntimeError> {
+        let root = TileId {
+            mip: (self.layout.mips() - 1) as u8,
+            x: 0,
+            y: 0,
+        };
+        let mut failed = 0;
+        for (k, &(tile, _)) in self.loads.iter().enumerate() {
+            if self.loaded_ok[k].load(std::sync::atomic::Ordering::Acquire) {
+                continue;
+            }
+            failed += 1;
+            self.stats.tiles_uploaded -= 1;
+            self.stats.failed_loads += 1;
+            if tile != root {
+                self.cache.remove(tile);
+                self.page_table.unmap(tile);
+            }
+        }
+        if failed > 0 {
+            self.upload_page_table(staging)?;
+            self.stats.resident = self.cache.resident();
+        }
+        Ok(failed)
     }
 
     /// After the passes that wrote feedback: copies it aside and clears the

@@ -236,6 +236,23 @@ impl TileCache {
         }
     }
 
+    /// Takes `tile` out of its slot (its load failed: the slot's bytes never
+    /// arrived), freeing the slot. Returns the slot, or `None` if the tile
+    /// was not resident.
+    pub fn remove(&mut self, tile: TileId) -> Option<(u8, u8)> {
+        let i = self.layout.index(tile).ok()?;
+        let s = self.where_is[i as usize];
+        if s == NONE {
+            return None;
+        }
+        self.where_is[i as usize] = NONE;
+        self.unlink(s);
+        self.slots[s as usize].tile = None;
+        self.slots[s as usize].pinned = false;
+        self.free.push(s);
+        Some(self.slot_xy(s))
+    }
+
     /// Checks the list and the maps agree (tests).
     pub fn validate(&self) -> Result<(), String> {
         let mut seen = 0;
@@ -273,6 +290,26 @@ mod tests {
 
     fn t(x: u16) -> TileId {
         TileId { mip: 0, x, y: 0 }
+    }
+
+    #[test]
+    fn a_removed_tile_frees_its_slot_for_the_next_insert() {
+        let l = VtLayout::new(4096, 128, 128, 4).unwrap();
+        let mut c = TileCache::new(l, 2, 1, 100);
+        let a = match c.insert(t(0), 0, false) {
+            Insert::Free(s) => s,
+            other => panic!("{other:?}"),
+        };
+        c.insert(t(1), 0, false);
+        assert_eq!(c.remove(t(0)), Some(a));
+        assert_eq!(c.remove(t(0)), None, "removed once");
+        assert_eq!(c.slot_of(t(0)), None);
+        assert!(!c.touch(t(0), 1), "no longer resident: it is loaded again");
+        assert_eq!(c.resident(), 1);
+        c.validate().unwrap();
+        // The young tile 1 is not evicted: the freed slot serves the insert.
+        assert_eq!(c.insert(t(2), 1, false), Insert::Free(a));
+        c.validate().unwrap();
     }
 
     #[test]

@@ -1,0 +1,1011 @@
+//! [`Runtime`]: one object a renderer embeds, over its own `wgpu::Device` and
+//! `wgpu::Queue`: the scheduler, the staging and readback rings, a buffer
+//! pool, textures and virtual textures, each named by a generational handle.
+//!
+//! A frame, as a renderer drives it:
+//!
+//! 1. [`Runtime::begin_frame`] never blocks: it runs the callbacks of finished
+//!    GPU work, retires the frames whose fence has passed (their freed pool
+//!    ranges, textures and virtual textures are released then, never
+//!    earlier), marks the textures whose upload has completed as ready, and
+//!    delivers feedback read back from the GPU.
+//! 2. Requests, in any number: [`load_texture_path`](Runtime::load_texture_path)
+//!    and [`load_texture_bytes`](Runtime::load_texture_bytes),
+//!    [`alloc_buffer`](Runtime::alloc_buffer) and
+//!    [`write_buffer`](Runtime::write_buffer),
+//!    [`push_vt_feedback`](Runtime::push_vt_feedback), and the frees.
+//!    They only queue work: the render thread touches no file and decodes nothing.
+//! 3. [`Runtime::end_frame`] declares the frame's job graph (a texture's
+//!    file is read and validated by a *texture read* job one frame, its
+//!    images copied or decoded into staging memory by *texture upload* /
+//!    *texture decode* jobs a later frame, within a per-frame byte budget;
+//!    buffer writes are *buffer upload* jobs; page faults are *page fault*
+//!    jobs), runs it on the worker threads, then records into the
+//!    embedder's encoder: the staging copies, the pool's defragmentation
+//!    copies, the virtual textures' feedback copies. It ties the frame's
+//!    fence to that encoder's submission (`on_submitted_work_done`), so a
+//!    frame is retired once the GPU has finished the embedder's submission.
+//!
+//! Call `end_frame` before recording passes that use forgeflow's resources
+//! in the same encoder (the uploads come first), then submit the encoder.
+//! Virtual-texture feedback written by a frame's passes is copied by the
+//! next `end_frame`, so it arrives one frame later than with a hand-driven
+//! [`VirtualTexture`].
+//!
+//! Faults: a job that fails or panics fails its frame (reported in
+//! [`FrameReport::failure`]; the textures loading in that frame fail, other
+//! work goes ahead); a lost device makes every call return
+//! [`RuntimeError::DeviceLost`]; wgpu's out-of-memory on a texture or a pool
+//! block is [`RuntimeError::OutOfMemory`]; budgets give
+//! [`RuntimeError::Budget`]. Files are read through a copy, never mapped, so
+//! a file truncated or deleted meanwhile is an error, not a `SIGBUS`.
+//!
+//! ```no_run
+//! # fn demo(device: wgpu::Device, queue: wgpu::Queue) -> Result<(), forgeflow::runtime::RuntimeError> {
+//! use forgeflow::runtime::{Runtime, RuntimeConfig, TextureStatus};
+//!
+//! let mut rt = Runtime::new(&device, &queue, RuntimeConfig::default())?;
+//! let albedo = rt.load_texture_path("albedo.ktx2");
+//! let vertices = rt.alloc_buffer(4096, 16)?;
+//! rt.write_buffer(vertices, 0, &[0u8; 4096])?;
+//! loop {
+//!     rt.begin_frame()?;
+//!     let mut encoder = device.create_command_encoder(&Default::default());
+//!     let report = rt.end_frame(&mut encoder)?;
+//!     if let Some(failure) = &report.failure {
+//!         eprintln!("{failure}");
+//!     }
+//!     if let Ok(TextureStatus::Ready(texture)) = rt.texture(albedo) {
+//!         // ... passes that sample `texture` and read `rt.resolve_buffer(vertices)` ...
+//!         # let _ = texture;
+//!     }
+//!     queue.submit([encoder.finish()]);
+//! #   break;
+//! }
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod vt_slot;
+
+pub use error::RuntimeError;
+
+use std::any::Any;
+use std::collections::VecDeque;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use forgeflow_graph::{Frame, Scheduler, SchedulerConfig};
+use forgeflow_jobs::texture::file::TextureError;
+use forgeflow_jobs::texture::source::{TextureFile, TextureSource};
+use forgeflow_jobs::vt::TileSource;
+use slotmap::SlotMap;
+
+use crate::pool::{BufferPool, BufferPoolConfig, PoolHandle, ResolvedBuffer};
+use crate::staging::{ReadbackConfig, ReadbackRing, StagingConfig, StagingFrame, StagingRing};
+use crate::texture::{LoadedTexture, UploadOptions};
+use crate::vt::{VirtualTexture, VtConfig, VtStats};
+use vt_slot::ErasedVt;
+
+slotmap::new_key_type! {
+    /// Names a texture of a [`Runtime`]; stale once freed.
+    pub struct TextureHandle;
+    /// Names a virtual texture of a [`Runtime`]; stale once removed.
+    pub struct VtHandle;
+}
+
+/// How a [`Runtime`] is set up. Every field has a default that suits a
+/// desktop renderer; start from `RuntimeConfig::default()`.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Frames whose GPU work may be outstanding (1..=8, default 3): the
+    /// scheduler's fences and the staging ring's buffers.
+    pub frames_in_flight: u32,
+    /// Worker threads (`None`, the default: one per core).
+    pub threads: Option<usize>,
+    /// How long a frame waits for the fence `frames_in_flight` back before
+    /// it fails with a graph error (default 10 s).
+    pub fence_timeout: Duration,
+    /// The staging ring (default: 32 MiB per frame in flight; `buffers` is
+    /// set from `frames_in_flight`).
+    pub staging: StagingConfig,
+    /// The readback ring (virtual-texture feedback).
+    pub readback: ReadbackConfig,
+    /// The buffer pool (usage class, block size, budget, defragmentation budget).
+    pub pool: BufferPoolConfig,
+    /// GPU bytes that textures may take together (default 1 GiB).
+    pub texture_budget_bytes: u64,
+    /// Texture bytes whose upload a frame starts at most (default 32 MiB;
+    /// one texture is always started, however large). Loads beyond it wait
+    /// for the next frames, so a burst of loads never stalls one frame.
+    pub texture_upload_bytes_per_frame: u64,
+    /// Extra usages of loaded textures (`COPY_DST | TEXTURE_BINDING` are
+    /// always set; add `COPY_SRC` to read them back).
+    pub texture_usage: wgpu::TextureUsages,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            frames_in_flight: 3,
+            threads: None,
+            fence_timeout: Duration::from_secs(10),
+            staging: StagingConfig {
+                buffer_size: 32 << 20,
+                ..StagingConfig::default()
+            },
+            readback: ReadbackConfig::default(),
+            pool: BufferPoolConfig::default(),
+            texture_budget_bytes: 1 << 30,
+            texture_upload_bytes_per_frame: 32 << 20,
+            texture_usage: wgpu::TextureUsages::empty(),
+        }
+    }
+}
+
+/// Where a texture is.
+#[derive(Debug)]
+pub enum TextureStatus<'a> {
+    /// Its file is being read and validated, or it waits for the upload budget.
+    Loading,
+    /// Its upload was recorded; it is ready once that frame's fence passes.
+    Uploading,
+    /// Resident: sample it.
+    Ready(&'a wgpu::Texture),
+    /// The load failed; the handle stays until freed, so the error can be read.
+    Failed(&'a RuntimeError),
+}
+
+/// What one [`Runtime::end_frame`] did.
+#[derive(Debug, Clone, Default)]
+pub struct FrameReport {
+    /// The frame's index (its fence's).
+    pub frame: u64,
+    /// Jobs the frame ran.
+    pub jobs: u32,
+    /// Texture files read (and validated) by this frame's jobs.
+    pub textures_read: u32,
+    /// Textures whose upload this frame recorded.
+    pub textures_uploaded: u32,
+    /// Textures that failed in this frame (read, validation, upload, budget).
+    pub textures_failed: u32,
+    /// Buffer writes recorded.
+    pub buffer_writes: u32,
+    /// Buffer writes dropped because their allocation was freed meanwhile.
+    pub buffer_writes_stale: u32,
+    /// Staging bytes the frame used.
+    pub staging_bytes: u64,
+    /// Pool allocations moved by this frame's defragmentation.
+    pub defrag_moves: u32,
+    /// A job that failed or panicked (the frame's other work went ahead).
+    pub failure: Option<RuntimeError>,
+}
+
+/// Counters and gauges since creation.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeStats {
+    /// Frames ended.
+    pub frames: u64,
+    /// Frames in which a job failed.
+    pub failed_frames: u64,
+    /// Textures that became ready.
+    pub textures_ready: u64,
+    /// Texture loads that failed.
+    pub textures_failed: u64,
+    /// Textures alive (any state).
+    pub textures_live: usize,
+    /// GPU bytes of textures alive.
+    pub texture_bytes: u64,
+    /// Buffer writes recorded.
+    pub buffer_writes: u64,
+    /// Bytes of buffer writes recorded.
+    pub buffer_write_bytes: u64,
+}
+
+enum TextureSlot {
+    /// A read job is queued or running.
+    Reading,
+    /// Read and validated; waiting for the per-frame upload budget.
+    Queued(Box<TextureFile>),
+    Uploading {
+        texture: wgpu::Texture,
+        bytes: u64,
+    },
+    Ready {
+        texture: wgpu::Texture,
+        bytes: u64,
+    },
+    Failed(RuntimeError),
+}
+
+enum ReadSource {
+    Path(PathBuf),
+    Bytes(Vec<u8>),
+}
+
+struct ReadRequest {
+    handle: TextureHandle,
+    source: ReadSource,
+    result: Option<Result<TextureFile, TextureError>>,
+}
+
+struct BufferWrite {
+    handle: PoolHandle,
+    offset: u64,
+    bytes: Range<usize>,
+}
+
+/// What waits for a frame's fence before it is dropped (held, never read).
+#[allow(dead_code)]
+enum Retired {
+    Texture(wgpu::Texture),
+    Vt(Box<dyn ErasedVt>),
+}
+
+/// The facade: see the [module documentation](self).
+pub struct Runtime {
+    device: wgpu::Device,
+    config: RuntimeConfig,
+    sched: Scheduler,
+    staging: StagingRing,
+    readback: ReadbackRing,
+    pool: BufferPool,
+    textures: SlotMap<TextureHandle, TextureSlot>,
+    vts: SlotMap<VtHandle, Box<dyn ErasedVt>>,
+    reads: Vec<ReadRequest>,
+    upload_queue: VecDeque<TextureHandle>,
+    /// Textures uploading, by the frame that recorded them (in frame order).
+    uploading: VecDeque<(u64, TextureHandle)>,
+    writes: Vec<BufferWrite>,
+    write_bytes: Vec<u8>,
+    retired: VecDeque<(u64, Retired)>,
+    /// Scratch kept between frames (taken and put back, so a frame of a
+    /// known shape allocates nothing here).
+    scratch_files: Vec<(TextureHandle, Box<TextureFile>)>,
+    scratch_loaded: Vec<(TextureHandle, Result<LoadedTexture, RuntimeError>)>,
+    lost: Arc<Mutex<Option<String>>>,
+    frame_open: bool,
+    stats: RuntimeStats,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("config", &self.config)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// A runtime over the embedder's device and queue. It sets the device's
+    /// lost callback (to report [`RuntimeError::DeviceLost`]).
+    pub fn new(
+        device: &wgpu::Device,
+        _queue: &wgpu::Queue,
+        config: RuntimeConfig,
+    ) -> Result<Self, RuntimeError> {
+        let sched = Scheduler::new(SchedulerConfig {
+            frames_in_flight: config.frames_in_flight,
+            threads: config.threads,
+            fence_timeout: config.fence_timeout,
+            ..SchedulerConfig::default()
+        })?;
+        let staging = StagingRing::new(
+            device,
+            StagingConfig {
+                buffers: config.frames_in_flight,
+                ..config.staging.clone()
+            },
+        )?;
+        let readback = ReadbackRing::new(device, config.readback.clone())?;
+        let pool = BufferPool::new(device, config.pool.clone())?;
+        let lost = Arc::new(Mutex::new(None));
+        let flag = Arc::clone(&lost);
+        device.set_device_lost_callback(move |reason, message| {
+            *flag.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(format!("{reason:?}: {message}"));
+        });
+        Ok(Runtime {
+            device: device.clone(),
+            config,
+            sched,
+            staging,
+            readback,
+            pool,
+            textures: SlotMap::with_key(),
+            vts: SlotMap::with_key(),
+            reads: Vec::new(),
+            upload_queue: VecDeque::new(),
+            uploading: VecDeque::new(),
+            writes: Vec::new(),
+            write_bytes: Vec::new(),
+            retired: VecDeque::new(),
+            scratch_files: Vec::new(),
+            scratch_loaded: Vec::new(),
+            lost,
+            frame_open: false,
+            stats: RuntimeStats::default(),
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
+
+    /// `Err(DeviceLost)` once the device is lost.
+    fn check_device(&self) -> Result<(), RuntimeError> {
+        match &*self.lost.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(why) => Err(RuntimeError::DeviceLost(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// The index of the frame the next `end_frame` records: the last frame
+    /// that may use what is freed now.
+    fn current_frame(&self) -> u64 {
+        self.sched.next_frame().0
+    }
+
+    /// Starts a frame (see the [module documentation](self)). Never blocks.
+    pub fn begin_frame(&mut self) -> Result<(), RuntimeError> {
+        self.check_device()?;
+        if self.frame_open {
+            return Err(RuntimeError::FrameOrder(
+                "begin_frame called twice without end_frame",
+            ));
+        }
+        // Runs the callbacks of finished submissions: fences, mappings, readbacks.
+        self.readback.poll();
+        self.sched.retire();
+        let retired_below = self.sched.next_frame().0 - self.sched.frames_in_flight();
+        if retired_below > 0 {
+            let completed = retired_below - 1;
+            self.pool.retire(completed);
+            while self.retired.front().is_some_and(|(f, _)| *f <= completed) {
+                self.retired.pop_front();
+            }
+            while let Some(&(f, h)) = self.uploading.front() {
+                if f > completed {
+                    break;
+                }
+                self.uploading.pop_front();
+                if let Some(slot) = self.textures.get_mut(h) {
+                    if let TextureSlot::Uploading { texture, bytes } =
+                        std::mem::replace(slot, TextureSlot::Reading)
+                    {
+                        *slot = TextureSlot::Ready { texture, bytes };
+                        self.stats.textures_ready += 1;
+                    }
+                }
+            }
+        }
+        self.frame_open = true;
+        Ok(())
+    }
+
+    /// Queues the load of a texture file (KTX2, KTX 1, DDS or PNG): a job
+    /// reads and validates it during the next `end_frame`, and a later frame
+    /// uploads it. Errors (a missing, truncated or invalid file) arrive in
+    /// [`texture`](Self::texture) as [`TextureStatus::Failed`].
+    pub fn load_texture_path(&mut self, path: impl Into<PathBuf>) -> TextureHandle {
+        self.queue_read(ReadSource::Path(path.into()))
+    }
+
+    /// Queues the load of a texture file already in memory (see
+    /// [`load_texture_path`](Self::load_texture_path)).
+    pub fn load_texture_bytes(&mut self, bytes: Vec<u8>) -> TextureHandle {
+        self.queue_read(ReadSource::Bytes(bytes))
+    }
+
+    fn queue_read(&mut self, source: ReadSource) -> TextureHandle {
+        let handle = self.textures.insert(TextureSlot::Reading);
+        self.reads.push(ReadRequest {
+            handle,
+            source,
+            result: None,
+        });
+        handle
+    }
+
+    /// Where a texture is.
+    pub fn texture(&self, handle: TextureHandle) -> Result<TextureStatus<'_>, RuntimeError> {
+        match self.textures.get(handle) {
+            None => Err(RuntimeError::StaleHandle("texture")),
+            Some(TextureSlot::Reading | TextureSlot::Queued(_)) => Ok(TextureStatus::Loading),
+            Some(TextureSlot::Uploading { .. }) => Ok(TextureStatus::Uploading),
+            Some(TextureSlot::Ready { texture, .. }) => Ok(TextureStatus::Ready(texture)),
+            Some(TextureSlot::Failed(e)) => Ok(TextureStatus::Failed(e)),
+        }
+    }
+
+    /// Frees a texture: the handle is stale at once, the GPU texture is
+    /// dropped once the fence of the current frame has passed. A load still
+    /// queued is abandoned.
+    pub fn free_texture(&mut self, handle: TextureHandle) -> Result<(), RuntimeError> {
+        let slot = self
+            .textures
+            .remove(handle)
+            .ok_or(RuntimeError::StaleHandle("texture"))?;
+        let frame = self.current_frame();
+        match slot {
+            TextureSlot::Uploading { texture, bytes } | TextureSlot::Ready { texture, bytes } => {
+                self.stats.texture_bytes -= bytes;
+                self.retired.push_back((frame, Retired::Texture(texture)));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Allocates `size` bytes at `align` in the buffer pool.
+    pub fn alloc_buffer(&mut self, size: u64, align: u64) -> Result<PoolHandle, RuntimeError> {
+        self.check_device()?;
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let result = self.pool.alloc(size, align);
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            // The block the pool just made has no memory behind it.
+            if let Ok(h) = result {
+                let _ = self.pool.free(h, self.current_frame());
+            }
+            return Err(RuntimeError::OutOfMemory(e.to_string()));
+        }
+        Ok(result?)
+    }
+
+    /// Queues a write of `data` at `offset` into an allocation; the copy is
+    /// recorded by the next `end_frame` (data and offset: multiples of 4).
+    pub fn write_buffer(
+        &mut self,
+        handle: PoolHandle,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<(), RuntimeError> {
+        let r = self.pool.resolve(handle)?;
+        let end = offset.checked_add(data.len() as u64);
+        if end.is_none_or(|e| e > r.size)
+            || !offset.is_multiple_of(4)
+            || !data.len().is_multiple_of(4)
+        {
+            return Err(RuntimeError::Staging(format!(
+                "a write of {} bytes at offset {offset} does not fit an allocation of {} bytes \
+                 (offset and length must be multiples of 4)",
+                data.len(),
+                r.size
+            )));
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        let start = self.write_bytes.len();
+        self.write_bytes.extend_from_slice(data);
+        self.writes.push(BufferWrite {
+            handle,
+            offset,
+            bytes: start..self.write_bytes.len(),
+        });
+        Ok(())
+    }
+
+    /// Where an allocation is this frame (it may move between frames).
+    pub fn resolve_buffer(&self, handle: PoolHandle) -> Result<ResolvedBuffer<'_>, RuntimeError> {
+        Ok(self.pool.resolve(handle)?)
+    }
+
+    /// Frees an allocation: the handle is stale at once, the range is reused
+    /// after the current frame's fence. Writes still queued for it are dropped.
+    pub fn free_buffer(&mut self, handle: PoolHandle) -> Result<(), RuntimeError> {
+        let frame = self.current_frame();
+        Ok(self.pool.free(handle, frame)?)
+    }
+
+    /// Pins (or unpins) an allocation: defragmentation never moves it.
+    pub fn pin_buffer(&mut self, handle: PoolHandle, pinned: bool) -> Result<(), RuntimeError> {
+        Ok(self.pool.set_pinned(handle, pinned)?)
+    }
+
+    /// The buffer pool (statistics, fragmentation).
+    pub fn pool(&self) -> &BufferPool {
+        &self.pool
+    }
+
+    /// Adds a virtual texture streamed from `source` (see
+    /// [`VirtualTexture::new`]); its page faults run in every frame's graph.
+    pub fn add_virtual_texture<S: TileSource + 'static>(
+        &mut self,
+        source: S,
+        config: VtConfig,
+        screen: (u32, u32),
+    ) -> Result<VtHandle, RuntimeError> {
+        self.check_device()?;
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let vt = VirtualTexture::new(&self.device, source, config, screen);
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(RuntimeError::OutOfMemory(e.to_string()));
+        }
+        Ok(self.vts.insert(Box::new(vt?)))
+    }
+
+    /// A virtual texture, for its bind group, layout and statistics. `S` is
+    /// the tile source it was added with.
+    pub fn virtual_texture<S: TileSource + 'static>(
+        &self,
+        handle: VtHandle,
+    ) -> Result<&VirtualTexture<S>, RuntimeError> {
+        let vt = self
+            .vts
+            .get(handle)
+            .ok_or(RuntimeError::StaleHandle("virtual texture"))?;
+        let any: &dyn Any = vt.as_any();
+        any.downcast_ref().ok_or(RuntimeError::StaleHandle(
+            "virtual texture (of another source type)",
+        ))
+    }
+
+    /// A virtual texture's bind group (whatever its source type).
+    pub fn vt_bind_group(&self, handle: VtHandle) -> Result<&wgpu::BindGroup, RuntimeError> {
+        Ok(self
+            .vts
+            .get(handle)
+            .ok_or(RuntimeError::StaleHandle("virtual texture"))?
+            .bind_group())
+    }
+
+    /// A virtual texture's statistics (whatever its source type).
+    pub fn vt_stats(&self, handle: VtHandle) -> Result<&VtStats, RuntimeError> {
+        Ok(self
+            .vts
+            .get(handle)
+            .ok_or(RuntimeError::StaleHandle("virtual texture"))?
+            .stats())
+    }
+
+    /// Feedback words the renderer read back itself, for this frame's page
+    /// faults: call it between `begin_frame` (which delivers the feedback
+    /// the runtime read back, replacing older words) and `end_frame`.
+    pub fn push_vt_feedback(&self, handle: VtHandle, words: Vec<u32>) -> Result<(), RuntimeError> {
+        self.vts
+            .get(handle)
+            .ok_or(RuntimeError::StaleHandle("virtual texture"))?
+            .push_feedback(words);
+        Ok(())
+    }
+
+    /// Removes a virtual texture; its GPU objects are dropped once the
+    /// current frame's fence has passed.
+    pub fn remove_virtual_texture(&mut self, handle: VtHandle) -> Result<(), RuntimeError> {
+        let vt = self
+            .vts
+            .remove(handle)
+            .ok_or(RuntimeError::StaleHandle("virtual texture"))?;
+        let frame = self.current_frame();
+        self.retired.push_back((frame, Retired::Vt(vt)));
+        Ok(())
+    }
+
+    /// Counters and gauges.
+    pub fn stats(&self) -> RuntimeStats {
+        RuntimeStats {
+            textures_live: self.textures.len(),
+            ..self.stats.clone()
+        }
+    }
+
+    /// GPU bytes the runtime holds now: staging buffers, pool blocks,
+    /// textures and virtual textures (readback buffers are small and not counted).
+    pub fn gpu_bytes(&self) -> u64 {
+        self.staging.staging_bytes()
+            + self.pool.block_bytes()
+            + self.stats.texture_bytes
+            + self.vts.values().map(|v| v.stats().gpu_bytes).sum::<u64>()
+    }
+
+    /// The staging ring (statistics).
+    pub fn staging(&self) -> &StagingRing {
+        &self.staging
+    }
+
+    /// The scheduler (statistics, the worker pool).
+    pub fn scheduler(&self) -> &Scheduler {
+        &self.sched
+    }
+
+    /// Waits (up to `timeout`) until every frame's GPU work has finished and
+    /// runs all deferred releases: before dropping the runtime, or to quiesce.
+    pub fn wait_idle(&mut self, timeout: Duration) -> Result<(), RuntimeError> {
+        self.check_device()?;
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| RuntimeError::DeviceLost(e.to_string()))?;
+        self.sched.wait_idle(timeout)?;
+        self.pool.retire(self.current_frame());
+        self.retired.clear();
+        Ok(())
+    }
+
+    /// Ends the frame: runs its job graph and records its copies into
+    /// `encoder` (see the [module documentation](self)). Submit `encoder`
+    /// afterwards: the frame's fence signals when that submission completes.
+    ///
+    /// `Err` means nothing was recorded and no request was lost (they wait
+    /// for the next frame), except with [`RuntimeError::DeviceLost`].
+    pub fn end_frame(
+        &mut self,
+        encoder: &mut wgpu::CommandEncoder,
+    ) -> Result<FrameReport, RuntimeError> {
+        if !self.frame_open {
+            return Err(RuntimeError::FrameOrder("end_frame without begin_frame"));
+        }
+        self.frame_open = false;
+        self.check_device()?;
+        let mut report = FrameReport::default();
+
+        // This frame's texture uploads: within the byte budget, at least one.
+        let mut files = std::mem::take(&mut self.scratch_files);
+        files.clear();
+        let mut planned = 0u64;
+        while let Some(&h) = self.upload_queue.front() {
+            let Some(slot) = self.textures.get_mut(h) else {
+                self.upload_queue.pop_front(); // freed while queued
+                continue;
+            };
+            let TextureSlot::Queued(file) = slot else {
+                self.upload_queue.pop_front();
+                continue;
+            };
+            let bytes = upload_bytes(file);
+            if !files.is_empty() && planned + bytes > self.config.texture_upload_bytes_per_frame {
+                break;
+            }
+            planned += bytes;
+            self.upload_queue.pop_front();
+            if let TextureSlot::Queued(file) = std::mem::replace(slot, TextureSlot::Reading) {
+                files.push((h, file));
+            }
+        }
+        let mut reads = std::mem::take(&mut self.reads);
+        let writes = std::mem::take(&mut self.writes);
+        let write_bytes = std::mem::take(&mut self.write_bytes);
+        let mut loaded = std::mem::take(&mut self.scratch_loaded);
+        loaded.clear();
+
+        let staging = match self.staging.begin_frame() {
+            Ok(s) => s,
+            Err(e) => {
+                let queues = Queues {
+                    textures: &mut self.textures,
+                    upload_queue: &mut self.upload_queue,
+                    reads: &mut self.reads,
+                    writes: &mut self.writes,
+                    write_bytes: &mut self.write_bytes,
+                    scratch_loaded: &mut self.scratch_loaded,
+                };
+                queues.requeue(files, reads, writes, write_bytes, loaded);
+                return Err(e.into());
+            }
+        };
+        let mut frame = match self.sched.begin_frame() {
+            Ok(f) => f,
+            Err(e) => {
+                drop(staging);
+                let queues = Queues {
+                    textures: &mut self.textures,
+                    upload_queue: &mut self.upload_queue,
+                    reads: &mut self.reads,
+                    writes: &mut self.writes,
+                    write_bytes: &mut self.write_bytes,
+                    scratch_loaded: &mut self.scratch_loaded,
+                };
+                queues.requeue(files, reads, writes, write_bytes, loaded);
+                return Err(e.into());
+            }
+        };
+        let index = frame.index().0;
+        let fence = frame.fence();
+        report.frame = index;
+        let declared = declare_jobs(
+            &mut frame,
+            &staging,
+            Declared {
+                reads: &mut reads,
+                files: &files,
+                writes: &writes,
+                write_bytes: &write_bytes,
+            },
+            &self.device,
+            UploadOptions {
+                force_fallback: false,
+                usage: self.config.texture_usage,
+            },
+            &self.pool,
+            &mut self.vts,
+            &mut loaded,
+            &mut report,
+        );
+        if let Err(e) = declared {
+            // Nothing reaches the GPU: the frame's jobs are dropped unrun and
+            // its fence signalled now. Reads and uploads are retried next frame.
+            drop(frame);
+            drop(staging);
+            fence.signal();
+            for (h, result) in loaded.drain(..) {
+                if let Ok(t) = result {
+                    self.retired.push_back((index, Retired::Texture(t.texture)));
+                }
+                let _ = h;
+            }
+            let queues = Queues {
+                textures: &mut self.textures,
+                upload_queue: &mut self.upload_queue,
+                reads: &mut self.reads,
+                writes: &mut self.writes,
+                write_bytes: &mut self.write_bytes,
+                scratch_loaded: &mut self.scratch_loaded,
+            };
+            queues.requeue(files, reads, writes, write_bytes, loaded);
+            return Err(e);
+        }
+        report.jobs = frame.len() as u32;
+        self.stats.buffer_writes += report.buffer_writes as u64;
+        self.stats.buffer_write_bytes += writes.iter().map(|w| w.bytes.len() as u64).sum::<u64>();
+        let run = frame.run();
+        if let Err(e) = &run {
+            report.failure = Some(RuntimeError::Frame(e.to_string()));
+            self.stats.failed_frames += 1;
+        }
+
+        // Tiles whose page-fault job failed leave the page table again.
+        for vt in self.vts.values_mut() {
+            if let Err(e) = vt.settle_faults(&staging) {
+                report.failure.get_or_insert(e.into());
+            }
+        }
+        // Reads: validated files wait for the upload budget.
+        for r in reads.drain(..) {
+            let Some(slot) = self.textures.get_mut(r.handle) else {
+                continue; // freed meanwhile
+            };
+            report.textures_read += 1;
+            *slot = match r.result {
+                Some(Ok(file)) => {
+                    self.upload_queue.push_back(r.handle);
+                    TextureSlot::Queued(Box::new(file))
+                }
+                Some(Err(e)) => {
+                    report.textures_failed += 1;
+                    self.stats.textures_failed += 1;
+                    TextureSlot::Failed(e.into())
+                }
+                None => {
+                    report.textures_failed += 1;
+                    self.stats.textures_failed += 1;
+                    TextureSlot::Failed(RuntimeError::Frame(
+                        "the texture's read job did not run (an earlier job failed)".into(),
+                    ))
+                }
+            };
+        }
+        // Uploads: recorded now, ready when this frame's fence passes.
+        for (h, result) in loaded.drain(..) {
+            let result = result.and_then(|t| {
+                if let Some(f) = &report.failure {
+                    self.retired.push_back((index, Retired::Texture(t.texture)));
+                    return Err(f.clone());
+                }
+                let in_use = self.stats.texture_bytes;
+                if in_use + t.gpu_bytes > self.config.texture_budget_bytes {
+                    self.retired.push_back((index, Retired::Texture(t.texture)));
+                    return Err(RuntimeError::Budget {
+                        what: "texture",
+                        requested: t.gpu_bytes,
+                        in_use,
+                        budget: self.config.texture_budget_bytes,
+                    });
+                }
+                Ok(t)
+            });
+            let Some(slot) = self.textures.get_mut(h) else {
+                continue;
+            };
+            *slot = match result {
+                Ok(t) => {
+                    report.textures_uploaded += 1;
+                    self.stats.texture_bytes += t.gpu_bytes;
+                    self.uploading.push_back((index, h));
+                    TextureSlot::Uploading {
+                        texture: t.texture,
+                        bytes: t.gpu_bytes,
+                    }
+                }
+                Err(e) => {
+                    report.textures_failed += 1;
+                    self.stats.textures_failed += 1;
+                    TextureSlot::Failed(e)
+                }
+            };
+        }
+        report.staging_bytes = staging.bytes();
+        // Uploads first: a write to an allocation that defragmentation moves
+        // this frame lands in its old place and is copied with it.
+        staging.finish(encoder);
+        let ticket = self.pool.defrag(encoder);
+        report.defrag_moves = ticket.moves() as u32;
+        self.pool.commit(ticket, index);
+        let mut rb = self.readback.begin_frame();
+        for vt in self.vts.values_mut() {
+            vt.end_frame(encoder, &mut rb);
+        }
+        rb.finish(encoder);
+        encoder.on_submitted_work_done(move || fence.signal());
+
+        // Scratch back for the next frame.
+        self.reads = reads;
+        self.scratch_files = files;
+        self.scratch_loaded = loaded;
+        let mut write_bytes = write_bytes;
+        write_bytes.clear();
+        self.write_bytes = write_bytes;
+        let mut writes = writes;
+        writes.clear();
+        self.writes = writes;
+        self.stats.frames += 1;
+        #[cfg(feature = "tracy")]
+        self.plot();
+        Ok(report)
+    }
+
+    /// Tracy plots of the runtime's gauges.
+    #[cfg(feature = "tracy")]
+    fn plot(&self) {
+        let Some(client) = tracy_client::Client::running() else {
+            return;
+        };
+        client.plot(
+            tracy_client::plot_name!("forgeflow staging bytes in use"),
+            self.staging.stats().bytes_last_frame as f64,
+        );
+        client.plot(
+            tracy_client::plot_name!("forgeflow pool fragmentation pct"),
+            self.pool.allocator().fragmentation() * 100.0,
+        );
+        client.plot(
+            tracy_client::plot_name!("forgeflow pool block bytes"),
+            self.pool.block_bytes() as f64,
+        );
+        client.plot(
+            tracy_client::plot_name!("forgeflow texture bytes"),
+            self.stats.texture_bytes as f64,
+        );
+        let (resident, bias) = self.vts.values().fold((0usize, 0f32), |(r, b), v| {
+            (r + v.stats().resident, b.max(v.stats().bias))
+        });
+        client.plot(
+            tracy_client::plot_name!("forgeflow resident tiles"),
+            resident as f64,
+        );
+        client.plot(tracy_client::plot_name!("forgeflow mip bias"), bias as f64);
+    }
+}
+
+/// The runtime's request queues, for putting a frame's requests back.
+struct Queues<'a> {
+    textures: &'a mut SlotMap<TextureHandle, TextureSlot>,
+    upload_queue: &'a mut VecDeque<TextureHandle>,
+    reads: &'a mut Vec<ReadRequest>,
+    writes: &'a mut Vec<BufferWrite>,
+    write_bytes: &'a mut Vec<u8>,
+    scratch_loaded: &'a mut Vec<(TextureHandle, Result<LoadedTexture, RuntimeError>)>,
+}
+
+impl Queues<'_> {
+    /// Puts a frame's requests back after it could not start.
+    fn requeue(
+        self,
+        files: Vec<(TextureHandle, Box<TextureFile>)>,
+        reads: Vec<ReadRequest>,
+        writes: Vec<BufferWrite>,
+        write_bytes: Vec<u8>,
+        loaded: Vec<(TextureHandle, Result<LoadedTexture, RuntimeError>)>,
+    ) {
+        for (h, file) in files.into_iter().rev() {
+            if let Some(slot) = self.textures.get_mut(h) {
+                *slot = TextureSlot::Queued(file);
+                self.upload_queue.push_front(h);
+            }
+        }
+        let mut reads = reads;
+        for r in &mut reads {
+            r.result = None;
+        }
+        *self.reads = reads;
+        *self.writes = writes;
+        *self.write_bytes = write_bytes;
+        *self.scratch_loaded = loaded;
+    }
+}
+
+/// Bytes a texture's upload moves through staging (its stored images), for
+/// the per-frame upload budget.
+fn upload_bytes(file: &TextureFile) -> u64 {
+    let d = file.desc();
+    (0..d.levels)
+        .map(|l| d.image_bytes(l).unwrap_or(0) * (d.layers * d.faces) as u64)
+        .sum()
+}
+
+/// The frame's request lists, borrowed by its jobs.
+struct Declared<'s> {
+    reads: &'s mut [ReadRequest],
+    files: &'s [(TextureHandle, Box<TextureFile>)],
+    writes: &'s [BufferWrite],
+    write_bytes: &'s [u8],
+}
+
+/// Declares the frame's jobs: texture reads, texture uploads (the textures
+/// are created here), buffer writes, page faults.
+#[allow(clippy::too_many_arguments)]
+fn declare_jobs<'s>(
+    frame: &mut Frame<'s>,
+    staging: &'s StagingFrame<'_>,
+    requests: Declared<'s>,
+    device: &wgpu::Device,
+    options: UploadOptions,
+    pool: &BufferPool,
+    vts: &mut SlotMap<VtHandle, Box<dyn ErasedVt>>,
+    loaded: &mut Vec<(TextureHandle, Result<LoadedTexture, RuntimeError>)>,
+    report: &mut FrameReport,
+) -> Result<(), RuntimeError> {
+    for r in requests.reads.iter_mut() {
+        frame.add("texture read", move |_| {
+            // Read through a copy, never mapped: a file truncated or deleted
+            // meanwhile is an error here, not a SIGBUS later.
+            let bytes = match &mut r.source {
+                ReadSource::Path(p) => std::fs::read(&*p).map_err(|e| {
+                    TextureError::Io(std::io::Error::new(
+                        e.kind(),
+                        format!("{}: {e}", p.display()),
+                    ))
+                }),
+                ReadSource::Bytes(b) => Ok(std::mem::take(b)),
+            };
+            r.result = Some(bytes.and_then(TextureFile::from_bytes));
+            Ok(())
+        })?;
+    }
+    for (h, file) in requests.files {
+        let scope = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let result = crate::texture::load_texture(device, &**file, staging, frame, options);
+        let result = match pollster::block_on(scope.pop()) {
+            Some(e) => Err(RuntimeError::OutOfMemory(e.to_string())),
+            None => result.map_err(RuntimeError::from),
+        };
+        loaded.push((*h, result));
+    }
+    for w in requests.writes {
+        let Ok(r) = pool.resolve(w.handle) else {
+            report.buffer_writes_stale += 1; // freed since
+            continue;
+        };
+        let mut piece =
+            staging.write_buffer(r.buffer, r.offset + w.offset, w.bytes.len() as u64)?;
+        let src = &requests.write_bytes[w.bytes.clone()];
+        frame.add("buffer upload", move |_| Ok(piece.write(src)?))?;
+        report.buffer_writes += 1;
+    }
+    for vt in vts.values_mut() {
+        vt.update(staging, frame)?;
+    }
+    Ok(())
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        // Retire work that is only drops needs no GPU; waiting here could hang
+        // on a lost device, so the GPU objects are simply dropped (wgpu keeps
+        // what in-flight work uses alive).
+        self.retired.clear();
+    }
+}

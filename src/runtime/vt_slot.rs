@@ -1,0 +1,52 @@
+//! [`ErasedVt`]: a [`VirtualTexture`] of any tile source, as the runtime holds it.
+
+use std::any::Any;
+
+use forgeflow_graph::Frame;
+use forgeflow_jobs::vt::TileSource;
+
+use crate::staging::{ReadbackFrame, StagingFrame};
+use crate::vt::{VirtualTexture, VtRuntimeError, VtStats};
+
+/// The calls the runtime makes on a virtual texture, whatever its source type.
+pub(crate) trait ErasedVt: Send {
+    fn update<'s>(
+        &mut self,
+        staging: &'s StagingFrame<'_>,
+        frame: &mut Frame<'s>,
+    ) -> Result<(), VtRuntimeError>;
+    fn settle_faults(&mut self, staging: &StagingFrame<'_>) -> Result<usize, VtRuntimeError>;
+    fn end_frame(&mut self, encoder: &mut wgpu::CommandEncoder, readback: &mut ReadbackFrame<'_>);
+    fn stats(&self) -> &VtStats;
+    fn bind_group(&self) -> &wgpu::BindGroup;
+    fn push_feedback(&self, words: Vec<u32>);
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl<S: TileSource + 'static> ErasedVt for VirtualTexture<S> {
+    fn update<'s>(
+        &mut self,
+        staging: &'s StagingFrame<'_>,
+        frame: &mut Frame<'s>,
+    ) -> Result<(), VtRuntimeError> {
+        VirtualTexture::update(self, staging, frame)
+    }
+    fn settle_faults(&mut self, staging: &StagingFrame<'_>) -> Result<usize, VtRuntimeError> {
+        VirtualTexture::settle_faults(self, staging)
+    }
+    fn end_frame(&mut self, encoder: &mut wgpu::CommandEncoder, readback: &mut ReadbackFrame<'_>) {
+        VirtualTexture::end_frame(self, encoder, readback)
+    }
+    fn stats(&self) -> &VtStats {
+        VirtualTexture::stats(self)
+    }
+    fn bind_group(&self) -> &wgpu::BindGroup {
+        VirtualTexture::bind_group(self)
+    }
+    fn push_feedback(&self, words: Vec<u32>) {
+        VirtualTexture::push_feedback(self, words)
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}

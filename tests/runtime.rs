@@ -1,0 +1,418 @@
+//! The `Runtime` facade on a real GPU (lavapipe in CI): textures loaded by
+//! path and by bytes read back equal to their pixels, pool writes read back
+//! equal to CPU shadows across churn and defragmentation, and each injected
+//! fault (corrupt, missing and truncated files, a panicking job, budgets, a
+//! lost device, stale handles) reported as a typed error while what is
+//! already resident stays intact.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use forgeflow::gpu::{self, Gpu};
+use forgeflow::jobs::synthetic::SplitMix64;
+use forgeflow::jobs::vt::{PackError, Terrain, TileFormat, TileId, TileSource, VtLayout};
+use forgeflow::pool::{BufferPoolConfig, PoolError, PoolHandle};
+use forgeflow::runtime::{
+    FrameReport, Runtime, RuntimeConfig, RuntimeError, TextureHandle, TextureStatus,
+};
+use forgeflow::vt::VtConfig;
+
+fn config() -> RuntimeConfig {
+    RuntimeConfig {
+        threads: Some(2),
+        staging: forgeflow::staging::StagingConfig {
+            buffer_size: 4 << 20,
+            ..Default::default()
+        },
+        pool: BufferPoolConfig {
+            block_size: 1 << 20,
+            budget_bytes: 8 << 20,
+            ..Default::default()
+        },
+        texture_usage: wgpu::TextureUsages::COPY_SRC,
+        ..RuntimeConfig::default()
+    }
+}
+
+/// One frame: begin, end into a fresh encoder, submit.
+fn frame(gpu: &Gpu, rt: &mut Runtime) -> FrameReport {
+    rt.begin_frame().expect("begin_frame");
+    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+    let report = rt.end_frame(&mut encoder).expect("end_frame");
+    gpu.queue.submit([encoder.finish()]);
+    let _ = gpu.device.poll(wgpu::PollType::wait_indefinitely());
+    report
+}
+
+/// Frames until the texture is no longer loading (at most 20).
+fn settle(gpu: &Gpu, rt: &mut Runtime, h: TextureHandle) {
+    for _ in 0..20 {
+        if matches!(
+            rt.texture(h).unwrap(),
+            TextureStatus::Ready(_) | TextureStatus::Failed(_)
+        ) {
+            return;
+        }
+        frame(gpu, rt);
+    }
+}
+
+fn png(w: u32, h: u32, seed: u64) -> (Vec<u8>, Vec<u8>) {
+    let mut rng = SplitMix64::new(seed);
+    let pixels: Vec<u8> = (0..w * h * 4).map(|_| rng.next_u64() as u8).collect();
+    let mut file = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut file, w, h);
+        enc.set_color(png::ColorType::Rgba);
+        enc.set_depth(png::BitDepth::Eight);
+        enc.write_header()
+            .unwrap()
+            .write_image_data(&pixels)
+            .unwrap();
+    }
+    (file, pixels)
+}
+
+fn ready(rt: &Runtime, h: TextureHandle) -> &wgpu::Texture {
+    match rt.texture(h).unwrap() {
+        TextureStatus::Ready(t) => t,
+        other => panic!("texture not ready: {other:?}"),
+    }
+}
+
+#[test]
+fn textures_by_bytes_and_path_read_back_equal() {
+    let Some(gpu) = gpu::for_test("textures_by_bytes_and_path_read_back_equal") else {
+        return;
+    };
+    let mut rt = Runtime::new(&gpu.device, &gpu.queue, config()).unwrap();
+    let (file_a, pixels_a) = png(64, 32, 1);
+    let (file_b, pixels_b) = png(16, 16, 2);
+    let dir = std::env::temp_dir().join(format!("forgeflow-rt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("b.png");
+    std::fs::write(&path, &file_b).unwrap();
+    let a = rt.load_texture_bytes(file_a);
+    let b = rt.load_texture_path(&path);
+    assert!(matches!(rt.texture(a).unwrap(), TextureStatus::Loading));
+    let first = frame(&gpu, &mut rt);
+    assert_eq!(
+        first.textures_read, 2,
+        "both files are read by the first frame's jobs"
+    );
+    assert_eq!(
+        first.textures_uploaded, 0,
+        "uploads start the frame after the read"
+    );
+    settle(&gpu, &mut rt, a);
+    settle(&gpu, &mut rt, b);
+    assert_eq!(gpu.read_texture(ready(&rt, a), 0, 0..1).unwrap(), pixels_a);
+    assert_eq!(gpu.read_texture(ready(&rt, b), 0, 0..1).unwrap(), pixels_b);
+    assert_eq!(rt.stats().textures_ready, 2);
+    assert_eq!(rt.stats().texture_bytes, (64 * 32 + 16 * 16) * 4);
+
+    rt.free_texture(a).unwrap();
+    assert!(matches!(
+        rt.texture(a),
+        Err(RuntimeError::StaleHandle("texture"))
+    ));
+    assert!(
+        rt.free_texture(a).is_err(),
+        "a second free is a stale handle"
+    );
+    assert_eq!(rt.stats().texture_bytes, 16 * 16 * 4);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn buffer_writes_survive_churn_and_defragmentation() {
+    let Some(gpu) = gpu::for_test("buffer_writes_survive_churn_and_defragmentation") else {
+        return;
+    };
+    let mut rt = Runtime::new(&gpu.device, &gpu.queue, config()).unwrap();
+    let mut rng = SplitMix64::new(5);
+    let mut shadow: HashMap<PoolHandle, Vec<u8>> = HashMap::new();
+    let mut live: Vec<PoolHandle> = Vec::new();
+    let mut moves = 0;
+    for _ in 0..120 {
+        for _ in 0..rng.below(6) {
+            let len = 4 * (1 + rng.below(4096)) as usize;
+            let h = rt
+                .alloc_buffer(len as u64, [4, 16, 256][rng.below(3) as usize])
+                .unwrap();
+            let data: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+            rt.write_buffer(h, 0, &data).unwrap();
+            shadow.insert(h, data);
+            live.push(h);
+        }
+        // Rewrite part of a live allocation: the newest bytes must win.
+        if let Some(&h) = live.get(rng.below(live.len().max(1) as u64) as usize) {
+            let patch = [0xA5u8; 8];
+            if shadow[&h].len() >= 8 {
+                rt.write_buffer(h, 0, &patch).unwrap();
+                shadow.get_mut(&h).unwrap()[..8].copy_from_slice(&patch);
+            }
+        }
+        for _ in 0..rng.below(6) {
+            if live.is_empty() {
+                break;
+            }
+            let h = live.swap_remove(rng.below(live.len() as u64) as usize);
+            rt.free_buffer(h).unwrap();
+            shadow.remove(&h);
+            assert!(
+                rt.resolve_buffer(h).is_err(),
+                "freed handles are stale at once"
+            );
+        }
+        moves += frame(&gpu, &mut rt).defrag_moves;
+    }
+    assert!(
+        moves > 0,
+        "the churn must make defragmentation move something"
+    );
+    for (h, data) in &shadow {
+        let r = rt.resolve_buffer(*h).unwrap();
+        assert!(
+            gpu.read_buffer(r.buffer, r.offset, r.size).unwrap() == *data,
+            "allocation {h:?} differs from its shadow"
+        );
+    }
+}
+
+#[test]
+fn bad_files_fail_their_texture_only() {
+    let Some(gpu) = gpu::for_test("bad_files_fail_their_texture_only") else {
+        return;
+    };
+    let mut rt = Runtime::new(&gpu.device, &gpu.queue, config()).unwrap();
+    let (good_file, pixels) = png(32, 32, 3);
+    let good = rt.load_texture_bytes(good_file.clone());
+    let corrupt = rt.load_texture_bytes(b"\xABKTX 20\xBB\r\n\x1A\nthis is no header".to_vec());
+    let missing = rt.load_texture_path("/nonexistent/forgeflow/texture.ktx2");
+    // A file truncated after it was asked for (before its read job runs).
+    let dir = std::env::temp_dir().join(format!("forgeflow-rt-trunc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("t.png");
+    std::fs::write(&path, &good_file).unwrap();
+    let truncated = rt.load_texture_path(&path);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(good_file.len() as u64 / 2)
+        .unwrap();
+    for h in [good, corrupt, missing, truncated] {
+        settle(&gpu, &mut rt, h);
+    }
+    for (h, what) in [
+        (corrupt, "corrupt"),
+        (missing, "missing"),
+        (truncated, "truncated"),
+    ] {
+        match rt.texture(h).unwrap() {
+            TextureStatus::Failed(RuntimeError::Texture(msg)) => {
+                assert!(!msg.is_empty(), "{what}: an empty message")
+            }
+            other => panic!("{what}: expected a texture error, got {other:?}"),
+        }
+    }
+    match rt.texture(missing).unwrap() {
+        TextureStatus::Failed(e) => assert!(
+            e.to_string()
+                .contains("/nonexistent/forgeflow/texture.ktx2"),
+            "the message names the file: {e}"
+        ),
+        _ => unreachable!(),
+    }
+    assert_eq!(gpu.read_texture(ready(&rt, good), 0, 0..1).unwrap(), pixels);
+    assert_eq!(rt.stats().textures_failed, 3);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn budgets_give_typed_errors() {
+    let Some(gpu) = gpu::for_test("budgets_give_typed_errors") else {
+        return;
+    };
+    let mut rt = Runtime::new(
+        &gpu.device,
+        &gpu.queue,
+        RuntimeConfig {
+            texture_budget_bytes: 64 * 64 * 4,
+            ..config()
+        },
+    )
+    .unwrap();
+    let fits = rt.load_texture_bytes(png(64, 64, 1).0);
+    settle(&gpu, &mut rt, fits);
+    ready(&rt, fits);
+    let over = rt.load_texture_bytes(png(8, 8, 2).0);
+    settle(&gpu, &mut rt, over);
+    assert!(matches!(
+        rt.texture(over).unwrap(),
+        TextureStatus::Failed(RuntimeError::Budget {
+            what: "texture",
+            ..
+        })
+    ));
+    // The pool's budget is 8 MiB of 1 MiB blocks.
+    let mut held = Vec::new();
+    let err = loop {
+        match rt.alloc_buffer(768 << 10, 256) {
+            Ok(h) => held.push(h),
+            Err(e) => break e,
+        }
+        assert!(held.len() <= 8, "the pool's budget was not enforced");
+    };
+    assert!(
+        matches!(err, RuntimeError::Pool(PoolError::Budget { .. })),
+        "{err}"
+    );
+    assert!(err.to_string().contains("budget"), "{err}");
+    // Freeing makes room again once the frame's fence has passed.
+    rt.free_buffer(held.pop().unwrap()).unwrap();
+    for _ in 0..4 {
+        frame(&gpu, &mut rt);
+    }
+    rt.alloc_buffer(768 << 10, 256)
+        .expect("the freed range is reused after its fence");
+}
+
+/// A terrain whose tiles of level 0 panic when made: a page-fault job that panics.
+struct Panicky(Terrain);
+
+impl TileSource for Panicky {
+    fn layout(&self) -> VtLayout {
+        self.0.layout()
+    }
+    fn format(&self) -> TileFormat {
+        TileFormat::Rgba8
+    }
+    fn tile(&self, tile: TileId) -> Result<Cow<'_, [u8]>, PackError> {
+        assert!(tile.mip != 0, "injected fault: tile {tile:?} panics");
+        TileSource::tile(&self.0, tile)
+    }
+}
+
+#[test]
+fn a_panicking_job_fails_its_frame_and_nothing_else() {
+    let Some(gpu) = gpu::for_test("a_panicking_job_fails_its_frame_and_nothing_else") else {
+        return;
+    };
+    let mut rt = Runtime::new(&gpu.device, &gpu.queue, config()).unwrap();
+    let layout = VtLayout::new(256, 256, 64, 4).unwrap();
+    let vt = rt
+        .add_virtual_texture(
+            Panicky(Terrain::new(layout, 3)),
+            VtConfig {
+                budget_bytes: 4 << 20,
+                ..VtConfig::default()
+            },
+            (64, 64),
+        )
+        .unwrap();
+    let h = rt.alloc_buffer(1024, 16).unwrap();
+    let data: Vec<u8> = (0..1024).map(|i| i as u8).collect();
+    rt.write_buffer(h, 0, &data).unwrap();
+    assert!(
+        frame(&gpu, &mut rt).failure.is_none(),
+        "the root tile loads"
+    );
+    assert!(rt.vt_stats(vt).unwrap().resident >= 1);
+    // Ask for a tile of level 0: its job panics.
+    let tex = rt.load_texture_bytes(png(8, 8, 9).0);
+    rt.begin_frame().unwrap();
+    // Texture 0 writes id 1 into its words (0 marks an empty word).
+    let word = TileId { mip: 0, x: 1, y: 1 }.pack(1);
+    rt.push_vt_feedback(vt, vec![word]).unwrap();
+    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+    let failed = rt.end_frame(&mut encoder).expect("a failed job is no Err");
+    gpu.queue.submit([encoder.finish()]);
+    let failure = failed.failure.expect("the panic fails the frame");
+    assert!(matches!(failure, RuntimeError::Frame(_)));
+    assert!(failure.to_string().contains("page fault"), "{failure}");
+    assert!(
+        failed.textures_read == 1,
+        "independent jobs of the frame still ran"
+    );
+    // The failed tiles left the cache and the page table: only the root is
+    // resident, and the page table names no slot whose bytes never arrived.
+    let stats = rt.vt_stats(vt).unwrap();
+    assert!(stats.failed_loads >= 1);
+    assert_eq!(stats.resident, 1, "{stats:?}");
+    // The runtime goes on: later frames run, resident data is intact.
+    for _ in 0..3 {
+        assert!(frame(&gpu, &mut rt).failure.is_none());
+    }
+    settle(&gpu, &mut rt, tex);
+    ready(&rt, tex);
+    let r = rt.resolve_buffer(h).unwrap();
+    assert_eq!(gpu.read_buffer(r.buffer, r.offset, r.size).unwrap(), data);
+    assert_eq!(rt.stats().failed_frames, 1);
+}
+
+#[test]
+fn frame_order_and_stale_handles_are_errors() {
+    let Some(gpu) = gpu::for_test("frame_order_and_stale_handles_are_errors") else {
+        return;
+    };
+    let mut rt = Runtime::new(&gpu.device, &gpu.queue, config()).unwrap();
+    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+    assert!(matches!(
+        rt.end_frame(&mut encoder),
+        Err(RuntimeError::FrameOrder(_))
+    ));
+    rt.begin_frame().unwrap();
+    assert!(matches!(rt.begin_frame(), Err(RuntimeError::FrameOrder(_))));
+    rt.end_frame(&mut encoder).unwrap();
+    gpu.queue.submit([encoder.finish()]);
+    let h = rt.alloc_buffer(64, 4).unwrap();
+    rt.free_buffer(h).unwrap();
+    assert!(rt.write_buffer(h, 0, &[0; 4]).is_err());
+    assert!(rt.free_buffer(h).is_err());
+    let live = rt.alloc_buffer(64, 4).unwrap();
+    assert!(
+        rt.write_buffer(live, 60, &[0; 8]).is_err(),
+        "a write past the allocation's end is refused"
+    );
+    let vt = rt
+        .add_virtual_texture(
+            Terrain::new(VtLayout::new(256, 256, 64, 4).unwrap(), 1),
+            VtConfig {
+                budget_bytes: 4 << 20,
+                ..VtConfig::default()
+            },
+            (64, 64),
+        )
+        .unwrap();
+    assert!(rt.virtual_texture::<Terrain>(vt).is_ok());
+    assert!(
+        rt.virtual_texture::<Panicky>(vt).is_err(),
+        "the wrong source type is an error, not a bad cast"
+    );
+    rt.remove_virtual_texture(vt).unwrap();
+    assert!(rt.vt_stats(vt).is_err());
+    assert!(rt.push_vt_feedback(vt, vec![1]).is_err());
+}
+
+#[test]
+fn a_lost_device_is_reported_not_a_panic() {
+    let Some(gpu) = gpu::for_test("a_lost_device_is_reported_not_a_panic") else {
+        return;
+    };
+    let mut rt = Runtime::new(&gpu.device, &gpu.queue, config()).unwrap();
+    let h = rt.alloc_buffer(256, 4).unwrap();
+    rt.write_buffer(h, 0, &[7; 256]).unwrap();
+    frame(&gpu, &mut rt);
+    gpu.device.destroy();
+    let _ = gpu.device.poll(wgpu::PollType::Poll);
+    let err = rt.begin_frame().expect_err("a lost device is an error");
+    assert!(matches!(err, RuntimeError::DeviceLost(_)), "{err}");
+    assert!(matches!(
+        rt.alloc_buffer(64, 4),
+        Err(RuntimeError::DeviceLost(_))
+    ));
+    // Dropping the runtime after the loss neither hangs nor panics.
+    drop(rt);
+}
