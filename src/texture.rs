@@ -243,8 +243,9 @@ pub fn load_texture_blocking<S: TextureSource + ?Sized>(
     Ok(loaded)
 }
 
-/// Creates the texture of `file` and declares, on `frame`, one job per image
-/// that copies its blocks (native) or decodes them (fallback) into `staging`.
+/// Creates the texture of `file` and declares, on `frame`, the jobs that
+/// copy its blocks (native) or decode them (fallback) into `staging`: the
+/// whole texture in one frame. [`TextureUpload`] spreads one over frames.
 pub fn load_texture<'s, S: TextureSource + ?Sized>(
     device: &wgpu::Device,
     file: &'s S,
@@ -252,131 +253,294 @@ pub fn load_texture<'s, S: TextureSource + ?Sized>(
     frame: &mut Frame<'s>,
     options: UploadOptions,
 ) -> Result<LoadedTexture, TextureUploadError> {
-    let l = file.desc();
-    let vk = l.vk_format;
-    if vk == 0 {
-        return Err(TextureUploadError::Texture(TextureError::NeedsTranscoder {
-            what: "a VK_FORMAT_UNDEFINED payload (Basis Universal: ETC1S or UASTC)",
-        }));
-    }
-    let stored = wgpu_format(vk);
-    let fmt_info = l.format.ok_or(TextureUploadError::Unsupported(vk))?;
-    let whole_blocks =
-        l.width.is_multiple_of(fmt_info.block[0]) && l.height.is_multiple_of(fmt_info.block[1]);
-    let native = match stored {
-        Some(f) if !options.force_fallback || !fmt_info.is_compressed() => {
-            device.features().contains(f.required_features())
-                && (whole_blocks || !fmt_info.is_compressed())
-                && fmt_info.block[2] == 1
+    let mut upload = TextureUpload::new(device, file, options)?;
+    upload.step(file, staging, frame, u64::MAX)?;
+    Ok(upload.into_loaded())
+}
+
+/// Where the next piece of a [`TextureUpload`] starts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Cursor {
+    level: u32,
+    layer: u32,
+    face: u32,
+    /// Depth image (slab of block depth) within the level.
+    z: u32,
+    /// Row of blocks within the image.
+    row: u32,
+}
+
+/// A texture being uploaded piece by piece, a staging budget per frame: the
+/// texture is created at once; each [`step`](Self::step) declares the next
+/// pieces (bands of block rows of an image, or whole images where a band
+/// cannot be read alone: supercompressed levels and 3D blocks) until the
+/// budget is used. A renderer that streams large textures while it draws
+/// uses it to keep each frame's decode and copy work bounded.
+#[derive(Debug)]
+pub struct TextureUpload {
+    texture: wgpu::Texture,
+    native: bool,
+    desc: forgeflow_jobs::texture::source::TextureDesc,
+    /// Bytes per texel written to staging on the fallback path.
+    decoded_bpp: usize,
+    /// The next piece; `None` once every piece is declared.
+    next: Option<Cursor>,
+    gpu_bytes: u64,
+}
+
+impl TextureUpload {
+    /// Chooses the path (native or decoded) and creates the texture.
+    pub fn new<S: TextureSource + ?Sized>(
+        device: &wgpu::Device,
+        file: &S,
+        options: UploadOptions,
+    ) -> Result<Self, TextureUploadError> {
+        let l = file.desc();
+        let vk = l.vk_format;
+        if vk == 0 {
+            return Err(TextureUploadError::Texture(TextureError::NeedsTranscoder {
+                what: "a VK_FORMAT_UNDEFINED payload (Basis Universal: ETC1S or UASTC)",
+            }));
         }
-        _ => false,
-    };
-    let decoded_bpp = decode::decoded_format(vk).map_or(4, |d| d.bytes_per_pixel());
-    let format = if native {
-        stored.ok_or(TextureUploadError::Unsupported(vk))?
-    } else {
-        match decode::decoded_format(vk).map_err(TextureUploadError::Decode)? {
-            DecodedFormat::Rgba8Unorm if is_srgb(vk) => wgpu::TextureFormat::Rgba8UnormSrgb,
-            DecodedFormat::Rgba8Unorm => wgpu::TextureFormat::Rgba8Unorm,
-            DecodedFormat::Rgba8Snorm => wgpu::TextureFormat::Rgba8Snorm,
-            DecodedFormat::Rgba16Float => wgpu::TextureFormat::Rgba16Float,
-        }
-    };
-    let is_3d = l.depth > 1;
-    let array_layers = l.layers * l.faces;
-    let size = wgpu::Extent3d {
-        width: l.width,
-        height: l.height,
-        depth_or_array_layers: if is_3d { l.depth } else { array_layers },
-    };
-    let texture = device.create_texture(&wgpu::TextureDescriptor {
-        label: Some("forgeflow texture"),
-        size,
-        mip_level_count: l.levels,
-        sample_count: 1,
-        dimension: if is_3d {
-            wgpu::TextureDimension::D3
+        let stored = wgpu_format(vk);
+        let fmt_info = l.format.ok_or(TextureUploadError::Unsupported(vk))?;
+        let whole_blocks =
+            l.width.is_multiple_of(fmt_info.block[0]) && l.height.is_multiple_of(fmt_info.block[1]);
+        let native = match stored {
+            Some(f) if !options.force_fallback || !fmt_info.is_compressed() => {
+                device.features().contains(f.required_features())
+                    && (whole_blocks || !fmt_info.is_compressed())
+                    && fmt_info.block[2] == 1
+            }
+            _ => false,
+        };
+        let decoded_bpp = decode::decoded_format(vk).map_or(4, |d| d.bytes_per_pixel());
+        let format = if native {
+            stored.ok_or(TextureUploadError::Unsupported(vk))?
         } else {
-            wgpu::TextureDimension::D2
-        },
-        format,
-        usage: wgpu::TextureUsages::COPY_DST | wgpu::TextureUsages::TEXTURE_BINDING | options.usage,
-        view_formats: &[],
-    });
-    let mut gpu_bytes = 0;
-    for level in 0..l.levels {
-        let (w, h) = ((l.width >> level).max(1), (l.height >> level).max(1));
-        let level_depth = (l.depth >> level).max(1);
-        let bd = fmt_info.block[2];
-        let depth_blocks = level_depth.div_ceil(bd);
-        for layer in 0..l.layers {
-            for face in 0..l.faces {
-                for z in 0..depth_blocks {
-                    let sel = ImageSelector {
-                        level,
-                        layer,
-                        face,
-                        depth: z,
-                    };
-                    // A slab of 3D blocks covers `bd` slices (fewer at the end).
-                    let slices = (level_depth - z * bd).min(bd);
-                    let origin = if is_3d {
-                        wgpu::Origin3d {
-                            x: 0,
-                            y: 0,
-                            z: z * bd,
-                        }
-                    } else {
-                        wgpu::Origin3d {
-                            x: 0,
-                            y: 0,
-                            z: layer * l.faces + face,
-                        }
-                    };
-                    let extent = wgpu::Extent3d {
-                        width: w,
-                        height: h,
-                        depth_or_array_layers: if bd > 1 { slices } else { 1 },
-                    };
-                    let mut piece = staging.write_texture(
-                        &texture,
-                        level,
-                        origin,
-                        extent,
-                        wgpu::TextureAspect::All,
-                    )?;
-                    gpu_bytes += piece.layout().tight_bytes;
-                    if native {
-                        frame.add("texture upload", move |_| {
-                            let bytes = file.image(sel)?;
-                            Ok(piece.write_tight(&bytes)?)
-                        })?;
-                    } else if bd > 1 {
-                        frame.add("texture decode", move |_| {
-                            let blocks = file.image(sel)?;
-                            let (_, px) = decode::decode_3d(vk, &blocks, w, h, slices)?;
-                            Ok(piece.write_tight(&px)?)
-                        })?;
-                    } else {
-                        declare_decode(
-                            frame,
-                            file,
-                            sel,
-                            vk,
-                            piece,
-                            decoded_bpp,
-                            l.supercompressed,
-                        )?;
-                    }
-                }
+            match decode::decoded_format(vk).map_err(TextureUploadError::Decode)? {
+                DecodedFormat::Rgba8Unorm if is_srgb(vk) => wgpu::TextureFormat::Rgba8UnormSrgb,
+                DecodedFormat::Rgba8Unorm => wgpu::TextureFormat::Rgba8Unorm,
+                DecodedFormat::Rgba8Snorm => wgpu::TextureFormat::Rgba8Snorm,
+                DecodedFormat::Rgba16Float => wgpu::TextureFormat::Rgba16Float,
+            }
+        };
+        let is_3d = l.depth > 1;
+        let size = wgpu::Extent3d {
+            width: l.width,
+            height: l.height,
+            depth_or_array_layers: if is_3d { l.depth } else { l.layers * l.faces },
+        };
+        let texture = device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("forgeflow texture"),
+            size,
+            mip_level_count: l.levels,
+            sample_count: 1,
+            dimension: if is_3d {
+                wgpu::TextureDimension::D3
+            } else {
+                wgpu::TextureDimension::D2
+            },
+            format,
+            usage: wgpu::TextureUsages::COPY_DST
+                | wgpu::TextureUsages::TEXTURE_BINDING
+                | options.usage,
+            view_formats: &[],
+        });
+        // The texture's bytes, as the copies will write them (tight rows).
+        let mut gpu_bytes = 0u64;
+        for level in 0..l.levels {
+            let (w, h) = l.level_size(level);
+            let depth = (l.depth >> level).max(1);
+            let per_slice = if native {
+                let [bw, bh, _] = fmt_info.block;
+                w.div_ceil(bw) as u64 * h.div_ceil(bh) as u64 * fmt_info.bytes as u64
+            } else {
+                w as u64 * h as u64 * decoded_bpp as u64
+            };
+            gpu_bytes += per_slice * depth as u64 * (l.layers * l.faces) as u64;
+        }
+        Ok(TextureUpload {
+            texture,
+            native,
+            desc: l,
+            decoded_bpp,
+            next: Some(Cursor::default()),
+            gpu_bytes,
+        })
+    }
+
+    /// The texture (complete once every step's frame has been submitted and
+    /// has finished on the GPU).
+    pub fn texture(&self) -> &wgpu::Texture {
+        &self.texture
+    }
+
+    /// Whether the blocks go up as they are (true) or decoded on the CPU.
+    pub fn native(&self) -> bool {
+        self.native
+    }
+
+    /// Bytes of GPU memory the texture's images take.
+    pub fn gpu_bytes(&self) -> u64 {
+        self.gpu_bytes
+    }
+
+    /// Whether every piece has been declared.
+    pub fn is_done(&self) -> bool {
+        self.next.is_none()
+    }
+
+    /// The texture and what it cost.
+    pub fn into_loaded(self) -> LoadedTexture {
+        LoadedTexture {
+            texture: self.texture,
+            native: self.native,
+            gpu_bytes: self.gpu_bytes,
+        }
+    }
+
+    /// Declares the next pieces on `frame`, reserving up to `budget` bytes of
+    /// `staging` (at least one band of block rows, or one whole image where
+    /// bands cannot be read alone, so every step makes progress). Returns
+    /// whether the texture is now fully declared. `file` must be the file
+    /// the upload was made from.
+    pub fn step<'s, S: TextureSource + ?Sized>(
+        &mut self,
+        file: &'s S,
+        staging: &'s StagingFrame<'_>,
+        frame: &mut Frame<'s>,
+        budget: u64,
+    ) -> Result<bool, TextureUploadError> {
+        let l = self.desc;
+        let vk = l.vk_format;
+        let fmt = l.format.ok_or(TextureUploadError::Unsupported(vk))?;
+        let [bw, bh, bd] = fmt.block;
+        let is_3d = l.depth > 1;
+        let mut used = 0u64;
+        while let Some(c) = self.next {
+            let (w, h) = l.level_size(c.level);
+            let level_depth = (l.depth >> c.level).max(1);
+            let block_rows = h.div_ceil(bh);
+            // Bytes one row of blocks takes in staging (pitch rounded to 256).
+            let row_px_bytes = if self.native {
+                w.div_ceil(bw) as u64 * fmt.bytes as u64
+            } else {
+                (w * bh) as u64 * self.decoded_bpp as u64
+            };
+            let pitch = row_px_bytes.next_multiple_of(256);
+            // A band of rows, or the whole image where a band cannot be read
+            // alone (a supercompressed level inflates whole; 3D blocks).
+            let whole = bd > 1 || l.supercompressed;
+            let rows = if whole {
+                block_rows - c.row
+            } else {
+                let left = budget.saturating_sub(used) / pitch;
+                (left as u32).clamp(1, block_rows - c.row)
+            };
+            if used > 0 && used + rows as u64 * pitch > budget {
+                break;
+            }
+            let sel = ImageSelector {
+                level: c.level,
+                layer: c.layer,
+                face: c.face,
+                depth: c.z,
+            };
+            let slices = (level_depth - c.z * bd).min(bd);
+            let y0 = c.row * bh;
+            let origin = wgpu::Origin3d {
+                x: 0,
+                y: y0,
+                z: if is_3d {
+                    c.z * bd
+                } else {
+                    c.layer * l.faces + c.face
+                },
+            };
+            let extent = wgpu::Extent3d {
+                width: w,
+                height: ((c.row + rows) * bh).min(h) - y0,
+                depth_or_array_layers: if bd > 1 { slices } else { 1 },
+            };
+            let mut piece = staging.write_texture(
+                &self.texture,
+                c.level,
+                origin,
+                extent,
+                wgpu::TextureAspect::All,
+            )?;
+            used += piece.layout().staged_bytes;
+            let band = c.row..c.row + rows;
+            if self.native {
+                let row_bytes = piece.layout().row_bytes as usize;
+                frame.add("texture upload", move |_| {
+                    let bytes = file.image(sel)?;
+                    let (a, b) = (
+                        band.start as usize * row_bytes,
+                        band.end as usize * row_bytes,
+                    );
+                    let rows = bytes.get(a..b).ok_or(TextureError::NoSuchImage {
+                        selector: format!("{sel:?} rows {band:?}"),
+                    })?;
+                    Ok(piece.write_tight(rows)?)
+                })?;
+            } else if bd > 1 {
+                frame.add("texture decode", move |_| {
+                    let blocks = file.image(sel)?;
+                    let (_, px) = decode::decode_3d(vk, &blocks, w, h, slices)?;
+                    Ok(piece.write_tight(&px)?)
+                })?;
+            } else {
+                declare_decode(
+                    frame,
+                    file,
+                    sel,
+                    vk,
+                    piece,
+                    self.decoded_bpp,
+                    l.supercompressed,
+                    band,
+                )?;
+            }
+            self.next = next_piece(&l, c, rows, block_rows);
+            if used >= budget {
+                break;
             }
         }
+        Ok(self.next.is_none())
     }
-    Ok(LoadedTexture {
-        texture,
-        native,
-        gpu_bytes,
-    })
+}
+
+/// The piece after `c` once `rows` rows of blocks (of `block_rows`) are declared.
+fn next_piece(
+    l: &forgeflow_jobs::texture::source::TextureDesc,
+    mut c: Cursor,
+    rows: u32,
+    block_rows: u32,
+) -> Option<Cursor> {
+    c.row += rows;
+    if c.row < block_rows {
+        return Some(c);
+    }
+    c.row = 0;
+    c.z += 1;
+    if c.z < l.depth_images(c.level) {
+        return Some(c);
+    }
+    c.z = 0;
+    c.face += 1;
+    if c.face < l.faces {
+        return Some(c);
+    }
+    c.face = 0;
+    c.layer += 1;
+    if c.layer < l.layers {
+        return Some(c);
+    }
+    c.layer = 0;
+    c.level += 1;
+    (c.level < l.levels).then_some(c)
 }
 
 /// Pixels a decode job decodes into its scratch at a time (256 KiB of RGBA8):
@@ -386,10 +550,12 @@ const BAND_PIXELS: usize = 64 << 10;
 /// rows so that workers share it (when its blocks are read in place).
 const JOB_PIXELS: usize = 256 << 10;
 
-/// Declares the decode of one image into `piece`: jobs of whole block rows,
+/// Declares the decode of `block_rows` of one image into `piece` (which
+/// covers exactly those rows): jobs of whole block rows,
 /// each decoding a band at a time into a small scratch and writing its rows
 /// into the staging memory. An image whose level must be inflated first
 /// (`inflate`) is one job, so that the level is inflated once.
+#[allow(clippy::too_many_arguments)]
 fn declare_decode<'s, S: TextureSource + ?Sized>(
     frame: &mut Frame<'s>,
     file: &'s S,
@@ -398,23 +564,23 @@ fn declare_decode<'s, S: TextureSource + ?Sized>(
     piece: crate::staging::TextureWrite<'s>,
     bpp: usize,
     inflate: bool,
+    block_rows: std::ops::Range<u32>,
 ) -> Result<(), TextureUploadError> {
     let d = file.desc();
     let (w, h) = d.level_size(sel.level);
     let bh = d.format.map_or(1, |f| f.block[1]);
     let layout = *piece.layout();
     let (row_bytes, pitch) = (w as usize * bpp, layout.bytes_per_row as usize);
-    let block_rows = h.div_ceil(bh);
     let band = (BAND_PIXELS / (w as usize * bh as usize)).max(1) as u32;
     let per_job = if inflate {
-        block_rows
+        block_rows.len() as u32
     } else {
         ((JOB_PIXELS / (w as usize * bh as usize)).max(1) as u32).div_ceil(band) * band
     };
     let mut rest = Some(piece.into_raw());
-    let mut first = 0;
-    while first < block_rows {
-        let last = (first + per_job).min(block_rows);
+    let mut first = block_rows.start;
+    while first < block_rows.end {
+        let last = (first + per_job).min(block_rows.end);
         let px_rows = ((last * bh).min(h) - first * bh) as usize;
         let (mut chunk, tail) = rest
             .take()

@@ -125,6 +125,39 @@ fn textures_by_bytes_and_path_read_back_equal() {
 }
 
 #[test]
+fn a_large_texture_streams_within_the_per_frame_budget() {
+    let Some(gpu) = gpu::for_test("a_large_texture_streams_within_the_per_frame_budget") else {
+        return;
+    };
+    let budget = 128 << 10;
+    let mut rt = Runtime::new(
+        &gpu.device,
+        &gpu.queue,
+        RuntimeConfig {
+            texture_upload_bytes_per_frame: budget,
+            ..config()
+        },
+    )
+    .unwrap();
+    let (file, pixels) = png(512, 512, 4); // 1 MiB of RGBA8
+    let h = rt.load_texture_bytes(file);
+    frame(&gpu, &mut rt); // read and validated
+    let mut frames = 0;
+    while !matches!(rt.texture(h).unwrap(), TextureStatus::Ready(_)) {
+        let report = frame(&gpu, &mut rt);
+        assert!(
+            report.staging_bytes <= budget + (64 << 10),
+            "a frame staged {} bytes",
+            report.staging_bytes
+        );
+        frames += 1;
+        assert!(frames < 40, "the upload never completed");
+    }
+    assert!(frames >= 8, "1 MiB at 128 KiB a frame took {frames} frames");
+    assert_eq!(gpu.read_texture(ready(&rt, h), 0, 0..1).unwrap(), pixels);
+}
+
+#[test]
 fn buffer_writes_survive_churn_and_defragmentation() {
     let Some(gpu) = gpu::for_test("buffer_writes_survive_churn_and_defragmentation") else {
         return;

@@ -11,7 +11,7 @@ use forgeflow::jobs::texture::decode::decode;
 use forgeflow::jobs::texture::file::ImageSelector;
 use forgeflow::jobs::texture::source::{TextureFile, TextureSource};
 use forgeflow::staging::{StagingConfig, StagingRing};
-use forgeflow::texture::{load_texture_blocking, UploadOptions};
+use forgeflow::texture::{load_texture_blocking, TextureUpload, UploadOptions};
 
 /// Loads `file` through a staging frame and a graph frame, submits, waits.
 fn load(gpu: &Gpu, file: &TextureFile, force_fallback: bool) -> forgeflow::texture::LoadedTexture {
@@ -161,6 +161,87 @@ fn fallback_uploads_read_back_identical_to_the_cpu_decode() {
                 got == want,
                 "{name}: level {level} differs from the CPU decode"
             );
+        }
+    }
+}
+
+/// Uploads `file` with [`TextureUpload`], at most `budget` staging bytes a
+/// frame; returns the texture and the frames it took.
+fn load_stepped(
+    gpu: &Gpu,
+    file: &TextureFile,
+    force_fallback: bool,
+    budget: u64,
+) -> (wgpu::Texture, u32) {
+    let mut ring = StagingRing::new(&gpu.device, StagingConfig::default()).unwrap();
+    let mut sched = Scheduler::new(SchedulerConfig {
+        auto_signal_fences: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let options = UploadOptions {
+        force_fallback,
+        usage: wgpu::TextureUsages::COPY_SRC,
+    };
+    let mut upload = TextureUpload::new(&gpu.device, file, options).unwrap();
+    let mut frames = 0;
+    while !upload.is_done() {
+        let staging = ring.begin_frame().unwrap();
+        {
+            let mut frame = sched.begin_frame().unwrap();
+            upload.step(file, &staging, &mut frame, budget).unwrap();
+            frame.run().unwrap();
+        }
+        assert!(
+            staging.bytes() <= budget.max(1 << 20),
+            "a step stays near its budget: {} bytes",
+            staging.bytes()
+        );
+        let mut encoder = gpu.device.create_command_encoder(&Default::default());
+        staging.finish(&mut encoder);
+        gpu.queue.submit([encoder.finish()]);
+        let _ = gpu.device.poll(wgpu::PollType::wait_indefinitely());
+        frames += 1;
+    }
+    (upload.into_loaded().texture, frames)
+}
+
+#[test]
+fn uploads_spread_over_frames_equal_one_shot_uploads() {
+    let Some(gpu) = gpu::for_test("uploads_spread_over_frames_equal_one_shot_uploads") else {
+        return;
+    };
+    let Some(dir) = ktx2_dir() else { return };
+    // Native and decoded, mips, an array, a supercompressed cube (whole
+    // images), odd sizes.
+    for (name, force) in [
+        ("wgpu/bc7.ktx2", false),
+        ("wgpu/bc7.ktx2", true),
+        ("cts/texturearray_bc3_unorm.ktx2", false),
+        ("bevy/Ryfjallet_cubemap_bc7.ktx2", true),
+        ("bcdec-dds/lythwood_room_1k_bc6h_signed.dds", true),
+        ("t2d/ferris_512.png", false),
+        ("bevy-pr18411/ktx2-zstd-astc-4x4-srgb.ktx2", false),
+    ] {
+        let file = TextureFile::open(dir.join(name)).unwrap();
+        let whole = load(&gpu, &file, force);
+        let (stepped, frames) = load_stepped(&gpu, &file, force, 64 << 10);
+        let l = file.desc();
+        // A supercompressed image inflates whole: one piece per image.
+        let pieces = if l.supercompressed {
+            l.levels * l.layers * l.faces
+        } else {
+            u32::MAX
+        };
+        assert!(
+            frames > 1 || pieces == 1,
+            "{name}: spread over {frames} frames"
+        );
+        for level in 0..l.levels {
+            let z = l.layers * l.faces;
+            let a = gpu.read_texture(&whole.texture, level, 0..z).unwrap();
+            let b = gpu.read_texture(&stepped, level, 0..z).unwrap();
+            assert!(a == b, "{name} (fallback {force}): level {level} differs");
         }
     }
 }

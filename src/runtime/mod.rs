@@ -79,13 +79,13 @@ use std::time::Duration;
 
 use forgeflow_graph::{Frame, Scheduler, SchedulerConfig};
 use forgeflow_jobs::texture::file::TextureError;
-use forgeflow_jobs::texture::source::{TextureFile, TextureSource};
+use forgeflow_jobs::texture::source::TextureFile;
 use forgeflow_jobs::vt::TileSource;
 use slotmap::SlotMap;
 
 use crate::pool::{BufferPool, BufferPoolConfig, PoolHandle, ResolvedBuffer};
 use crate::staging::{ReadbackConfig, ReadbackRing, StagingConfig, StagingFrame, StagingRing};
-use crate::texture::{LoadedTexture, UploadOptions};
+use crate::texture::{TextureUpload, UploadOptions};
 use crate::vt::{VirtualTexture, VtConfig, VtStats};
 use vt_slot::ErasedVt;
 
@@ -207,8 +207,12 @@ pub struct RuntimeStats {
 enum TextureSlot {
     /// A read job is queued or running.
     Reading,
-    /// Read and validated; waiting for the per-frame upload budget.
+    /// Read and validated; waiting for its upload to start.
     Queued(Box<TextureFile>),
+    /// Its pieces are being declared, a budget per frame.
+    Streaming {
+        bytes: u64,
+    },
     Uploading {
         texture: wgpu::Texture,
         bytes: u64,
@@ -231,6 +235,19 @@ struct ReadRequest {
     result: Option<Result<TextureFile, TextureError>>,
 }
 
+/// A texture whose upload is in progress, with the file its jobs read.
+struct Streaming {
+    handle: TextureHandle,
+    file: Box<TextureFile>,
+    upload: TextureUpload,
+    /// Whether this frame declared pieces of it.
+    stepped: bool,
+}
+
+/// Textures uploading at once at most: the per-frame budget goes to the
+/// oldest first, so a texture completes before the next starts using it.
+const MAX_STREAMING: usize = 4;
+
 struct BufferWrite {
     handle: PoolHandle,
     offset: u64,
@@ -242,6 +259,19 @@ struct BufferWrite {
 enum Retired {
     Texture(wgpu::Texture),
     Vt(Box<dyn ErasedVt>),
+}
+
+/// A [`TextureBook`] of a runtime's fields.
+macro_rules! book {
+    ($rt:expr) => {
+        TextureBook {
+            textures: &mut $rt.textures,
+            uploading: &mut $rt.uploading,
+            retired: &mut $rt.retired,
+            stats: &mut $rt.stats,
+            active: &mut $rt.active,
+        }
+    };
 }
 
 /// The facade: see the [module documentation](self).
@@ -263,8 +293,8 @@ pub struct Runtime {
     retired: VecDeque<(u64, Retired)>,
     /// Scratch kept between frames (taken and put back, so a frame of a
     /// known shape allocates nothing here).
-    scratch_files: Vec<(TextureHandle, Box<TextureFile>)>,
-    scratch_loaded: Vec<(TextureHandle, Result<LoadedTexture, RuntimeError>)>,
+    /// Textures whose pieces are being declared, frame after frame.
+    active: Vec<Streaming>,
     lost: Arc<Mutex<Option<String>>>,
     frame_open: bool,
     stats: RuntimeStats,
@@ -323,8 +353,7 @@ impl Runtime {
             writes: Vec::new(),
             write_bytes: Vec::new(),
             retired: VecDeque::new(),
-            scratch_files: Vec::new(),
-            scratch_loaded: Vec::new(),
+            active: Vec::new(),
             lost,
             frame_open: false,
             stats: RuntimeStats::default(),
@@ -416,7 +445,9 @@ impl Runtime {
         match self.textures.get(handle) {
             None => Err(RuntimeError::StaleHandle("texture")),
             Some(TextureSlot::Reading | TextureSlot::Queued(_)) => Ok(TextureStatus::Loading),
-            Some(TextureSlot::Uploading { .. }) => Ok(TextureStatus::Uploading),
+            Some(TextureSlot::Streaming { .. } | TextureSlot::Uploading { .. }) => {
+                Ok(TextureStatus::Uploading)
+            }
             Some(TextureSlot::Ready { texture, .. }) => Ok(TextureStatus::Ready(texture)),
             Some(TextureSlot::Failed(e)) => Ok(TextureStatus::Failed(e)),
         }
@@ -436,6 +467,8 @@ impl Runtime {
                 self.stats.texture_bytes -= bytes;
                 self.retired.push_back((frame, Retired::Texture(texture)));
             }
+            // The texture itself leaves with its upload, at the next end_frame.
+            TextureSlot::Streaming { bytes } => self.stats.texture_bytes -= bytes,
             _ => {}
         }
         Ok(())
@@ -630,8 +663,10 @@ impl Runtime {
     /// `encoder` (see the [module documentation](self)). Submit `encoder`
     /// afterwards: the frame's fence signals when that submission completes.
     ///
-    /// `Err` means nothing was recorded and no request was lost (they wait
-    /// for the next frame), except with [`RuntimeError::DeviceLost`].
+    /// `Err` means nothing was recorded. Reads and buffer writes wait for
+    /// the next frame; a texture whose upload had pieces in this frame fails
+    /// (its pieces never reach the GPU). After [`RuntimeError::DeviceLost`]
+    /// nothing more can be done with the runtime.
     pub fn end_frame(
         &mut self,
         encoder: &mut wgpu::CommandEncoder,
@@ -642,48 +677,22 @@ impl Runtime {
         self.frame_open = false;
         self.check_device()?;
         let mut report = FrameReport::default();
+        self.start_uploads(&mut report);
 
-        // This frame's texture uploads: within the byte budget, at least one.
-        let mut files = std::mem::take(&mut self.scratch_files);
-        files.clear();
-        let mut planned = 0u64;
-        while let Some(&h) = self.upload_queue.front() {
-            let Some(slot) = self.textures.get_mut(h) else {
-                self.upload_queue.pop_front(); // freed while queued
-                continue;
-            };
-            let TextureSlot::Queued(file) = slot else {
-                self.upload_queue.pop_front();
-                continue;
-            };
-            let bytes = upload_bytes(file);
-            if !files.is_empty() && planned + bytes > self.config.texture_upload_bytes_per_frame {
-                break;
-            }
-            planned += bytes;
-            self.upload_queue.pop_front();
-            if let TextureSlot::Queued(file) = std::mem::replace(slot, TextureSlot::Reading) {
-                files.push((h, file));
-            }
-        }
+        let mut active = std::mem::take(&mut self.active);
         let mut reads = std::mem::take(&mut self.reads);
         let writes = std::mem::take(&mut self.writes);
         let write_bytes = std::mem::take(&mut self.write_bytes);
-        let mut loaded = std::mem::take(&mut self.scratch_loaded);
-        loaded.clear();
-
         let staging = match self.staging.begin_frame() {
             Ok(s) => s,
             Err(e) => {
-                let queues = Queues {
-                    textures: &mut self.textures,
-                    upload_queue: &mut self.upload_queue,
-                    reads: &mut self.reads,
-                    writes: &mut self.writes,
-                    write_bytes: &mut self.write_bytes,
-                    scratch_loaded: &mut self.scratch_loaded,
-                };
-                queues.requeue(files, reads, writes, write_bytes, loaded);
+                self.active = active;
+                put_back(
+                    (&mut self.reads, &mut self.writes, &mut self.write_bytes),
+                    reads,
+                    writes,
+                    write_bytes,
+                );
                 return Err(e.into());
             }
         };
@@ -691,15 +700,13 @@ impl Runtime {
             Ok(f) => f,
             Err(e) => {
                 drop(staging);
-                let queues = Queues {
-                    textures: &mut self.textures,
-                    upload_queue: &mut self.upload_queue,
-                    reads: &mut self.reads,
-                    writes: &mut self.writes,
-                    write_bytes: &mut self.write_bytes,
-                    scratch_loaded: &mut self.scratch_loaded,
-                };
-                queues.requeue(files, reads, writes, write_bytes, loaded);
+                self.active = active;
+                put_back(
+                    (&mut self.reads, &mut self.writes, &mut self.write_bytes),
+                    reads,
+                    writes,
+                    write_bytes,
+                );
                 return Err(e.into());
             }
         };
@@ -711,51 +718,38 @@ impl Runtime {
             &staging,
             Declared {
                 reads: &mut reads,
-                files: &files,
+                active: &mut active,
                 writes: &writes,
                 write_bytes: &write_bytes,
             },
-            &self.device,
-            UploadOptions {
-                force_fallback: false,
-                usage: self.config.texture_usage,
-            },
+            self.config.texture_upload_bytes_per_frame,
             &self.pool,
             &mut self.vts,
-            &mut loaded,
             &mut report,
         );
         if let Err(e) = declared {
             // Nothing reaches the GPU: the frame's jobs are dropped unrun and
-            // its fence signalled now. Reads and uploads are retried next frame.
+            // its fence signalled now.
             drop(frame);
             drop(staging);
             fence.signal();
-            for (h, result) in loaded.drain(..) {
-                if let Ok(t) = result {
-                    self.retired.push_back((index, Retired::Texture(t.texture)));
-                }
-                let _ = h;
-            }
-            let queues = Queues {
-                textures: &mut self.textures,
-                upload_queue: &mut self.upload_queue,
-                reads: &mut self.reads,
-                writes: &mut self.writes,
-                write_bytes: &mut self.write_bytes,
-                scratch_loaded: &mut self.scratch_loaded,
-            };
-            queues.requeue(files, reads, writes, write_bytes, loaded);
+            book!(self).finish_uploads(active, index, Some(&e), &mut report);
+            put_back(
+                (&mut self.reads, &mut self.writes, &mut self.write_bytes),
+                reads,
+                writes,
+                write_bytes,
+            );
             return Err(e);
         }
         report.jobs = frame.len() as u32;
-        self.stats.buffer_writes += report.buffer_writes as u64;
-        self.stats.buffer_write_bytes += writes.iter().map(|w| w.bytes.len() as u64).sum::<u64>();
         let run = frame.run();
         if let Err(e) = &run {
             report.failure = Some(RuntimeError::Frame(e.to_string()));
             self.stats.failed_frames += 1;
         }
+        self.stats.buffer_writes += report.buffer_writes as u64;
+        self.stats.buffer_write_bytes += writes.iter().map(|w| w.bytes.len() as u64).sum::<u64>();
 
         // Tiles whose page-fault job failed leave the page table again.
         for vt in self.vts.values_mut() {
@@ -763,7 +757,7 @@ impl Runtime {
                 report.failure.get_or_insert(e.into());
             }
         }
-        // Reads: validated files wait for the upload budget.
+        // Reads: validated files wait for their upload to start.
         for r in reads.drain(..) {
             let Some(slot) = self.textures.get_mut(r.handle) else {
                 continue; // freed meanwhile
@@ -788,45 +782,8 @@ impl Runtime {
                 }
             };
         }
-        // Uploads: recorded now, ready when this frame's fence passes.
-        for (h, result) in loaded.drain(..) {
-            let result = result.and_then(|t| {
-                if let Some(f) = &report.failure {
-                    self.retired.push_back((index, Retired::Texture(t.texture)));
-                    return Err(f.clone());
-                }
-                let in_use = self.stats.texture_bytes;
-                if in_use + t.gpu_bytes > self.config.texture_budget_bytes {
-                    self.retired.push_back((index, Retired::Texture(t.texture)));
-                    return Err(RuntimeError::Budget {
-                        what: "texture",
-                        requested: t.gpu_bytes,
-                        in_use,
-                        budget: self.config.texture_budget_bytes,
-                    });
-                }
-                Ok(t)
-            });
-            let Some(slot) = self.textures.get_mut(h) else {
-                continue;
-            };
-            *slot = match result {
-                Ok(t) => {
-                    report.textures_uploaded += 1;
-                    self.stats.texture_bytes += t.gpu_bytes;
-                    self.uploading.push_back((index, h));
-                    TextureSlot::Uploading {
-                        texture: t.texture,
-                        bytes: t.gpu_bytes,
-                    }
-                }
-                Err(e) => {
-                    report.textures_failed += 1;
-                    self.stats.textures_failed += 1;
-                    TextureSlot::Failed(e)
-                }
-            };
-        }
+        let failure = report.failure.clone();
+        book!(self).finish_uploads(active, index, failure.as_ref(), &mut report);
         report.staging_bytes = staging.bytes();
         // Uploads first: a write to an allocation that defragmentation moves
         // this frame lands in its old place and is copied with it.
@@ -841,20 +798,74 @@ impl Runtime {
         rb.finish(encoder);
         encoder.on_submitted_work_done(move || fence.signal());
 
-        // Scratch back for the next frame.
+        // The lists go back, empty, for the next frame (no allocation once warm).
         self.reads = reads;
-        self.scratch_files = files;
-        self.scratch_loaded = loaded;
-        let mut write_bytes = write_bytes;
-        write_bytes.clear();
-        self.write_bytes = write_bytes;
-        let mut writes = writes;
+        let (mut writes, mut write_bytes) = (writes, write_bytes);
         writes.clear();
+        write_bytes.clear();
         self.writes = writes;
+        self.write_bytes = write_bytes;
         self.stats.frames += 1;
         #[cfg(feature = "tracy")]
         self.plot();
         Ok(report)
+    }
+
+    /// Starts the uploads of queued textures while fewer than
+    /// `MAX_STREAMING` are in progress: creates each texture (an error scope
+    /// catches wgpu's out-of-memory) within the texture budget.
+    fn start_uploads(&mut self, report: &mut FrameReport) {
+        let options = UploadOptions {
+            force_fallback: false,
+            usage: self.config.texture_usage,
+        };
+        while self.active.len() < MAX_STREAMING {
+            let Some(h) = self.upload_queue.pop_front() else {
+                break;
+            };
+            let Some(slot) = self.textures.get_mut(h) else {
+                continue; // freed while queued
+            };
+            let TextureSlot::Queued(file) = std::mem::replace(slot, TextureSlot::Reading) else {
+                continue;
+            };
+            let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+            let upload = TextureUpload::new(&self.device, &*file, options);
+            let oom = pollster::block_on(scope.pop());
+            let in_use = self.stats.texture_bytes;
+            let started = match (upload, oom) {
+                (_, Some(e)) => Err(RuntimeError::OutOfMemory(e.to_string())),
+                (Err(e), None) => Err(e.into()),
+                (Ok(u), None) if in_use + u.gpu_bytes() > self.config.texture_budget_bytes => {
+                    Err(RuntimeError::Budget {
+                        what: "texture",
+                        requested: u.gpu_bytes(),
+                        in_use,
+                        budget: self.config.texture_budget_bytes,
+                    })
+                }
+                (Ok(u), None) => Ok(u),
+            };
+            match started {
+                Ok(upload) => {
+                    self.stats.texture_bytes += upload.gpu_bytes();
+                    *slot = TextureSlot::Streaming {
+                        bytes: upload.gpu_bytes(),
+                    };
+                    self.active.push(Streaming {
+                        handle: h,
+                        file,
+                        upload,
+                        stepped: false,
+                    });
+                }
+                Err(e) => {
+                    report.textures_failed += 1;
+                    self.stats.textures_failed += 1;
+                    *slot = TextureSlot::Failed(e);
+                }
+            }
+        }
     }
 
     /// Tracy plots of the runtime's gauges.
@@ -890,72 +901,94 @@ impl Runtime {
     }
 }
 
-/// The runtime's request queues, for putting a frame's requests back.
-struct Queues<'a> {
-    textures: &'a mut SlotMap<TextureHandle, TextureSlot>,
-    upload_queue: &'a mut VecDeque<TextureHandle>,
-    reads: &'a mut Vec<ReadRequest>,
-    writes: &'a mut Vec<BufferWrite>,
-    write_bytes: &'a mut Vec<u8>,
-    scratch_loaded: &'a mut Vec<(TextureHandle, Result<LoadedTexture, RuntimeError>)>,
-}
-
-impl Queues<'_> {
-    /// Puts a frame's requests back after it could not start.
-    fn requeue(
-        self,
-        files: Vec<(TextureHandle, Box<TextureFile>)>,
-        reads: Vec<ReadRequest>,
-        writes: Vec<BufferWrite>,
-        write_bytes: Vec<u8>,
-        loaded: Vec<(TextureHandle, Result<LoadedTexture, RuntimeError>)>,
-    ) {
-        for (h, file) in files.into_iter().rev() {
-            if let Some(slot) = self.textures.get_mut(h) {
-                *slot = TextureSlot::Queued(file);
-                self.upload_queue.push_front(h);
-            }
-        }
-        let mut reads = reads;
-        for r in &mut reads {
-            r.result = None;
-        }
-        *self.reads = reads;
-        *self.writes = writes;
-        *self.write_bytes = write_bytes;
-        *self.scratch_loaded = loaded;
+/// Puts a frame's reads and writes back after it could not run.
+fn put_back(
+    into: (&mut Vec<ReadRequest>, &mut Vec<BufferWrite>, &mut Vec<u8>),
+    mut reads: Vec<ReadRequest>,
+    writes: Vec<BufferWrite>,
+    bytes: Vec<u8>,
+) {
+    for r in &mut reads {
+        r.result = None;
     }
+    *into.0 = reads;
+    *into.1 = writes;
+    *into.2 = bytes;
 }
 
-/// Bytes a texture's upload moves through staging (its stored images), for
-/// the per-frame upload budget.
-fn upload_bytes(file: &TextureFile) -> u64 {
-    let d = file.desc();
-    (0..d.levels)
-        .map(|l| d.image_bytes(l).unwrap_or(0) * (d.layers * d.faces) as u64)
-        .sum()
+/// The runtime's texture bookkeeping, borrowed apart from the rings (which
+/// a frame holds meanwhile).
+struct TextureBook<'a> {
+    textures: &'a mut SlotMap<TextureHandle, TextureSlot>,
+    uploading: &'a mut VecDeque<(u64, TextureHandle)>,
+    retired: &'a mut VecDeque<(u64, Retired)>,
+    stats: &'a mut RuntimeStats,
+    active: &'a mut Vec<Streaming>,
+}
+
+impl TextureBook<'_> {
+    /// After the frame's jobs: uploads whose last piece was declared are
+    /// recorded (ready when frame `index` retires); with `failure`, those
+    /// that had pieces in this frame fail. The others stay in progress.
+    fn finish_uploads(
+        self,
+        mut active: Vec<Streaming>,
+        index: u64,
+        failure: Option<&RuntimeError>,
+        report: &mut FrameReport,
+    ) {
+        active.retain_mut(|s| {
+            let stepped = std::mem::take(&mut s.stepped);
+            let Some(slot) = self.textures.get_mut(s.handle) else {
+                // Freed while streaming (its bytes were returned then).
+                let texture = s.upload.texture().clone();
+                self.retired.push_back((index, Retired::Texture(texture)));
+                return false;
+            };
+            let bytes = s.upload.gpu_bytes();
+            if let (Some(f), true) = (failure, stepped) {
+                report.textures_failed += 1;
+                self.stats.textures_failed += 1;
+                self.stats.texture_bytes -= bytes;
+                let texture = s.upload.texture().clone();
+                self.retired.push_back((index, Retired::Texture(texture)));
+                *slot = TextureSlot::Failed(f.clone());
+                return false;
+            }
+            if !s.upload.is_done() {
+                return true;
+            }
+            report.textures_uploaded += 1;
+            self.uploading.push_back((index, s.handle));
+            *slot = TextureSlot::Uploading {
+                texture: s.upload.texture().clone(),
+                bytes,
+            };
+            false
+        });
+        *self.active = active;
+    }
 }
 
 /// The frame's request lists, borrowed by its jobs.
 struct Declared<'s> {
     reads: &'s mut [ReadRequest],
-    files: &'s [(TextureHandle, Box<TextureFile>)],
+    active: &'s mut [Streaming],
     writes: &'s [BufferWrite],
     write_bytes: &'s [u8],
 }
 
-/// Declares the frame's jobs: texture reads, texture uploads (the textures
-/// are created here), buffer writes, page faults.
+/// Declares the frame's jobs: texture reads, the next pieces of the
+/// textures uploading (within `texture_budget` staging bytes), buffer
+/// writes, page faults.
 #[allow(clippy::too_many_arguments)]
 fn declare_jobs<'s>(
     frame: &mut Frame<'s>,
     staging: &'s StagingFrame<'_>,
     requests: Declared<'s>,
-    device: &wgpu::Device,
-    options: UploadOptions,
+    texture_budget: u64,
     pool: &BufferPool,
     vts: &mut SlotMap<VtHandle, Box<dyn ErasedVt>>,
-    loaded: &mut Vec<(TextureHandle, Result<LoadedTexture, RuntimeError>)>,
     report: &mut FrameReport,
 ) -> Result<(), RuntimeError> {
     for r in requests.reads.iter_mut() {
@@ -975,14 +1008,22 @@ fn declare_jobs<'s>(
             Ok(())
         })?;
     }
-    for (h, file) in requests.files {
-        let scope = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let result = crate::texture::load_texture(device, &**file, staging, frame, options);
-        let result = match pollster::block_on(scope.pop()) {
-            Some(e) => Err(RuntimeError::OutOfMemory(e.to_string())),
-            None => result.map_err(RuntimeError::from),
-        };
-        loaded.push((*h, result));
+    let mut used = 0u64;
+    for s in requests.active.iter_mut() {
+        if used >= texture_budget {
+            break;
+        }
+        let Streaming {
+            file,
+            upload,
+            stepped,
+            ..
+        } = s;
+        let file: &'s TextureFile = file;
+        let before = staging.bytes();
+        upload.step(file, staging, frame, texture_budget - used)?;
+        used += staging.bytes() - before;
+        *stepped = true;
     }
     for w in requests.writes {
         let Ok(r) = pool.resolve(w.handle) else {
