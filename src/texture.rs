@@ -30,8 +30,9 @@
 //! ```
 
 use std::fmt;
+use std::sync::{Arc, Mutex};
 
-use forgeflow_graph::{Frame, FrameError, GraphError, Scheduler};
+use forgeflow_graph::{Frame, FrameError, GraphError, JobKey, Scheduler};
 use forgeflow_jobs::texture::decode::{self, DecodedFormat};
 use forgeflow_jobs::texture::file::{ImageSelector, TextureError};
 use forgeflow_jobs::texture::source::TextureSource;
@@ -272,10 +273,12 @@ struct Cursor {
 
 /// A texture being uploaded piece by piece, a staging budget per frame: the
 /// texture is created at once; each [`step`](Self::step) declares the next
-/// pieces (bands of block rows of an image, or whole images where a band
-/// cannot be read alone: supercompressed levels and 3D blocks) until the
-/// budget is used. A renderer that streams large textures while it draws
-/// uses it to keep each frame's decode and copy work bounded.
+/// pieces (bands of block rows of an image; whole images for 3D blocks)
+/// until the budget is used. A supercompressed level is inflated once, by a
+/// job of the step that reaches it, and kept until the next level: the
+/// upload holds one inflated level at most. A renderer that streams large
+/// textures while it draws uses it to keep each frame's decode and copy work
+/// bounded.
 #[derive(Debug)]
 pub struct TextureUpload {
     texture: wgpu::Texture,
@@ -286,6 +289,68 @@ pub struct TextureUpload {
     /// The next piece; `None` once every piece is declared.
     next: Option<Cursor>,
     gpu_bytes: u64,
+    /// The inflated level being uploaded, for supercompressed files: inflated
+    /// once by a job, then read by every piece of that level, in this frame
+    /// and later ones.
+    level_cache: Option<Arc<LevelCache>>,
+}
+
+/// A supercompressed file's level, inflated: (level, its images one after another).
+type LevelCache = Mutex<Option<(u32, Arc<[u8]>)>>;
+
+/// Where pieces read their images: the file, or the inflated level.
+struct Images<'s, S: ?Sized> {
+    file: &'s S,
+    cache: Option<Arc<LevelCache>>,
+}
+
+impl<S: ?Sized> Clone for Images<'_, S> {
+    fn clone(&self) -> Self {
+        Images {
+            file: self.file,
+            cache: self.cache.clone(),
+        }
+    }
+}
+
+/// An image's bytes: borrowed from the file, or a range of an inflated level.
+enum Blocks<'s> {
+    File(std::borrow::Cow<'s, [u8]>),
+    Shared(Arc<[u8]>, std::ops::Range<usize>),
+}
+
+impl std::ops::Deref for Blocks<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Blocks::File(c) => c,
+            Blocks::Shared(a, r) => &a[r.clone()],
+        }
+    }
+}
+
+impl<'s, S: TextureSource + ?Sized> Images<'s, S> {
+    fn image(&self, sel: ImageSelector) -> Result<Blocks<'s>, TextureError> {
+        let Some(cache) = &self.cache else {
+            return Ok(Blocks::File(self.file.image(sel)?));
+        };
+        let no = |why: &str| TextureError::NoSuchImage {
+            selector: format!("{sel:?} ({why})"),
+        };
+        let d = self.file.desc();
+        let bytes = match &*cache.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some((level, bytes)) if *level == sel.level => Arc::clone(bytes),
+            _ => return Err(no("its level was not inflated")),
+        };
+        let image = d.image_bytes(sel.level).ok_or_else(|| no("unknown size"))? as usize;
+        let index =
+            ((sel.layer * d.faces + sel.face) * d.depth_images(sel.level) + sel.depth) as usize;
+        let range = index * image..(index + 1) * image;
+        if range.end > bytes.len() {
+            return Err(no("beyond the inflated level"));
+        }
+        Ok(Blocks::Shared(bytes, range))
+    }
 }
 
 impl TextureUpload {
@@ -367,6 +432,7 @@ impl TextureUpload {
             decoded_bpp,
             next: Some(Cursor::default()),
             gpu_bytes,
+            level_cache: l.supercompressed.then(|| Arc::new(Mutex::new(None))),
         })
     }
 
@@ -401,8 +467,8 @@ impl TextureUpload {
     }
 
     /// Declares the next pieces on `frame`, reserving up to `budget` bytes of
-    /// `staging` (at least one band of block rows, or one whole image where
-    /// bands cannot be read alone, so every step makes progress). Returns
+    /// `staging` (at least one band of block rows, or one whole image of 3D
+    /// blocks, so every step makes progress). Returns
     /// whether the texture is now fully declared. `file` must be the file
     /// the upload was made from.
     pub fn step<'s, S: TextureSource + ?Sized>(
@@ -418,6 +484,8 @@ impl TextureUpload {
         let [bw, bh, bd] = fmt.block;
         let is_3d = l.depth > 1;
         let mut used = 0u64;
+        // The inflate job declared by this step, and its level.
+        let (mut inflate_job, mut inflating): (Option<JobKey>, Option<u32>) = (None, None);
         while let Some(c) = self.next {
             let (w, h) = l.level_size(c.level);
             let level_depth = (l.depth >> c.level).max(1);
@@ -429,9 +497,8 @@ impl TextureUpload {
                 (w * bh) as u64 * self.decoded_bpp as u64
             };
             let pitch = row_px_bytes.next_multiple_of(256);
-            // A band of rows, or the whole image where a band cannot be read
-            // alone (a supercompressed level inflates whole; 3D blocks).
-            let whole = bd > 1 || l.supercompressed;
+            // A band of rows, or the whole image for 3D blocks.
+            let whole = bd > 1;
             let rows = if whole {
                 block_rows - c.row
             } else {
@@ -446,6 +513,29 @@ impl TextureUpload {
                 layer: c.layer,
                 face: c.face,
                 depth: c.z,
+            };
+            // A supercompressed level is inflated once, by a job this frame
+            // declares before the level's first piece; pieces wait for it.
+            if let Some(cache) = &self.level_cache {
+                let have = cache
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .as_ref()
+                    .map(|(level, _)| *level);
+                if have != Some(c.level) && inflating != Some(c.level) {
+                    let cache = Arc::clone(cache);
+                    let level = c.level;
+                    inflate_job = Some(frame.add("texture inflate", move |_| {
+                        let bytes: Arc<[u8]> = file.level(level)?.into();
+                        *cache.lock().unwrap_or_else(|p| p.into_inner()) = Some((level, bytes));
+                        Ok(())
+                    })?);
+                    inflating = Some(c.level);
+                }
+            }
+            let images = Images {
+                file,
+                cache: self.level_cache.clone(),
             };
             let slices = (level_depth - c.z * bd).min(bd);
             let y0 = c.row * bh;
@@ -474,8 +564,8 @@ impl TextureUpload {
             let band = c.row..c.row + rows;
             if self.native {
                 let row_bytes = piece.layout().row_bytes as usize;
-                frame.add("texture upload", move |_| {
-                    let bytes = file.image(sel)?;
+                add_after(frame, "texture upload", inflate_job, move |_| {
+                    let bytes = images.image(sel)?;
                     let (a, b) = (
                         band.start as usize * row_bytes,
                         band.end as usize * row_bytes,
@@ -486,20 +576,20 @@ impl TextureUpload {
                     Ok(piece.write_tight(rows)?)
                 })?;
             } else if bd > 1 {
-                frame.add("texture decode", move |_| {
-                    let blocks = file.image(sel)?;
+                add_after(frame, "texture decode", inflate_job, move |_| {
+                    let blocks = images.image(sel)?;
                     let (_, px) = decode::decode_3d(vk, &blocks, w, h, slices)?;
                     Ok(piece.write_tight(&px)?)
                 })?;
             } else {
                 declare_decode(
                     frame,
-                    file,
+                    images,
+                    inflate_job,
                     sel,
                     vk,
                     piece,
                     self.decoded_bpp,
-                    l.supercompressed,
                     band,
                 )?;
             }
@@ -543,6 +633,22 @@ fn next_piece(
     (c.level < l.levels).then_some(c)
 }
 
+/// Declares a job that runs after `dep`, when there is one.
+fn add_after<'s, F>(
+    frame: &mut Frame<'s>,
+    name: &'static str,
+    dep: Option<JobKey>,
+    work: F,
+) -> Result<JobKey, GraphError>
+where
+    F: FnOnce(&forgeflow_graph::JobContext<'_>) -> forgeflow_graph::JobResult + Send + 's,
+{
+    match dep {
+        Some(d) => frame.job(name).after(d).spawn(work),
+        None => frame.add(name, work),
+    }
+}
+
 /// Pixels a decode job decodes into its scratch at a time (256 KiB of RGBA8):
 /// a fallback upload holds one band per worker, never a whole decoded level.
 const BAND_PIXELS: usize = 64 << 10;
@@ -553,30 +659,26 @@ const JOB_PIXELS: usize = 256 << 10;
 /// Declares the decode of `block_rows` of one image into `piece` (which
 /// covers exactly those rows): jobs of whole block rows,
 /// each decoding a band at a time into a small scratch and writing its rows
-/// into the staging memory. An image whose level must be inflated first
-/// (`inflate`) is one job, so that the level is inflated once.
+/// into the staging memory. The jobs read the image through `images` (the
+/// inflated level of a supercompressed file) and run after `after`.
 #[allow(clippy::too_many_arguments)]
 fn declare_decode<'s, S: TextureSource + ?Sized>(
     frame: &mut Frame<'s>,
-    file: &'s S,
+    images: Images<'s, S>,
+    after: Option<JobKey>,
     sel: ImageSelector,
     vk: u32,
     piece: crate::staging::TextureWrite<'s>,
     bpp: usize,
-    inflate: bool,
     block_rows: std::ops::Range<u32>,
 ) -> Result<(), TextureUploadError> {
-    let d = file.desc();
+    let d = images.file.desc();
     let (w, h) = d.level_size(sel.level);
     let bh = d.format.map_or(1, |f| f.block[1]);
     let layout = *piece.layout();
     let (row_bytes, pitch) = (w as usize * bpp, layout.bytes_per_row as usize);
     let band = (BAND_PIXELS / (w as usize * bh as usize)).max(1) as u32;
-    let per_job = if inflate {
-        block_rows.len() as u32
-    } else {
-        ((JOB_PIXELS / (w as usize * bh as usize)).max(1) as u32).div_ceil(band) * band
-    };
+    let per_job = ((JOB_PIXELS / (w as usize * bh as usize)).max(1) as u32).div_ceil(band) * band;
     let mut rest = Some(piece.into_raw());
     let mut first = block_rows.start;
     while first < block_rows.end {
@@ -587,8 +689,9 @@ fn declare_decode<'s, S: TextureSource + ?Sized>(
             .expect("one piece per band of rows")
             .split_at(px_rows * pitch);
         rest = Some(tail);
-        frame.add("texture decode", move |_| {
-            let blocks = file.image(sel)?;
+        let images = images.clone();
+        add_after(frame, "texture decode", after, move |_| {
+            let blocks = images.image(sel)?;
             let mut scratch = vec![0u8; (band * bh) as usize * row_bytes];
             let mut b = first;
             while b < last {

@@ -191,3 +191,51 @@ fn truncated_and_corrupted_dds_ktx1_and_png_give_errors_not_panics() {
     }
     assert!(rejected > 1000, "{rejected}");
 }
+
+/// `TextureSource::level` (one inflation for a supercompressed level) holds
+/// exactly the level's images one after another, as `image` gives them, for
+/// every valid corpus file of every container.
+#[test]
+fn a_level_is_its_images_one_after_another() {
+    let Some(dir) = ktx2_dir() else { return };
+    let mut levels = 0;
+    let mut supercompressed = 0;
+    for sub in std::fs::read_dir(&dir).unwrap().flatten() {
+        if !sub.path().is_dir() || sub.file_name() == "cts-invalid" {
+            continue;
+        }
+        for f in std::fs::read_dir(sub.path()).unwrap().flatten() {
+            let Ok(file) = TextureFile::open(f.path()) else {
+                continue;
+            };
+            let d = file.desc();
+            if d.vk_format == 0 {
+                continue; // Basis Universal: no images to read
+            }
+            for level in 0..d.levels {
+                let mut want = Vec::new();
+                for layer in 0..d.layers {
+                    for face in 0..d.faces {
+                        for depth in 0..d.depth_images(level) {
+                            let sel = ImageSelector {
+                                level,
+                                layer,
+                                face,
+                                depth,
+                            };
+                            want.extend_from_slice(&file.image(sel).unwrap());
+                        }
+                    }
+                }
+                let got = TextureSource::level(&file, level).unwrap();
+                assert!(got[..] == want[..], "{}: level {level}", f.path().display());
+                levels += 1;
+                supercompressed += d.supercompressed as u32;
+            }
+        }
+    }
+    assert!(
+        levels > 90 && supercompressed > 5,
+        "{levels} levels, {supercompressed} supercompressed"
+    );
+}

@@ -84,6 +84,28 @@ pub trait TextureSource: Sync {
     fn desc(&self) -> TextureDesc;
     /// The bytes of one image, as rows of blocks (or texels) tightly packed.
     fn image(&self, sel: ImageSelector) -> Result<Cow<'_, [u8]>, TextureError>;
+
+    /// Every image of `level` one after another (by layer, then face, then
+    /// depth slab), each as [`image`](Self::image) gives it: a supercompressed
+    /// level is inflated once for all its images. The default concatenates
+    /// the images.
+    fn level(&self, level: u32) -> Result<Cow<'_, [u8]>, TextureError> {
+        let d = self.desc();
+        let mut out = Vec::new();
+        for layer in 0..d.layers {
+            for face in 0..d.faces {
+                for depth in 0..d.depth_images(level) {
+                    out.extend_from_slice(&self.image(ImageSelector {
+                        level,
+                        layer,
+                        face,
+                        depth,
+                    })?);
+                }
+            }
+        }
+        Ok(Cow::Owned(out))
+    }
 }
 
 impl TextureSource for Ktx2File {
@@ -105,6 +127,10 @@ impl TextureSource for Ktx2File {
 
     fn image(&self, sel: ImageSelector) -> Result<Cow<'_, [u8]>, TextureError> {
         Ktx2File::image(self, sel)
+    }
+
+    fn level(&self, level: u32) -> Result<Cow<'_, [u8]>, TextureError> {
+        Ktx2File::level(self, level)
     }
 }
 
@@ -387,5 +413,9 @@ impl TextureSource for TextureFile {
 
     fn image(&self, sel: ImageSelector) -> Result<Cow<'_, [u8]>, TextureError> {
         self.source().image(sel)
+    }
+
+    fn level(&self, level: u32) -> Result<Cow<'_, [u8]>, TextureError> {
+        self.source().level(level)
     }
 }

@@ -20,7 +20,12 @@ scenarios:
   vt         a scripted flythrough over a procedural terrain streamed as a virtual
              texture (--size, --budget-mb, --resolution), with a feedback pass, a few
              PNG frames (--png-dir); --compare adds a naive policy on the same path
-  all        every scenario available in this build (default)
+  all        every subsystem in one frame loop through the Runtime facade, as a
+             renderer drives it: texture loads (the corpus and generated PNGs),
+             pool churn with defrag, upload traffic, a virtual-texture
+             flythrough, readback checks throughout (needs a GPU; the default;
+             --duration 1h for a soak)
+  every      each scenario above in turn, then all
 
 options:
   --frames N       frames of the main measurement (default 2000; other phases scale with it)
@@ -48,6 +53,7 @@ pub enum Scenario {
     Texture,
     Vt,
     All,
+    Every,
 }
 
 impl Scenario {
@@ -59,6 +65,7 @@ impl Scenario {
             Scenario::Texture => "texture",
             Scenario::Vt => "vt",
             Scenario::All => "all",
+            Scenario::Every => "every",
         }
     }
 }
@@ -150,10 +157,11 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
                     "pool" => Scenario::Pool,
                     "texture" => Scenario::Texture,
                     "all" => Scenario::All,
+                    "every" => Scenario::Every,
                     "vt" => Scenario::Vt,
                     _ => {
                         return Err(format!(
-                        "unknown scenario {s:?}; available: graph, upload, pool, texture, vt, all"
+                        "unknown scenario {s:?}; available: graph, upload, pool, texture, vt, all, every"
                     ))
                     }
                 };
@@ -248,6 +256,7 @@ mod tests {
         );
         assert!(run(&["--simulate-hours", "-1"]).is_err());
         assert_eq!(run(&["upload"]).unwrap().scenario, Scenario::Upload);
+        assert_eq!(run(&["every"]).unwrap().scenario, Scenario::Every);
         assert!(run(&["graph", "all"]).unwrap_err().contains("one scenario"));
         assert!(run(&["--duration", "5 parsecs"]).is_err());
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));

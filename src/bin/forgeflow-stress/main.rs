@@ -2,6 +2,7 @@
 //! their integrity, measures them against peer baselines and reports.
 //! See `forgeflow-stress --help` and ARCHITECTURE.md's conventions.
 
+mod all;
 mod alloc;
 mod cli;
 mod graph;
@@ -37,12 +38,13 @@ fn main() -> ExitCode {
     let mut progress = Progress::new(opts.quiet);
     let mut parts = Vec::new();
     let scenarios: Vec<Scenario> = match opts.scenario {
-        Scenario::All => vec![
+        Scenario::Every => vec![
             Scenario::Graph,
             Scenario::Upload,
             Scenario::Pool,
             Scenario::Texture,
             Scenario::Vt,
+            Scenario::All,
         ],
         one => vec![one],
     };
@@ -53,7 +55,8 @@ fn main() -> ExitCode {
             Scenario::Pool => pool::run(&opts, &mut progress),
             Scenario::Texture => texture::run(&opts, &mut progress),
             Scenario::Vt => vt::run(&opts, &mut progress),
-            Scenario::All => continue,
+            Scenario::All => all::run(&opts, &mut progress),
+            Scenario::Every => continue,
         };
         match result {
             Ok(part) => parts.push((scenario.name(), part)),

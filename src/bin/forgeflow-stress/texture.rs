@@ -166,7 +166,7 @@ fn write_chain(tile: &[u8]) -> Result<(PathBuf, u64), String> {
 }
 
 /// Resident set and its peak since the last reset, in bytes (Linux).
-fn rss() -> Option<(u64, u64)> {
+pub(crate) fn rss() -> Option<(u64, u64)> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let field = |name: &str| -> Option<u64> {
         let line = status.lines().find(|l| l.starts_with(name))?;

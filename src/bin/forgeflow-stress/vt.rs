@@ -59,7 +59,7 @@ fn fs(@builtin(position) frag: vec4<f32>) -> @location(0) vec4<f32> {
 ";
 
 /// The camera at frame `f` of `n`: low over the terrain, along a slow curve.
-fn camera(f: u64, n: u64, size: (u32, u32)) -> Vec<u8> {
+pub(crate) fn camera(f: u64, n: u64, size: (u32, u32)) -> Vec<u8> {
     let aspect = size.0 as f32 / size.1 as f32;
     let s = f as f32 / n.max(1) as f32;
     let angle = 0.6 + s * 2.2;
@@ -115,14 +115,19 @@ struct Run {
     frame_ms: Vec<f64>,
 }
 
-struct Scene {
+/// The flythrough's pipeline, its camera buffer and its target.
+pub(crate) struct Scene {
     pipeline: wgpu::RenderPipeline,
-    camera: wgpu::Buffer,
+    pub(crate) camera: wgpu::Buffer,
     group: wgpu::BindGroup,
     target: wgpu::Texture,
 }
 
-fn scene(gpu: &forgeflow::gpu::Gpu, vt: &VirtualTexture<Terrain>, size: (u32, u32)) -> Scene {
+pub(crate) fn scene(
+    gpu: &forgeflow::gpu::Gpu,
+    vt: &VirtualTexture<Terrain>,
+    size: (u32, u32),
+) -> Scene {
     let d = &gpu.device;
     let module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some("vt flythrough"),
@@ -230,35 +235,38 @@ fn frame(
     gpu.queue.write_buffer(&sc.camera, 0, cam);
     let mut enc = gpu.device.create_command_encoder(&Default::default());
     staging.finish(&mut enc);
-    {
-        let view = sc.target.create_view(&Default::default());
-        let mut pass = enc.begin_render_pass(&wgpu::RenderPassDescriptor {
-            label: Some("vt flythrough"),
-            color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                view: &view,
-                depth_slice: None,
-                resolve_target: None,
-                ops: wgpu::Operations {
-                    load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
-                    store: wgpu::StoreOp::Store,
-                },
-            })],
-            depth_stencil_attachment: None,
-            timestamp_writes: None,
-            occlusion_query_set: None,
-            multiview_mask: None,
-        });
-        pass.set_pipeline(&sc.pipeline);
-        pass.set_bind_group(0, &sc.group, &[]);
-        pass.set_bind_group(1, vt.bind_group(), &[]);
-        pass.draw(0..3, 0..1);
-    }
+    record_pass(&mut enc, sc, vt.bind_group());
     let mut rb = readback.begin_frame();
     vt.end_frame(&mut enc, &mut rb);
     rb.finish(&mut enc);
     let ms = started.elapsed().as_secs_f64() * 1e3;
     gpu.queue.submit([enc.finish()]);
     Ok(ms)
+}
+
+/// Records the flythrough's pass (the virtual texture at bind group 1).
+pub(crate) fn record_pass(enc: &mut wgpu::CommandEncoder, sc: &Scene, vt_group: &wgpu::BindGroup) {
+    let view = sc.target.create_view(&Default::default());
+    let mut pass = enc.begin_render_pass(&wgpu::RenderPassDescriptor {
+        label: Some("vt flythrough"),
+        color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+            view: &view,
+            depth_slice: None,
+            resolve_target: None,
+            ops: wgpu::Operations {
+                load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+                store: wgpu::StoreOp::Store,
+            },
+        })],
+        depth_stencil_attachment: None,
+        timestamp_writes: None,
+        occlusion_query_set: None,
+        multiview_mask: None,
+    });
+    pass.set_pipeline(&sc.pipeline);
+    pass.set_bind_group(0, &sc.group, &[]);
+    pass.set_bind_group(1, vt_group, &[]);
+    pass.draw(0..3, 0..1);
 }
 
 fn psnr(a: &[u8], b: &[u8]) -> f64 {

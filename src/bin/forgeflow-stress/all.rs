@@ -1,0 +1,433 @@
+//! `forgeflow-stress all`: every subsystem in one frame loop through the
+//! [`Runtime`], as a renderer drives it.
+//!
+//! Each frame: `begin_frame`; texture loads (the corpus's files by path and
+//! generated PNGs by bytes, a new one every `TEXTURE_EVERY` frames, the
+//! oldest freed beyond `LIVE_TEXTURES`); pool churn (allocations of 256 B to
+//! 256 KiB written on creation, some rewritten, some freed; defragmentation
+//! runs in every frame); `end_frame` into the frame's encoder; then the
+//! embedder's own work: the camera and a render pass of the virtual-texture
+//! flythrough (feedback included), and the submit. Only `begin_frame` to
+//! `end_frame` is timed (`frame_cpu_ms_*`): the embedder's pass and
+//! `queue.submit` (inside which lavapipe renders) are not.
+//!
+//! Integrity, every `VERIFY_EVERY` frames and at the end, read back with plain
+//! wgpu copies: live allocations against their CPU shadows (a sample of
+//! them), generated textures against their pixels, every frame's report
+//! without a failed job, and every corpus file ready or refused with a typed
+//! error. At the end everything is freed: no handle may leak. Memory (RSS,
+//! and the runtime's GPU bytes) is sampled every `VERIFY_EVERY` frames; the
+//! growth after warm-up is the highest sample after it less the sample that
+//! ends it.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use forgeflow::jobs::alloc::DefragBudget;
+use forgeflow::jobs::synthetic::SplitMix64;
+use forgeflow::jobs::vt::{Terrain, VtLayout};
+use forgeflow::pool::{BufferPoolConfig, PoolHandle};
+use forgeflow::runtime::{Runtime, RuntimeConfig, RuntimeError, TextureHandle, TextureStatus};
+use forgeflow::staging::StagingConfig;
+use forgeflow::vt::VtConfig;
+
+use crate::cli::Options;
+use crate::report::{Integrity, Progress, ScenarioReport};
+
+const TEXTURE_EVERY: u64 = 12;
+const LIVE_TEXTURES: usize = 16;
+const VERIFY_EVERY: u64 = 60;
+/// Random bytes that pool writes take slices of: a shadow is an offset.
+const NOISE_BYTES: usize = 1 << 20;
+const MAX_ALLOC: u64 = 256 << 10;
+
+/// A texture the loop loaded, and what it must hold.
+enum Loaded {
+    /// A generated PNG: level 0 must read back as these pixels.
+    Generated { pixels: Vec<u8>, verified: bool },
+    /// A corpus file: it must become ready or be refused with a typed error.
+    Corpus(PathBuf),
+}
+
+/// The corpus files listed in its manifest, when the corpus is there.
+fn corpus_files() -> Vec<PathBuf> {
+    let Some(dir) = forgeflow::jobs::texture::corpus::ktx2_dir() else {
+        return Vec::new();
+    };
+    let manifest = std::fs::read_to_string(dir.join("MANIFEST.tsv")).unwrap_or_default();
+    manifest
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split('\t').next())
+        .map(|name| dir.join(name))
+        .filter(|p| p.is_file())
+        .collect()
+}
+
+/// A PNG of `w` x `h` random pixels, and the pixels.
+fn generated_png(w: u32, h: u32, rng: &mut SplitMix64) -> (Vec<u8>, Vec<u8>) {
+    let pixels: Vec<u8> = (0..w * h * 4).map(|_| rng.next_u64() as u8).collect();
+    let mut file = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut file, w, h);
+        enc.set_color(png::ColorType::Rgba);
+        enc.set_depth(png::BitDepth::Eight);
+        if let Ok(mut writer) = enc.write_header() {
+            let _ = writer.write_image_data(&pixels);
+        }
+    }
+    (file, pixels)
+}
+
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, String> {
+    let gpu = forgeflow::gpu::open().map_err(|e| e.to_string())?;
+    let mut report = ScenarioReport::on_gpu(&gpu);
+    let mut integrity = Integrity::default();
+    let err = |e: RuntimeError| e.to_string();
+    let mut rt = Runtime::new(
+        &gpu.device,
+        &gpu.queue,
+        RuntimeConfig {
+            threads: Some(opts.threads),
+            staging: StagingConfig {
+                buffer_size: 16 << 20,
+                ..Default::default()
+            },
+            pool: BufferPoolConfig {
+                block_size: 16 << 20,
+                budget_bytes: 256 << 20,
+                defrag: DefragBudget {
+                    max_bytes: 2 << 20,
+                    max_moves: 32,
+                },
+                ..Default::default()
+            },
+            texture_budget_bytes: 512 << 20,
+            texture_upload_bytes_per_frame: 1 << 20,
+            texture_usage: wgpu::TextureUsages::COPY_SRC,
+            ..RuntimeConfig::default()
+        },
+    )
+    .map_err(err)?;
+    let layout = VtLayout::new(opts.vt_size, opts.vt_size, 128, 4).map_err(|e| e.to_string())?;
+    let vt = rt
+        .add_virtual_texture(
+            Terrain::new(layout, opts.seed),
+            VtConfig {
+                budget_bytes: (opts.budget_mb << 20).min(128 << 20),
+                // A procedural tile costs about 2 ms on the 2-core VM: a
+                // frame plans one or two.
+                max_fault_ms: 2.0,
+                ..VtConfig::default()
+            },
+            opts.resolution,
+        )
+        .map_err(err)?;
+    let scene = crate::vt::scene(
+        &gpu,
+        rt.virtual_texture::<Terrain>(vt).map_err(err)?,
+        opts.resolution,
+    );
+    let corpus = corpus_files();
+    if corpus.is_empty() {
+        report
+            .notes
+            .push("no texture corpus: generated textures only".into());
+    }
+    let mut rng = SplitMix64::new(opts.seed ^ 0xa11);
+    let noise: Vec<u8> = (0..NOISE_BYTES).map(|_| rng.next_u64() as u8).collect();
+
+    let mut textures: VecDeque<(TextureHandle, Loaded)> = VecDeque::new();
+    let mut buffers: HashMap<PoolHandle, (usize, usize)> = HashMap::new();
+    let mut live: Vec<PoolHandle> = Vec::new();
+    let (mut next_corpus, mut loads, mut alloc_refused) = (0usize, 0u64, 0u64);
+    let mut cpu_ms = Vec::new();
+    let mut rss = Vec::new();
+    let mut gpu_bytes = Vec::new();
+    let started = Instant::now();
+    let frames = opts.frames.max(2 * VERIFY_EVERY);
+    let warmup = (frames / 10).clamp(VERIFY_EVERY, 600);
+    let mut frame = 0u64;
+    loop {
+        let done = match opts.duration {
+            Some(d) => started.elapsed() >= d && frame >= 2 * warmup,
+            None => frame >= frames,
+        };
+        if done {
+            break;
+        }
+        let fraction = match opts.duration {
+            Some(d) => started.elapsed().as_secs_f64() / d.as_secs_f64(),
+            None => frame as f64 / frames as f64,
+        };
+        progress.update("all: every subsystem in one frame loop", fraction.min(1.0));
+
+        // The embedder's data for this frame, made before the frame is timed.
+        let new_texture = frame.is_multiple_of(TEXTURE_EVERY).then(|| {
+            loads += 1;
+            if !corpus.is_empty() && loads.is_multiple_of(2) {
+                next_corpus += 1;
+                (None, corpus[(next_corpus - 1) % corpus.len()].clone())
+            } else {
+                let (w, h) = (
+                    64 + 4 * rng.below(112) as u32,
+                    64 + 4 * rng.below(112) as u32,
+                );
+                (Some(generated_png(w, h, &mut rng)), PathBuf::new())
+            }
+        });
+
+        let t = Instant::now();
+        rt.begin_frame().map_err(err)?;
+        if let Some((generated, path)) = new_texture {
+            match generated {
+                None => textures.push_back((rt.load_texture_path(&path), Loaded::Corpus(path))),
+                Some((file, pixels)) => {
+                    let handle = rt.load_texture_bytes(file);
+                    textures.push_back((
+                        handle,
+                        Loaded::Generated {
+                            pixels,
+                            verified: false,
+                        },
+                    ));
+                }
+            }
+            if textures.len() > LIVE_TEXTURES {
+                let (h, _) = textures.pop_front().expect("non-empty");
+                integrity.check(rt.free_texture(h).is_ok());
+            }
+        }
+        for _ in 0..rng.below(6) {
+            let len = (256f64 * ((MAX_ALLOC / 256) as f64).powf(rng.below(1000) as f64 / 1000.0))
+                as usize
+                / 4
+                * 4;
+            match rt.alloc_buffer(len as u64, [4, 16, 256][rng.below(3) as usize]) {
+                Ok(h) => {
+                    let at = rng.below((NOISE_BYTES - len) as u64) as usize & !3;
+                    integrity.check(rt.write_buffer(h, 0, &noise[at..at + len]).is_ok());
+                    buffers.insert(h, (at, len));
+                    live.push(h);
+                }
+                Err(_) => alloc_refused += 1,
+            }
+        }
+        // Upload traffic: rewrite a few live allocations whole.
+        for _ in 0..2 {
+            if let Some(&h) = live.get(rng.below(live.len().max(1) as u64) as usize) {
+                let len = buffers[&h].1;
+                let at = rng.below((NOISE_BYTES - len) as u64) as usize & !3;
+                integrity.check(rt.write_buffer(h, 0, &noise[at..at + len]).is_ok());
+                buffers.insert(h, (at, len));
+            }
+        }
+        for _ in 0..rng.below(6) {
+            if live.len() < 64 {
+                break;
+            }
+            let h = live.swap_remove(rng.below(live.len() as u64) as usize);
+            buffers.remove(&h);
+            integrity.check(rt.free_buffer(h).is_ok());
+        }
+        let mut encoder = gpu.device.create_command_encoder(&Default::default());
+        let frame_report = rt.end_frame(&mut encoder).map_err(err)?;
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        if frame >= warmup {
+            cpu_ms.push(ms);
+        }
+        if std::env::var("FF_DEBUG").is_ok() && ms > 2.0 {
+            eprintln!(
+                "frame {frame}: {ms:.2} ms, jobs {}, staging {}, tex up {}, vt uploaded {}",
+                frame_report.jobs,
+                frame_report.staging_bytes,
+                frame_report.textures_uploaded,
+                rt.vt_stats(vt).map(|s| s.tiles_uploaded).unwrap_or(0)
+            );
+        }
+        integrity.check(frame_report.failure.is_none());
+
+        // The embedder's own frame: the flythrough samples the virtual texture.
+        let cam = crate::vt::camera(frame, frames.max(3600), opts.resolution);
+        gpu.queue.write_buffer(&scene.camera, 0, &cam);
+        crate::vt::record_pass(&mut encoder, &scene, rt.vt_bind_group(vt).map_err(err)?);
+        gpu.queue.submit([encoder.finish()]);
+
+        if frame % VERIFY_EVERY == VERIFY_EVERY - 1 {
+            verify(
+                &gpu,
+                &rt,
+                &mut textures,
+                &buffers,
+                &noise,
+                &mut rng,
+                &mut integrity,
+            )?;
+            rss.push(crate::texture::rss().map_or(0, |(now, _)| now));
+            gpu_bytes.push(rt.gpu_bytes());
+        }
+        frame += 1;
+    }
+    verify(
+        &gpu,
+        &rt,
+        &mut textures,
+        &buffers,
+        &noise,
+        &mut rng,
+        &mut integrity,
+    )?;
+    let stats = rt.stats();
+    let vt_stats = rt.vt_stats(vt).map_err(err)?.clone();
+    let pool_stats = rt.pool().stats().clone();
+    let staging_stats = rt.staging().stats().clone();
+    let frag = rt.pool().allocator().fragmentation();
+    let live_allocations = rt.pool().allocator().len();
+
+    // Everything freed: nothing may stay behind.
+    rt.begin_frame().map_err(err)?;
+    for (h, _) in textures.drain(..) {
+        integrity.check(rt.free_texture(h).is_ok());
+    }
+    for h in live.drain(..) {
+        integrity.check(rt.free_buffer(h).is_ok());
+    }
+    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+    rt.end_frame(&mut encoder).map_err(err)?;
+    gpu.queue.submit([encoder.finish()]);
+    rt.wait_idle(std::time::Duration::from_secs(10))
+        .map_err(err)?;
+    integrity.check(rt.pool().allocator().is_empty());
+    integrity.check(rt.stats().textures_live == 0 && rt.stats().texture_bytes == 0);
+
+    cpu_ms.sort_by(f64::total_cmp);
+    let growth = |samples: &[u64]| -> f64 {
+        let skip = (warmup / VERIFY_EVERY) as usize;
+        match samples.get(skip.saturating_sub(1)) {
+            Some(&base) => samples[skip..]
+                .iter()
+                .map(|&s| s as f64 - base as f64)
+                .fold(0.0, f64::max),
+            None => f64::NAN,
+        }
+    };
+    let (p50, p99, max) = (
+        quantile(&cpu_ms, 0.5),
+        quantile(&cpu_ms, 0.99),
+        cpu_ms.last().copied().unwrap_or(f64::NAN),
+    );
+    report.frames = frame;
+    report.metric("frames", frame as f64);
+    report.metric("warmup_frames", warmup as f64);
+    report.metric("duration_s", started.elapsed().as_secs_f64());
+    report.metric("frame_cpu_ms_p50", p50);
+    report.metric("frame_cpu_ms_p99", p99);
+    report.metric("frame_cpu_ms_max", max);
+    report.metric("rss_growth_bytes_after_warmup", growth(&rss));
+    report.metric("gpu_bytes_growth_after_warmup", growth(&gpu_bytes));
+    report.metric("rss_bytes_end", rss.last().copied().unwrap_or(0) as f64);
+    report.metric(
+        "gpu_bytes_end",
+        gpu_bytes.last().copied().unwrap_or(0) as f64,
+    );
+    report.metric("graph.failed_frames", stats.failed_frames as f64);
+    report.metric("texture.loads", loads as f64);
+    report.metric("texture.ready", stats.textures_ready as f64);
+    report.metric("texture.failed", stats.textures_failed as f64);
+    report.metric("pool.allocations_refused", alloc_refused as f64);
+    report.metric("pool.live_allocations", live_allocations as f64);
+    report.metric("pool.frag_ext_pct", frag * 100.0);
+    report.metric("pool.defrag_bytes_moved", pool_stats.bytes_moved as f64);
+    report.metric(
+        "pool.defrag_allocations_moved",
+        pool_stats.allocations_moved as f64,
+    );
+    report.metric("pool.buffer_writes", stats.buffer_writes as f64);
+    report.metric("pool.buffer_write_bytes", stats.buffer_write_bytes as f64);
+    report.metric("staging.bytes_total", staging_stats.bytes_total as f64);
+    report.metric("staging.waits", staging_stats.waits as f64);
+    report.metric(
+        "staging.wait_max_ms",
+        staging_stats.wait_max.as_secs_f64() * 1e3,
+    );
+    report.metric(
+        "vt.hit_rate_pct",
+        100.0 * vt_stats.hits as f64 / vt_stats.requests.max(1) as f64,
+    );
+    report.metric("vt.resident_tiles", vt_stats.resident as f64);
+    report.metric("vt.tiles_uploaded", vt_stats.tiles_uploaded as f64);
+    report.metric("vt.failed_loads", vt_stats.failed_loads as f64);
+    report.metric("vt.mip_bias", vt_stats.bias as f64);
+    report.metric("vt.gpu_bytes", vt_stats.gpu_bytes as f64);
+    report.target("frame_cpu_ms_p99", "<= 2", p99 <= 2.0);
+    report.target("frame_cpu_ms_max", "<= 8", max <= 8.0);
+    report.target(
+        "rss_growth_bytes_after_warmup",
+        "0 over a one-hour soak (--duration 1h)",
+        growth(&rss) <= 0.0,
+    );
+    report.target(
+        "gpu_bytes_growth_after_warmup",
+        "0 over a one-hour soak (--duration 1h)",
+        growth(&gpu_bytes) <= 0.0,
+    );
+    report.integrity.add(integrity);
+    Ok(report)
+}
+
+/// Reads back a sample of live allocations and the generated textures not
+/// yet checked; checks that corpus files settled (ready or a typed error).
+fn verify(
+    gpu: &forgeflow::gpu::Gpu,
+    rt: &Runtime,
+    textures: &mut VecDeque<(TextureHandle, Loaded)>,
+    buffers: &HashMap<PoolHandle, (usize, usize)>,
+    noise: &[u8],
+    rng: &mut SplitMix64,
+    integrity: &mut Integrity,
+) -> Result<(), String> {
+    let _ = gpu.device.poll(wgpu::PollType::wait_indefinitely());
+    let handles: Vec<_> = buffers.keys().copied().collect();
+    for _ in 0..handles.len().min(32) {
+        let h = handles[rng.below(handles.len() as u64) as usize];
+        let (at, len) = buffers[&h];
+        let r = rt.resolve_buffer(h).map_err(|e| e.to_string())?;
+        let bytes = gpu
+            .read_buffer(r.buffer, r.offset, r.size)
+            .map_err(|e| e.to_string())?;
+        integrity.check(bytes == noise[at..at + len]);
+    }
+    for (h, loaded) in textures.iter_mut() {
+        let status = rt.texture(*h).map_err(|e| e.to_string())?;
+        match (loaded, status) {
+            (Loaded::Generated { pixels, verified }, TextureStatus::Ready(t)) if !*verified => {
+                let got = gpu.read_texture(t, 0, 0..1).map_err(|e| e.to_string())?;
+                integrity.check(got == *pixels);
+                *verified = true;
+            }
+            (Loaded::Generated { .. }, TextureStatus::Failed(e)) => {
+                eprintln!("forgeflow-stress all: a generated texture failed: {e}");
+                integrity.check(false);
+            }
+            (Loaded::Corpus(path), TextureStatus::Failed(e)) => {
+                // Only the refusals the corpus is known for: Basis payloads
+                // (no transcoder) and formats without a decoder here.
+                let expected = matches!(e, RuntimeError::Texture(_) | RuntimeError::Upload(_));
+                if !expected || std::env::var("FF_DEBUG").is_ok() {
+                    eprintln!("forgeflow-stress all: {}: {e}", path.display());
+                }
+                integrity.check(expected);
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
