@@ -117,9 +117,10 @@ pub struct RuntimeConfig {
     pub pool: BufferPoolConfig,
     /// GPU bytes that textures may take together (default 1 GiB).
     pub texture_budget_bytes: u64,
-    /// Texture bytes whose upload a frame starts at most (default 32 MiB;
-    /// one texture is always started, however large). Loads beyond it wait
-    /// for the next frames, so a burst of loads never stalls one frame.
+    /// Staging bytes of texture data a frame declares at most (default 4
+    /// MiB): the bound on each frame's texture copy and decode work. A
+    /// texture larger than that streams over several frames, in bands of
+    /// block rows; a burst of loads never stalls one frame.
     pub texture_upload_bytes_per_frame: u64,
     /// Extra usages of loaded textures (`COPY_DST | TEXTURE_BINDING` are
     /// always set; add `COPY_SRC` to read them back).
@@ -139,7 +140,7 @@ impl Default for RuntimeConfig {
             readback: ReadbackConfig::default(),
             pool: BufferPoolConfig::default(),
             texture_budget_bytes: 1 << 30,
-            texture_upload_bytes_per_frame: 32 << 20,
+            texture_upload_bytes_per_frame: 4 << 20,
             texture_usage: wgpu::TextureUsages::empty(),
         }
     }
