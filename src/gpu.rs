@@ -68,6 +68,7 @@ pub fn wanted_features() -> wgpu::Features {
         | wgpu::Features::TEXTURE_COMPRESSION_ETC2
         | wgpu::Features::TEXTURE_COMPRESSION_ASTC
         | wgpu::Features::TIMESTAMP_QUERY
+        | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS
 }
 
 /// Opens the highest-performance adapter (environment overrides such as

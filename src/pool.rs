@@ -280,7 +280,24 @@ impl BufferPool {
     /// Plans moves within the configured budget and records their copies into
     /// `encoder`. Submit it, then [`commit`](Self::commit) the ticket.
     pub fn defrag(&mut self, encoder: &mut wgpu::CommandEncoder) -> DefragTicket {
-        let plan = self.alloc.plan_defrag(self.config.defrag);
+        let plan = self.plan_defrag();
+        self.record_defrag(plan, encoder)
+    }
+
+    /// The planning half of [`defrag`](Self::defrag), CPU only (for a job):
+    /// moves within the configured budget, destinations reserved. Pass the
+    /// plan to [`record_defrag`](Self::record_defrag) in the same frame.
+    pub fn plan_defrag(&mut self) -> DefragPlan {
+        self.alloc.plan_defrag(self.config.defrag)
+    }
+
+    /// The recording half of [`defrag`](Self::defrag): the plan's copies into
+    /// `encoder`. Submit it, then [`commit`](Self::commit) the ticket.
+    pub fn record_defrag(
+        &mut self,
+        plan: DefragPlan,
+        encoder: &mut wgpu::CommandEncoder,
+    ) -> DefragTicket {
         let largest_in_block = plan
             .moves
             .iter()

@@ -449,3 +449,28 @@ fn a_lost_device_is_reported_not_a_panic() {
     // Dropping the runtime after the loss neither hangs nor panics.
     drop(rt);
 }
+
+/// With the `tracy` feature, on a device with timestamps inside encoders,
+/// every frame brackets its uploads and defragmentation with timestamps that
+/// the readback ring brings back (no validation error, no stall).
+#[cfg(feature = "tracy")]
+#[test]
+fn tracy_gpu_zones_run_where_timestamps_exist() {
+    let Some(gpu) = gpu::for_test("tracy_gpu_zones_run_where_timestamps_exist") else {
+        return;
+    };
+    let mut rt = Runtime::new(&gpu.device, &gpu.queue, config()).unwrap();
+    let needed = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
+    assert_eq!(rt.tracy_gpu_zones(), gpu.device.features().contains(needed));
+    eprintln!("Tracy GPU zones on this adapter: {}", rt.tracy_gpu_zones());
+    let h = rt.alloc_buffer(4096, 16).unwrap();
+    for i in 0..12u8 {
+        rt.write_buffer(h, 0, &[i; 4096]).unwrap();
+        assert!(frame(&gpu, &mut rt).failure.is_none());
+    }
+    let r = rt.resolve_buffer(h).unwrap();
+    assert_eq!(
+        gpu.read_buffer(r.buffer, r.offset, 4096).unwrap(),
+        vec![11u8; 4096]
+    );
+}

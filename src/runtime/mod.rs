@@ -66,6 +66,8 @@
 //! ```
 
 mod error;
+#[cfg(feature = "tracy")]
+mod gpu_zones;
 mod vt_slot;
 
 pub use error::RuntimeError;
@@ -87,6 +89,7 @@ use crate::pool::{BufferPool, BufferPoolConfig, PoolHandle, ResolvedBuffer};
 use crate::staging::{ReadbackConfig, ReadbackRing, StagingConfig, StagingFrame, StagingRing};
 use crate::texture::{TextureUpload, UploadOptions};
 use crate::vt::{VirtualTexture, VtConfig, VtStats};
+use forgeflow_jobs::alloc::DefragPlan;
 use vt_slot::ErasedVt;
 
 slotmap::new_key_type! {
@@ -299,6 +302,8 @@ pub struct Runtime {
     lost: Arc<Mutex<Option<String>>>,
     frame_open: bool,
     stats: RuntimeStats,
+    #[cfg(feature = "tracy")]
+    gpu_zones: Option<gpu_zones::GpuZones>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -312,7 +317,10 @@ impl std::fmt::Debug for Runtime {
 
 impl Runtime {
     /// A runtime over the embedder's device and queue. It sets the device's
-    /// lost callback (to report [`RuntimeError::DeviceLost`]).
+    /// lost callback (to report [`RuntimeError::DeviceLost`]). With the
+    /// `tracy` feature, a running Tracy client and a device with
+    /// `TIMESTAMP_QUERY | TIMESTAMP_QUERY_INSIDE_ENCODERS`, each frame's
+    /// uploads and defragmentation also show as Tracy GPU zones.
     pub fn new(
         device: &wgpu::Device,
         _queue: &wgpu::Queue,
@@ -358,6 +366,8 @@ impl Runtime {
             lost,
             frame_open: false,
             stats: RuntimeStats::default(),
+            #[cfg(feature = "tracy")]
+            gpu_zones: gpu_zones::GpuZones::new(device, _queue),
         })
     }
 
@@ -637,6 +647,14 @@ impl Runtime {
             + self.vts.values().map(|v| v.stats().gpu_bytes).sum::<u64>()
     }
 
+    /// Whether each frame's uploads and defragmentation show as Tracy GPU
+    /// zones (a Tracy client runs and the device has timestamp queries
+    /// inside encoders).
+    #[cfg(feature = "tracy")]
+    pub fn tracy_gpu_zones(&self) -> bool {
+        self.gpu_zones.is_some()
+    }
+
     /// The staging ring (statistics).
     pub fn staging(&self) -> &StagingRing {
         &self.staging
@@ -684,6 +702,7 @@ impl Runtime {
         let mut reads = std::mem::take(&mut self.reads);
         let writes = std::mem::take(&mut self.writes);
         let write_bytes = std::mem::take(&mut self.write_bytes);
+        let mut defrag_plan = None;
         let staging = match self.staging.begin_frame() {
             Ok(s) => s,
             Err(e) => {
@@ -724,7 +743,7 @@ impl Runtime {
                 write_bytes: &write_bytes,
             },
             self.config.texture_upload_bytes_per_frame,
-            &self.pool,
+            (&mut self.pool, &mut defrag_plan),
             &mut self.vts,
             &mut report,
         );
@@ -788,11 +807,23 @@ impl Runtime {
         report.staging_bytes = staging.bytes();
         // Uploads first: a write to an allocation that defragmentation moves
         // this frame lands in its old place and is copied with it.
+        #[cfg(feature = "tracy")]
+        let zone = self.gpu_zones.as_mut().map(|z| z.begin(encoder));
         staging.finish(encoder);
-        let ticket = self.pool.defrag(encoder);
+        #[cfg(feature = "tracy")]
+        if let (Some(z), Some(slot)) = (&self.gpu_zones, zone) {
+            z.mark(encoder, slot, 1);
+        }
+        let plan = defrag_plan.take().unwrap_or_default();
+        let ticket = self.pool.record_defrag(plan, encoder);
         report.defrag_moves = ticket.moves() as u32;
         self.pool.commit(ticket, index);
         let mut rb = self.readback.begin_frame();
+        #[cfg(feature = "tracy")]
+        if let (Some(z), Some(slot)) = (&self.gpu_zones, zone) {
+            z.mark(encoder, slot, 2);
+            z.finish(encoder, slot, &mut rb);
+        }
         for vt in self.vts.values_mut() {
             vt.end_frame(encoder, &mut rb);
         }
@@ -981,14 +1012,14 @@ struct Declared<'s> {
 
 /// Declares the frame's jobs: texture reads, the next pieces of the
 /// textures uploading (within `texture_budget` staging bytes), buffer
-/// writes, page faults.
+/// writes, the pool's defragmentation plan, page faults.
 #[allow(clippy::too_many_arguments)]
 fn declare_jobs<'s>(
     frame: &mut Frame<'s>,
     staging: &'s StagingFrame<'_>,
     requests: Declared<'s>,
     texture_budget: u64,
-    pool: &BufferPool,
+    (pool, defrag_plan): (&'s mut BufferPool, &'s mut Option<DefragPlan>),
     vts: &mut SlotMap<VtHandle, Box<dyn ErasedVt>>,
     report: &mut FrameReport,
 ) -> Result<(), RuntimeError> {
@@ -1037,6 +1068,12 @@ fn declare_jobs<'s>(
         frame.add("buffer upload", move |_| Ok(piece.write(src)?))?;
         report.buffer_writes += 1;
     }
+    // Planning only touches the allocator core: the copies are recorded
+    // after the staging copies, so a write above lands before its data moves.
+    frame.add("defrag", move |_| {
+        *defrag_plan = Some(pool.plan_defrag());
+        Ok(())
+    })?;
     for vt in vts.values_mut() {
         vt.update(staging, frame)?;
     }
