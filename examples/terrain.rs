@@ -206,7 +206,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         SIZE,
         wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
     );
-    // Until the texture is ready, a 1x1 placeholder fills its binding.
+    let target_view = target.create_view(&Default::default()); // once, not per frame
+                                                               // Until the texture is ready, a 1x1 placeholder fills its binding.
     let placeholder = image((1, 1), wgpu::TextureUsages::TEXTURE_BINDING);
     let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
         mag_filter: wgpu::FilterMode::Linear,
@@ -261,10 +262,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         queue.write_buffer(&view_buffer, 0, &camera(f, picture_ready));
         {
-            let view = target.create_view(&Default::default());
             let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
                 color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: &view,
+                    view: &target_view,
                     depth_slice: None,
                     resolve_target: None,
                     ops: wgpu::Operations::default(),

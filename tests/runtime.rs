@@ -214,6 +214,46 @@ fn buffer_writes_survive_churn_and_defragmentation() {
 }
 
 #[test]
+fn the_last_write_of_a_frame_wins_even_when_scattered() {
+    let Some(gpu) = gpu::for_test("the_last_write_of_a_frame_wins_even_when_scattered") else {
+        return;
+    };
+    // The GPU scatter writes a frame's small pieces in parallel, in no set order.
+    let mut rt = Runtime::new(
+        &gpu.device,
+        &gpu.queue,
+        RuntimeConfig {
+            staging: forgeflow::staging::StagingConfig {
+                buffer_size: 4 << 20,
+                gpu_scatter: forgeflow::staging::GpuScatter::Always,
+                ..Default::default()
+            },
+            ..config()
+        },
+    )
+    .unwrap();
+    let mut rng = SplitMix64::new(17);
+    let h = rt.alloc_buffer(64 << 10, 256).unwrap();
+    let mut shadow = vec![0u8; 64 << 10];
+    for _ in 0..20 {
+        // Overlapping writes: whole, halves, unaligned-to-each-other pieces.
+        for _ in 0..8 {
+            let a = 4 * rng.below(16 << 10) as usize;
+            let b = (a + 4 * (1 + rng.below(8 << 10)) as usize).min(64 << 10);
+            let data: Vec<u8> = (a..b).map(|_| rng.next_u64() as u8).collect();
+            rt.write_buffer(h, a as u64, &data).unwrap();
+            shadow[a..b].copy_from_slice(&data);
+        }
+        frame(&gpu, &mut rt);
+        let r = rt.resolve_buffer(h).unwrap();
+        assert!(
+            gpu.read_buffer(r.buffer, r.offset, r.size).unwrap() == shadow,
+            "the newest bytes of the frame must be what the buffer holds"
+        );
+    }
+}
+
+#[test]
 fn bad_files_fail_their_texture_only() {
     let Some(gpu) = gpu::for_test("bad_files_fail_their_texture_only") else {
         return;

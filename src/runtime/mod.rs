@@ -256,6 +256,8 @@ struct BufferWrite {
     handle: PoolHandle,
     offset: u64,
     bytes: Range<usize>,
+    /// The frame's previous write to the same allocation.
+    prev_same: Option<u32>,
 }
 
 /// What waits for a frame's fence before it is dropped (held, never read).
@@ -294,6 +296,8 @@ pub struct Runtime {
     uploading: VecDeque<(u64, TextureHandle)>,
     writes: Vec<BufferWrite>,
     write_bytes: Vec<u8>,
+    /// Per allocation, its newest write of the frame (an index in `writes`).
+    last_write: std::collections::HashMap<PoolHandle, u32>,
     retired: VecDeque<(u64, Retired)>,
     /// Scratch kept between frames (taken and put back, so a frame of a
     /// known shape allocates nothing here).
@@ -361,6 +365,7 @@ impl Runtime {
             uploading: VecDeque::new(),
             writes: Vec::new(),
             write_bytes: Vec::new(),
+            last_write: std::collections::HashMap::new(),
             retired: VecDeque::new(),
             active: Vec::new(),
             lost,
@@ -502,6 +507,7 @@ impl Runtime {
 
     /// Queues a write of `data` at `offset` into an allocation; the copy is
     /// recorded by the next `end_frame` (data and offset: multiples of 4).
+    /// Writes of one frame to the same bytes: the last one wins.
     pub fn write_buffer(
         &mut self,
         handle: PoolHandle,
@@ -524,12 +530,31 @@ impl Runtime {
         if data.is_empty() {
             return Ok(());
         }
+        // Writes of one frame reach the GPU in no set order (small ones are
+        // scattered by a compute dispatch): where this write overlaps an
+        // earlier one of the frame, its bytes also go into the earlier one,
+        // so that whichever lands last, the newest bytes are there.
+        let end = offset + data.len() as u64;
+        let mut prev = self.last_write.get(&handle).copied();
+        while let Some(i) = prev {
+            let e = &self.writes[i as usize];
+            let e_end = e.offset + e.bytes.len() as u64;
+            let (lo, hi) = (e.offset.max(offset), e_end.min(end));
+            if lo < hi {
+                let dst = e.bytes.start + (lo - e.offset) as usize;
+                let src = (lo - offset) as usize..(hi - offset) as usize;
+                self.write_bytes[dst..dst + src.len()].copy_from_slice(&data[src]);
+            }
+            prev = e.prev_same;
+        }
         let start = self.write_bytes.len();
         self.write_bytes.extend_from_slice(data);
+        let index = self.writes.len() as u32;
         self.writes.push(BufferWrite {
             handle,
             offset,
             bytes: start..self.write_bytes.len(),
+            prev_same: self.last_write.insert(handle, index),
         });
         Ok(())
     }
@@ -837,6 +862,7 @@ impl Runtime {
         write_bytes.clear();
         self.writes = writes;
         self.write_bytes = write_bytes;
+        self.last_write.clear();
         self.stats.frames += 1;
         #[cfg(feature = "tracy")]
         self.plot();

@@ -27,11 +27,12 @@ use std::time::Instant;
 
 use forgeflow::jobs::alloc::DefragBudget;
 use forgeflow::jobs::synthetic::SplitMix64;
-use forgeflow::jobs::vt::{Terrain, VtLayout};
+use forgeflow::jobs::vt::{write_pack, Terrain, TileFormat, TilePack, VtLayout};
 use forgeflow::pool::{BufferPoolConfig, PoolHandle};
 use forgeflow::runtime::{Runtime, RuntimeConfig, RuntimeError, TextureHandle, TextureStatus};
 use forgeflow::staging::StagingConfig;
 use forgeflow::vt::VtConfig;
+use rayon::prelude::*;
 
 use crate::cli::Options;
 use crate::report::{Integrity, Progress, ScenarioReport};
@@ -49,6 +50,49 @@ enum Loaded {
     Generated { pixels: Vec<u8>, verified: bool },
     /// A corpus file: it must become ready or be refused with a typed error.
     Corpus(PathBuf),
+}
+
+/// The pack of the terrain of `layout` and `seed` in the temporary
+/// directory, made (on all cores) when it is not there or not valid.
+fn terrain_pack(layout: VtLayout, seed: u64, progress: &mut Progress) -> Result<TilePack, String> {
+    let (w, _) = layout.size();
+    let path = std::env::temp_dir().join(format!("forgeflow-stress-terrain-{w}-{seed}.vtpack"));
+    if let Ok(pack) = TilePack::open(&path) {
+        if *pack.layout() == layout {
+            return Ok(pack);
+        }
+    }
+    let terrain = Terrain::new(layout, seed);
+    let total = layout.tile_count();
+    let (mut batch, mut next) = (VecDeque::new(), 0u32);
+    let tmp = path.with_extension("partial");
+    write_pack(
+        &tmp,
+        layout,
+        TileFormat::Rgba8,
+        false,
+        |_| {
+            if batch.is_empty() {
+                let end = (next + 256).min(total);
+                let made: Vec<Vec<u8>> = (next..end)
+                    .into_par_iter()
+                    .map(|i| terrain.tile_rgba8(layout.tile_at(i).expect("in range")))
+                    .collect();
+                batch.extend(made);
+                next = end;
+            }
+            batch.pop_front().expect("a batch was made")
+        },
+        |done, total| {
+            progress.update(
+                "all: making the terrain's tile pack",
+                done as f64 / total as f64,
+            )
+        },
+    )
+    .map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+    TilePack::open(&path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// The corpus files listed in its manifest, when the corpus is there.
@@ -125,6 +169,52 @@ impl FrameTimes {
     }
 }
 
+/// Memory over the run, at most `TRACE_POINTS` samples: when full, every
+/// other one is dropped and samples are taken half as often.
+struct MemoryTrace {
+    points: Vec<(f64, u64, u64)>,
+    every: u64,
+    seen: u64,
+}
+
+const TRACE_POINTS: usize = 32;
+
+impl MemoryTrace {
+    fn new() -> Self {
+        MemoryTrace {
+            points: Vec::with_capacity(TRACE_POINTS),
+            every: 1,
+            seen: 0,
+        }
+    }
+
+    fn sample(&mut self, seconds: f64, rss: u64, gpu: u64) {
+        self.seen += 1;
+        if !(self.seen - 1).is_multiple_of(self.every) {
+            return;
+        }
+        if self.points.len() == TRACE_POINTS {
+            let mut i = 0;
+            self.points.retain(|_| {
+                i += 1;
+                i % 2 == 1
+            });
+            self.every *= 2;
+        }
+        self.points.push((seconds, rss, gpu));
+    }
+
+    /// `seconds: RSS MB / GPU MB` per sample, for the report's notes.
+    fn describe(&self) -> String {
+        let mb = |b: u64| b as f64 / 1e6;
+        self.points
+            .iter()
+            .map(|&(t, r, g)| format!("{t:.0}s {:.0}/{:.0}", mb(r), mb(g)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// The highest memory samples of the first and the second half of the run
 /// after warm-up.
 #[derive(Default)]
@@ -183,15 +273,20 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
         },
     )
     .map_err(err)?;
-    let layout = VtLayout::new(opts.vt_size, opts.vt_size, 128, 4).map_err(|e| e.to_string())?;
+    // Page faults read a tile pack, as a shipped renderer's do: the terrain's
+    // tiles are made once into a pack in the temporary directory.
+    let side = opts.vt_size.min(8192);
+    let layout = VtLayout::new(side, side, 128, 4).map_err(|e| e.to_string())?;
+    let pack = terrain_pack(layout, opts.seed, progress)?;
     let vt = rt
         .add_virtual_texture(
-            Terrain::new(layout, opts.seed),
+            pack,
             VtConfig {
                 budget_bytes: (opts.budget_mb << 20).min(128 << 20),
-                // A procedural tile costs about 1.5 ms on the 2-core VM: a
-                // frame plans one, or one per worker.
-                max_fault_ms: 1.0,
+                // A few tiles a frame (a tile is 72 KiB read and checked):
+                // the flythrough needs a handful, and the frame stays short.
+                max_uploads: 8,
+                max_fault_ms: 0.5,
                 ..VtConfig::default()
             },
             opts.resolution,
@@ -199,7 +294,7 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
         .map_err(err)?;
     let scene = crate::vt::scene(
         &gpu,
-        rt.virtual_texture::<Terrain>(vt).map_err(err)?,
+        rt.virtual_texture::<TilePack>(vt).map_err(err)?,
         opts.resolution,
     );
     let corpus = corpus_files();
@@ -218,6 +313,7 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
     let mut cpu_ms = FrameTimes::new();
     let (mut rss, mut gpu_bytes) = (Growth::default(), Growth::default());
     let (mut rss_end, mut gpu_bytes_end) = (0, 0);
+    let mut trace = MemoryTrace::new();
     let started = Instant::now();
     let frames = opts.frames.max(2 * VERIFY_EVERY);
     // Warm-up: a tenth of the run (at least a minute of a timed run), so
@@ -340,6 +436,8 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
                 &mut rng,
                 &mut integrity,
             )?;
+            let rss_now = crate::texture::rss().map_or(0, |(now, _)| now);
+            trace.sample(started.elapsed().as_secs_f64(), rss_now, rt.gpu_bytes());
             if frame >= warmup {
                 // The second half, by frames or by time, whichever the run counts.
                 let second = match opts.duration {
@@ -348,7 +446,7 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
                     }
                     None => frame >= warmup + (frames - warmup) / 2,
                 };
-                rss_end = crate::texture::rss().map_or(0, |(now, _)| now);
+                rss_end = rss_now;
                 gpu_bytes_end = rt.gpu_bytes();
                 rss.sample(second, rss_end);
                 gpu_bytes.sample(second, gpu_bytes_end);
@@ -444,6 +542,10 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
         "0 over a one-hour soak (--duration 1h)",
         gpu_growth <= 0.0,
     );
+    report.notes.push(format!(
+        "memory over the run (time: RSS MB / runtime GPU MB): {}",
+        trace.describe()
+    ));
     report.integrity.add(integrity);
     Ok(report)
 }
