@@ -323,6 +323,56 @@ fn a_virtual_texture_renders_as_its_tiles_once_its_feedback_is_served() {
     );
 }
 
+/// Frames whose feedback has not arrived yet (a GPU running frames behind,
+/// as on the H100) allocate nothing either: the update's empty stand-in for
+/// missing feedback must not be kept (it was, one a frame, and grew the heap
+/// by 4 MB/s in the mixed stress run on the H100).
+#[test]
+fn updates_without_new_feedback_allocate_nothing() {
+    let Some(gpu) = gpu::for_test("updates_without_new_feedback_allocate_nothing") else {
+        return;
+    };
+    let layout = VtLayout::new(1024, 1024, 64, 4).unwrap();
+    let mut vt = VirtualTexture::new(
+        &gpu.device,
+        Terrain::new(layout, 3),
+        VtConfig {
+            budget_bytes: 4 << 20,
+            min_age: 2,
+            ..Default::default()
+        },
+        (SIDE, SIDE),
+    )
+    .unwrap();
+    render(&gpu, &mut vt, 6); // warm: every wanted tile in, feedback delivered
+    let mut ring = StagingRing::new(&gpu.device, StagingConfig::default()).unwrap();
+    let mut sched = Scheduler::new(SchedulerConfig {
+        auto_signal_fences: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let mut allocs = 0;
+    for i in 0..300 {
+        let staging = ring.begin_frame().unwrap();
+        {
+            let mut frame = sched.begin_frame().unwrap();
+            ALLOCS.with(|a| a.set(0));
+            COUNTING.with(|c| c.set(true));
+            vt.update(&staging, &mut frame).unwrap();
+            COUNTING.with(|c| c.set(false));
+            if i >= 2 {
+                allocs += ALLOCS.with(|a| a.get());
+            }
+            frame.run().unwrap();
+        }
+        let mut enc = gpu.device.create_command_encoder(&Default::default());
+        staging.finish(&mut enc);
+        gpu.queue.submit([enc.finish()]);
+        let _ = gpu.device.poll(wgpu::PollType::wait_indefinitely());
+    }
+    assert_eq!(allocs, 0, "updates without new feedback allocated");
+}
+
 #[test]
 fn bc7_tiles_render_natively_and_decoded_the_same_as_their_blocks() {
     use forgeflow::jobs::texture::corpus::ktx2_dir;

@@ -254,6 +254,10 @@ impl VtStats {
 
 const PARAMS_BYTES: u64 = 64;
 
+/// Emptied feedback vectors kept for reuse at most (readbacks in flight are
+/// bounded by the ring, so a few suffice).
+const MAX_SPARE_FEEDBACK: usize = 4;
+
 /// Frames a tile must have gone unrequested before a prefetch may take its slot.
 const PREFETCH_COLD: u64 = 30;
 
@@ -651,12 +655,17 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
             });
         }
         wanted.extend_from_slice(self.requests.process(&words));
-        // The words' vector goes back for the next readback to fill.
-        self.delivered
-            .lock()
-            .expect("not poisoned")
-            .spare
-            .push(words);
+        // The words' vector goes back for the next readback to fill; a frame
+        // with no feedback (the GPU has not finished a newer one yet) has
+        // only an empty stand-in, which goes nowhere: returning those grew
+        // the spares by one a frame, each filled later (found on the H100,
+        // where feedback arrives frames late; lavapipe delivers every frame).
+        if words.capacity() > 0 {
+            let mut mailbox = self.delivered.lock().expect("not poisoned");
+            if mailbox.spare.len() < MAX_SPARE_FEEDBACK {
+                mailbox.spare.push(words);
+            }
+        }
         self.stats.feedback_ms = started.elapsed().as_secs_f64() * 1e3;
         let mut missing = 0;
         let mut budget_bytes = self.config.max_upload_bytes;
@@ -992,9 +1001,11 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
                         .filter(|&w| w != 0),
                 );
                 // Only the newest feedback is kept; an unread older one is
-                // emptied for reuse.
+                // emptied for reuse (a few at most are kept).
                 if let Some((_, old)) = mailbox.newest.replace((rendered, words)) {
-                    mailbox.spare.push(old);
+                    if mailbox.spare.len() < MAX_SPARE_FEEDBACK {
+                        mailbox.spare.push(old);
+                    }
                 }
             }
         });

@@ -172,7 +172,7 @@ impl FrameTimes {
 /// Memory over the run, at most `TRACE_POINTS` samples: when full, every
 /// other one is dropped and samples are taken half as often.
 struct MemoryTrace {
-    points: Vec<(f64, u64, u64)>,
+    points: Vec<(f64, u64, u64, u64)>,
     every: u64,
     seen: u64,
 }
@@ -188,7 +188,7 @@ impl MemoryTrace {
         }
     }
 
-    fn sample(&mut self, seconds: f64, rss: u64, gpu: u64) {
+    fn sample(&mut self, seconds: f64, rss: u64, heap: u64, gpu: u64) {
         self.seen += 1;
         if !(self.seen - 1).is_multiple_of(self.every) {
             return;
@@ -201,15 +201,15 @@ impl MemoryTrace {
             });
             self.every *= 2;
         }
-        self.points.push((seconds, rss, gpu));
+        self.points.push((seconds, rss, heap, gpu));
     }
 
-    /// `seconds: RSS MB / GPU MB` per sample, for the report's notes.
+    /// `seconds RSS/heap/GPU MB` per sample, for the report's notes.
     fn describe(&self) -> String {
         let mb = |b: u64| b as f64 / 1e6;
         self.points
             .iter()
-            .map(|&(t, r, g)| format!("{t:.0}s {:.0}/{:.0}", mb(r), mb(g)))
+            .map(|&(t, r, h, g)| format!("{t:.0}s {:.0}/{:.0}/{:.0}", mb(r), mb(h), mb(g)))
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -311,7 +311,8 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
     let mut live: Vec<PoolHandle> = Vec::new();
     let (mut next_corpus, mut loads, mut alloc_refused) = (0usize, 0u64, 0u64);
     let mut cpu_ms = FrameTimes::new();
-    let (mut rss, mut gpu_bytes) = (Growth::default(), Growth::default());
+    let (mut rss, mut heap, mut gpu_bytes) =
+        (Growth::default(), Growth::default(), Growth::default());
     let (mut rss_end, mut gpu_bytes_end) = (0, 0);
     let mut trace = MemoryTrace::new();
     let started = Instant::now();
@@ -437,7 +438,13 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
                 &mut integrity,
             )?;
             let rss_now = crate::texture::rss().map_or(0, |(now, _)| now);
-            trace.sample(started.elapsed().as_secs_f64(), rss_now, rt.gpu_bytes());
+            let heap_now = crate::alloc::live();
+            trace.sample(
+                started.elapsed().as_secs_f64(),
+                rss_now,
+                heap_now,
+                rt.gpu_bytes(),
+            );
             if frame >= warmup {
                 // The second half, by frames or by time, whichever the run counts.
                 let second = match opts.duration {
@@ -449,6 +456,7 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
                 rss_end = rss_now;
                 gpu_bytes_end = rt.gpu_bytes();
                 rss.sample(second, rss_end);
+                heap.sample(second, heap_now);
                 gpu_bytes.sample(second, gpu_bytes_end);
             } else {
                 warmup_time = started.elapsed();
@@ -498,6 +506,9 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
     report.metric("frame_cpu_ms_max", max);
     let (rss_growth, gpu_growth) = (rss.growth(), gpu_bytes.growth());
     report.metric("rss_growth_bytes_after_warmup", rss_growth);
+    // The Rust heap alone (forgeflow, wgpu, this binary): a growth of RSS
+    // without one of the heap is the driver's.
+    report.metric("heap_growth_bytes_after_warmup", heap.growth());
     report.metric("gpu_bytes_growth_after_warmup", gpu_growth);
     report.metric("rss_bytes_end", rss_end as f64);
     report.metric("gpu_bytes_end", gpu_bytes_end as f64);
@@ -543,7 +554,7 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
         gpu_growth <= 0.0,
     );
     report.notes.push(format!(
-        "memory over the run (time: RSS MB / runtime GPU MB): {}",
+        "memory over the run (time RSS/Rust heap/runtime GPU, MB): {}",
         trace.describe()
     ));
     report.integrity.add(integrity);

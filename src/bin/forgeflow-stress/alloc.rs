@@ -65,3 +65,9 @@ pub fn reset_peak() {
 pub fn peak_above_reset() -> u64 {
     (PEAK.load(Ordering::SeqCst) - BASE.load(Ordering::SeqCst)).max(0) as u64
 }
+
+/// Heap bytes live now (Rust's allocations: forgeflow, wgpu, the stress;
+/// not a driver's own `malloc`s).
+pub fn live() -> u64 {
+    LIVE.load(Ordering::Relaxed).max(0) as u64
+}
