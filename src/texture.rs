@@ -649,12 +649,14 @@ where
     }
 }
 
-/// Pixels a decode job decodes into its scratch at a time (256 KiB of RGBA8):
+/// Pixels a decode job decodes into its scratch at a time (64 KiB of RGBA8):
 /// a fallback upload holds one band per worker, never a whole decoded level.
-const BAND_PIXELS: usize = 64 << 10;
-/// Pixels per decode job at most: a large image is split into jobs of block
-/// rows so that workers share it (when its blocks are read in place).
-const JOB_PIXELS: usize = 256 << 10;
+const BAND_PIXELS: usize = 16 << 10;
+/// Pixels per decode job at most: an image is split into jobs of block rows
+/// so that workers share it. Small, so that a streamed upload's few hundred
+/// KiB a frame still spread over the workers (on 16 slow cores a single
+/// job of 128K pixels was the frame's longest).
+const JOB_PIXELS: usize = 32 << 10;
 
 /// Declares the decode of `block_rows` of one image into `piece` (which
 /// covers exactly those rows): jobs of whole block rows,

@@ -129,7 +129,7 @@ fn fallback_uploads_read_back_identical_to_the_cpu_decode() {
         ("wgpu/bc7.ktx2", true),
         ("t2d/ASTC_4x4.ktx2", false),
         ("bcdec-dds/kodim23_bc1.dds", true),
-        // 1024x512: split into two decode jobs, each decoding in bands.
+        // 1024x512: split into decode jobs, each decoding in bands.
         ("bcdec-dds/lythwood_room_1k_bc6h_signed.dds", true),
     ] {
         let file = TextureFile::open(dir.join(name)).unwrap();

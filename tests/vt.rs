@@ -269,6 +269,9 @@ fn a_virtual_texture_renders_as_its_tiles_once_its_feedback_is_served() {
         VtConfig {
             budget_bytes: 4 << 20,
             min_age: 2,
+            // No time budget: how many tiles a frame loads must not depend
+            // on how busy the machine is.
+            max_fault_ms: f64::MAX,
             ..Default::default()
         },
         (SIDE, SIDE),
@@ -339,6 +342,9 @@ fn updates_without_new_feedback_allocate_nothing() {
         VtConfig {
             budget_bytes: 4 << 20,
             min_age: 2,
+            // No time budget: how many tiles a frame loads must not depend
+            // on how busy the machine is.
+            max_fault_ms: f64::MAX,
             ..Default::default()
         },
         (SIDE, SIDE),
@@ -413,6 +419,9 @@ fn bc7_tiles_render_natively_and_decoded_the_same_as_their_blocks() {
             VtConfig {
                 budget_bytes: 4 << 20,
                 force_decode,
+                // No time budget: how many tiles a frame loads must not depend
+                // on how busy the machine is.
+                max_fault_ms: f64::MAX,
                 ..Default::default()
             },
             (SIDE, SIDE),
@@ -488,6 +497,9 @@ fn a_working_set_larger_than_the_cache_raises_the_bias_instead_of_thrashing() {
         VtConfig {
             budget_bytes: budget,
             min_age: 2,
+            // No time budget: how many tiles a frame loads must not depend
+            // on how busy the machine is.
+            max_fault_ms: f64::MAX,
             ..Default::default()
         },
         (SIDE, SIDE),
