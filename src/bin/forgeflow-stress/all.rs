@@ -4,9 +4,9 @@
 //! Each frame: `begin_frame`; texture loads (the corpus's files by path and
 //! generated PNGs by bytes, a new one every `TEXTURE_EVERY` frames, the
 //! oldest freed beyond `LIVE_TEXTURES`); pool churn (allocations of 256 B to
-//! 256 KiB written on creation, some rewritten, some freed; defragmentation
-//! runs in every frame); `end_frame` into the frame's encoder; then the
-//! embedder's own work: the camera and a render pass of the virtual-texture
+//! 256 KiB written on creation, some rewritten, as many freed, about
+//! `LIVE_ALLOCATIONS` live; defragmentation runs in every frame);
+//! `end_frame` into the frame's encoder; then the embedder's own work: the camera and a render pass of the virtual-texture
 //! flythrough (feedback included), and the submit. Only `begin_frame` to
 //! `end_frame` is timed (`frame_cpu_ms_*`): the embedder's pass and
 //! `queue.submit` (inside which lavapipe renders) are not.
@@ -43,6 +43,8 @@ const VERIFY_EVERY: u64 = 60;
 /// Random bytes that pool writes take slices of: a shadow is an offset.
 const NOISE_BYTES: usize = 1 << 20;
 const MAX_ALLOC: u64 = 256 << 10;
+/// Pool allocations the churn keeps live, about.
+const LIVE_ALLOCATIONS: usize = 256;
 
 /// A texture the loop loaded, and what it must hold.
 enum Loaded {
@@ -405,8 +407,13 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
                 buffers.insert(h, (at, len));
             }
         }
-        for _ in 0..rng.below(6) {
-            if live.len() < 64 {
+        // As many frees as allocations on average, and one more a frame while
+        // more than LIVE_ALLOCATIONS are live: the live set stays near that
+        // size instead of drifting as a random walk would (an hour's soak
+        // measured that drift as growth).
+        let frees = rng.below(6) + (live.len() > LIVE_ALLOCATIONS) as u64;
+        for _ in 0..frees {
+            if live.len() < LIVE_ALLOCATIONS / 4 {
                 break;
             }
             let h = live.swap_remove(rng.below(live.len() as u64) as usize);
