@@ -6,8 +6,9 @@
 //! oldest freed beyond `LIVE_TEXTURES`); pool churn (allocations of 256 B to
 //! 256 KiB written on creation, some rewritten, as many freed, about
 //! `LIVE_ALLOCATIONS` live; defragmentation runs in every frame);
-//! `end_frame` into the frame's encoder; then the embedder's own work: the camera and a render pass of the virtual-texture
-//! flythrough (feedback included), and the submit. Only `begin_frame` to
+//! `end_frame` into the frame's encoder; then the embedder's own work: the
+//! camera and a render pass of the virtual-texture flythrough (feedback
+//! included), and the submit. Only `begin_frame` to
 //! `end_frame` is timed (`frame_cpu_ms_*`): the embedder's pass and
 //! `queue.submit` (inside which lavapipe renders) are not.
 //!
