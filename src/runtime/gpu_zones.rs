@@ -130,12 +130,13 @@ impl GpuZones {
         };
         let _ = readback.read_buffer(&self.resolve, offset, PER_FRAME as u64 * 8, move |r| {
             let Ok(data) = r else { return };
-            let t: Vec<i64> = data
-                .bytes
-                .chunks_exact(8)
-                .map(|b| i64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
-                .collect();
-            if let [a, b, c] = t[..] {
+            let at = |i: usize| {
+                data.bytes
+                    .get(8 * i..8 * i + 8)
+                    .and_then(|b| b.try_into().ok())
+                    .map(i64::from_le_bytes)
+            };
+            if let (Some(a), Some(b), Some(c)) = (at(0), at(1), at(2)) {
                 uploads.upload_timestamp_start(a);
                 uploads.upload_timestamp_end(b);
                 defrag.upload_timestamp_start(b);

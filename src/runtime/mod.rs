@@ -260,6 +260,55 @@ struct BufferWrite {
     prev_same: Option<u32>,
 }
 
+/// A frame's buffer writes: their bytes in one arena, reused frame after
+/// frame (no allocation once warm).
+#[derive(Default)]
+struct WriteQueue {
+    writes: Vec<BufferWrite>,
+    bytes: Vec<u8>,
+    /// Per allocation, its newest write of the frame (an index in `writes`).
+    last: std::collections::HashMap<PoolHandle, u32>,
+}
+
+impl WriteQueue {
+    /// Queues `data` at `offset` of `handle`. Writes of one frame reach the
+    /// GPU in no set order (small ones are scattered by a compute dispatch):
+    /// where this write overlaps an earlier one of the frame, its bytes also
+    /// go into the earlier one, so that whichever lands last, the newest
+    /// bytes are there.
+    fn push(&mut self, handle: PoolHandle, offset: u64, data: &[u8]) {
+        let end = offset + data.len() as u64;
+        let mut prev = self.last.get(&handle).copied();
+        while let Some(i) = prev {
+            let e = &self.writes[i as usize];
+            let e_end = e.offset + e.bytes.len() as u64;
+            let (lo, hi) = (e.offset.max(offset), e_end.min(end));
+            if lo < hi {
+                let dst = e.bytes.start + (lo - e.offset) as usize;
+                let src = (lo - offset) as usize..(hi - offset) as usize;
+                self.bytes[dst..dst + src.len()].copy_from_slice(&data[src]);
+            }
+            prev = e.prev_same;
+        }
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(data);
+        let index = self.writes.len() as u32;
+        self.writes.push(BufferWrite {
+            handle,
+            offset,
+            bytes: start..self.bytes.len(),
+            prev_same: self.last.insert(handle, index),
+        });
+    }
+
+    /// Empties the queue, keeping its capacity.
+    fn clear(&mut self) {
+        self.writes.clear();
+        self.bytes.clear();
+        self.last.clear();
+    }
+}
+
 /// What waits for a frame's fence before it is dropped (held, never read).
 #[allow(dead_code)]
 enum Retired {
@@ -294,10 +343,8 @@ pub struct Runtime {
     upload_queue: VecDeque<TextureHandle>,
     /// Textures uploading, by the frame that recorded them (in frame order).
     uploading: VecDeque<(u64, TextureHandle)>,
-    writes: Vec<BufferWrite>,
-    write_bytes: Vec<u8>,
-    /// Per allocation, its newest write of the frame (an index in `writes`).
-    last_write: std::collections::HashMap<PoolHandle, u32>,
+    /// Buffer writes queued for the next `end_frame`.
+    queued: WriteQueue,
     retired: VecDeque<(u64, Retired)>,
     /// Scratch kept between frames (taken and put back, so a frame of a
     /// known shape allocates nothing here).
@@ -363,9 +410,7 @@ impl Runtime {
             reads: Vec::new(),
             upload_queue: VecDeque::new(),
             uploading: VecDeque::new(),
-            writes: Vec::new(),
-            write_bytes: Vec::new(),
-            last_write: std::collections::HashMap::new(),
+            queued: WriteQueue::default(),
             retired: VecDeque::new(),
             active: Vec::new(),
             lost,
@@ -403,6 +448,9 @@ impl Runtime {
                 "begin_frame called twice without end_frame",
             ));
         }
+        // The gauges as the last frame left them.
+        #[cfg(feature = "tracy")]
+        self.plot();
         // Runs the callbacks of finished submissions: fences, mappings, readbacks.
         self.readback.poll();
         self.sched.retire();
@@ -530,32 +578,7 @@ impl Runtime {
         if data.is_empty() {
             return Ok(());
         }
-        // Writes of one frame reach the GPU in no set order (small ones are
-        // scattered by a compute dispatch): where this write overlaps an
-        // earlier one of the frame, its bytes also go into the earlier one,
-        // so that whichever lands last, the newest bytes are there.
-        let end = offset + data.len() as u64;
-        let mut prev = self.last_write.get(&handle).copied();
-        while let Some(i) = prev {
-            let e = &self.writes[i as usize];
-            let e_end = e.offset + e.bytes.len() as u64;
-            let (lo, hi) = (e.offset.max(offset), e_end.min(end));
-            if lo < hi {
-                let dst = e.bytes.start + (lo - e.offset) as usize;
-                let src = (lo - offset) as usize..(hi - offset) as usize;
-                self.write_bytes[dst..dst + src.len()].copy_from_slice(&data[src]);
-            }
-            prev = e.prev_same;
-        }
-        let start = self.write_bytes.len();
-        self.write_bytes.extend_from_slice(data);
-        let index = self.writes.len() as u32;
-        self.writes.push(BufferWrite {
-            handle,
-            offset,
-            bytes: start..self.write_bytes.len(),
-            prev_same: self.last_write.insert(handle, index),
-        });
+        self.queued.push(handle, offset, data);
         Ok(())
     }
 
@@ -725,34 +748,21 @@ impl Runtime {
 
         let mut active = std::mem::take(&mut self.active);
         let mut reads = std::mem::take(&mut self.reads);
-        let writes = std::mem::take(&mut self.writes);
-        let write_bytes = std::mem::take(&mut self.write_bytes);
+        let queued = std::mem::take(&mut self.queued);
         let mut defrag_plan = None;
-        let staging = match self.staging.begin_frame() {
-            Ok(s) => s,
-            Err(e) => {
-                self.active = active;
-                put_back(
-                    (&mut self.reads, &mut self.writes, &mut self.write_bytes),
-                    reads,
-                    writes,
-                    write_bytes,
-                );
-                return Err(e.into());
-            }
+        let begun = match self.staging.begin_frame() {
+            Ok(staging) => match self.sched.begin_frame() {
+                Ok(frame) => Ok((staging, frame)),
+                Err(e) => Err(RuntimeError::from(e)),
+            },
+            Err(e) => Err(e.into()),
         };
-        let mut frame = match self.sched.begin_frame() {
-            Ok(f) => f,
+        let (staging, mut frame) = match begun {
+            Ok(begun) => begun,
             Err(e) => {
-                drop(staging);
                 self.active = active;
-                put_back(
-                    (&mut self.reads, &mut self.writes, &mut self.write_bytes),
-                    reads,
-                    writes,
-                    write_bytes,
-                );
-                return Err(e.into());
+                put_back(&mut self.reads, &mut self.queued, reads, queued);
+                return Err(e);
             }
         };
         let index = frame.index().0;
@@ -764,8 +774,7 @@ impl Runtime {
             Declared {
                 reads: &mut reads,
                 active: &mut active,
-                writes: &writes,
-                write_bytes: &write_bytes,
+                writes: &queued,
             },
             self.config.texture_upload_bytes_per_frame,
             (&mut self.pool, &mut defrag_plan),
@@ -779,12 +788,7 @@ impl Runtime {
             drop(staging);
             fence.signal();
             book!(self).finish_uploads(active, index, Some(&e), &mut report);
-            put_back(
-                (&mut self.reads, &mut self.writes, &mut self.write_bytes),
-                reads,
-                writes,
-                write_bytes,
-            );
+            put_back(&mut self.reads, &mut self.queued, reads, queued);
             return Err(e);
         }
         report.jobs = frame.len() as u32;
@@ -794,7 +798,11 @@ impl Runtime {
             self.stats.failed_frames += 1;
         }
         self.stats.buffer_writes += report.buffer_writes as u64;
-        self.stats.buffer_write_bytes += writes.iter().map(|w| w.bytes.len() as u64).sum::<u64>();
+        self.stats.buffer_write_bytes += queued
+            .writes
+            .iter()
+            .map(|w| w.bytes.len() as u64)
+            .sum::<u64>();
 
         // Tiles whose page-fault job failed leave the page table again.
         for vt in self.vts.values_mut() {
@@ -857,15 +865,10 @@ impl Runtime {
 
         // The lists go back, empty, for the next frame (no allocation once warm).
         self.reads = reads;
-        let (mut writes, mut write_bytes) = (writes, write_bytes);
-        writes.clear();
-        write_bytes.clear();
-        self.writes = writes;
-        self.write_bytes = write_bytes;
-        self.last_write.clear();
+        let mut queued = queued;
+        queued.clear();
+        self.queued = queued;
         self.stats.frames += 1;
-        #[cfg(feature = "tracy")]
-        self.plot();
         Ok(report)
     }
 
@@ -961,17 +964,16 @@ impl Runtime {
 
 /// Puts a frame's reads and writes back after it could not run.
 fn put_back(
-    into: (&mut Vec<ReadRequest>, &mut Vec<BufferWrite>, &mut Vec<u8>),
+    reads_into: &mut Vec<ReadRequest>,
+    queued_into: &mut WriteQueue,
     mut reads: Vec<ReadRequest>,
-    writes: Vec<BufferWrite>,
-    bytes: Vec<u8>,
+    queued: WriteQueue,
 ) {
     for r in &mut reads {
         r.result = None;
     }
-    *into.0 = reads;
-    *into.1 = writes;
-    *into.2 = bytes;
+    *reads_into = reads;
+    *queued_into = queued;
 }
 
 /// The runtime's texture bookkeeping, borrowed apart from the rings (which
@@ -1032,8 +1034,7 @@ impl TextureBook<'_> {
 struct Declared<'s> {
     reads: &'s mut [ReadRequest],
     active: &'s mut [Streaming],
-    writes: &'s [BufferWrite],
-    write_bytes: &'s [u8],
+    writes: &'s WriteQueue,
 }
 
 /// Declares the frame's jobs: texture reads, the next pieces of the
@@ -1083,14 +1084,14 @@ fn declare_jobs<'s>(
         used += staging.bytes() - before;
         *stepped = true;
     }
-    for w in requests.writes {
+    for w in &requests.writes.writes {
         let Ok(r) = pool.resolve(w.handle) else {
             report.buffer_writes_stale += 1; // freed since
             continue;
         };
         let mut piece =
             staging.write_buffer(r.buffer, r.offset + w.offset, w.bytes.len() as u64)?;
-        let src = &requests.write_bytes[w.bytes.clone()];
+        let src = &requests.writes.bytes[w.bytes.clone()];
         frame.add("buffer upload", move |_| Ok(piece.write(src)?))?;
         report.buffer_writes += 1;
     }
@@ -1112,5 +1113,47 @@ impl Drop for Runtime {
         // on a lost device, so the GPU objects are simply dropped (wgpu keeps
         // what in-flight work uses alive).
         self.retired.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use forgeflow_jobs::synthetic::SplitMix64;
+
+    /// Whatever order the GPU applies a frame's writes in, the buffer ends
+    /// with the newest bytes: every queued write agrees, over its range,
+    /// with the last writes (the GPU test cannot show this on lavapipe,
+    /// which happens to apply them in order).
+    #[test]
+    fn every_queued_write_holds_the_newest_bytes_of_its_range() {
+        let mut rng = SplitMix64::new(3);
+        let handles: Vec<PoolHandle> = {
+            let mut keys = slotmap::SlotMap::<PoolHandle, ()>::with_key();
+            (0..3).map(|_| keys.insert(())).collect()
+        };
+        let mut q = WriteQueue::default();
+        for round in 0..20 {
+            let mut shadow = vec![vec![0u8; 4096]; handles.len()];
+            for _ in 0..40 {
+                let h = rng.below(handles.len() as u64) as usize;
+                let a = 4 * rng.below(1000) as usize;
+                let b = (a + 4 * (1 + rng.below(200)) as usize).min(4096);
+                let data: Vec<u8> = (a..b).map(|_| rng.next_u64() as u8).collect();
+                q.push(handles[h], a as u64, &data);
+                shadow[h][a..b].copy_from_slice(&data);
+            }
+            for w in &q.writes {
+                let h = handles.iter().position(|&k| k == w.handle).unwrap();
+                let at = w.offset as usize;
+                let want = &shadow[h][at..at + w.bytes.len()];
+                assert!(
+                    q.bytes[w.bytes.clone()] == *want,
+                    "round {round}: a queued write holds older bytes than a later overlapping one"
+                );
+            }
+            assert_eq!(q.writes.len(), 40);
+            q.clear();
+        }
     }
 }
