@@ -42,6 +42,7 @@
 
 #![warn(missing_docs)]
 
+mod background;
 mod error;
 mod exec;
 mod fence;
@@ -55,6 +56,7 @@ mod stats;
 mod sync;
 mod topology;
 
+pub use background::{Background, BackgroundConfig, BackgroundStats, Task, TaskPanicked};
 pub use error::{FailureKind, FrameError, GraphError, JobError, JobFailure, JobResult};
 pub use fence::FrameFence;
 pub use job::{Job, JobContext};

@@ -32,19 +32,7 @@ impl ZoneLocations {
     pub(crate) fn select(&mut self, group_names: &[&'static str]) {
         self.current.clear();
         for &name in group_names {
-            let loc = *self.by_name.entry(name).or_insert_with(|| {
-                let leak = |s: &str| -> *const std::os::raw::c_char {
-                    let c = CString::new(s.replace('\0', " ")).unwrap_or_default();
-                    Box::leak(c.into_boxed_c_str()).as_ptr()
-                };
-                Box::leak(Box::new(sys::___tracy_source_location_data {
-                    name: leak(name),
-                    function: leak("forgeflow job"),
-                    file: leak(file!()),
-                    line: line!(),
-                    color: 0,
-                }))
-            });
+            let loc = *self.by_name.entry(name).or_insert_with(|| location(name));
             self.current.push(loc);
         }
     }
@@ -67,6 +55,43 @@ impl Drop for Zone {
         // SAFETY: the context came from `___tracy_emit_zone_begin` on this thread.
         unsafe { sys::___tracy_emit_zone_end(self.0) }
     }
+}
+
+/// A source location named `name`, leaked: one per distinct name.
+fn location(name: &'static str) -> &'static sys::___tracy_source_location_data {
+    let leak = |s: &str| -> *const std::os::raw::c_char {
+        let c = CString::new(s.replace('\0', " ")).unwrap_or_default();
+        Box::leak(c.into_boxed_c_str()).as_ptr()
+    };
+    Box::leak(Box::new(sys::___tracy_source_location_data {
+        name: leak(name),
+        function: leak("forgeflow job"),
+        file: leak(file!()),
+        line: line!(),
+        color: 0,
+    }))
+}
+
+/// Source locations of background tasks, by name.
+struct TaskLocations(HashMap<&'static str, &'static sys::___tracy_source_location_data>);
+
+// SAFETY: as for `ZoneLocations`: the data is 'static and immutable.
+unsafe impl Send for TaskLocations {}
+
+static TASK_LOCATIONS: std::sync::Mutex<Option<TaskLocations>> = std::sync::Mutex::new(None);
+
+/// Opens a zone named `name` on this thread (a background task); it closes
+/// when dropped.
+pub(crate) fn named_zone(name: &'static str) -> Option<Zone> {
+    tracy_client::Client::running()?;
+    let loc = {
+        let mut guard = TASK_LOCATIONS.lock().unwrap_or_else(|p| p.into_inner());
+        let map = &mut guard.get_or_insert_with(|| TaskLocations(HashMap::new())).0;
+        *map.entry(name).or_insert_with(|| location(name))
+    };
+    // SAFETY: `loc` is 'static and immutable; the client is running.
+    let ctx = unsafe { sys::___tracy_emit_zone_begin(loc, 1) };
+    Some(Zone(ctx))
 }
 
 /// Starts the Tracy client (idempotent).
