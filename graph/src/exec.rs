@@ -109,6 +109,8 @@ pub(crate) struct JobRecord {
     /// Predecessors not finished yet.
     pub(crate) remaining: AtomicU32,
     pub(crate) elapsed_ns: AtomicU64,
+    /// Its size relative to other jobs of its name (see `JobBuilder::weight`).
+    pub(crate) weight: u32,
     pub(crate) key: JobKey,
     pub(crate) work: JobSlot,
 }
@@ -138,12 +140,13 @@ impl ExecState {
 
     /// Registers a newly declared job (pending, with its stored work).
     #[inline]
-    pub(crate) fn push_job(&mut self, key: JobKey, work: JobSlot) {
+    pub(crate) fn push_job(&mut self, key: JobKey, work: JobSlot, weight: u32) {
         self.jobs.push(JobRecord {
             state: AtomicU8::new(PENDING),
             poisoned: AtomicBool::new(false),
             remaining: AtomicU32::new(0),
             elapsed_ns: AtomicU64::new(0),
+            weight,
             key,
             work,
         });
@@ -245,6 +248,25 @@ impl Run<'_> {
         // Jobs parked in the overflow queue by deep nesting: run them from the top.
         while let Some(j) = self.exec.overflow.pop() {
             self.run_from(j as usize);
+        }
+    }
+
+    /// Runs the whole graph on the calling thread (which need not belong
+    /// to the pool), in dependency order: ready jobs wait in the overflow
+    /// queue (its capacity is the job count, and each job enters it once).
+    pub(crate) fn execute_inline(&self) {
+        for &r in &self.topology.roots {
+            let _ = self.exec.overflow.push(r);
+        }
+        while let Some(j) = self.exec.overflow.pop() {
+            let j = j as usize;
+            let ok = self.run_one(j);
+            for edge in self.topology.successors(j) {
+                let s = self.topology.succ[edge];
+                if release_edge(&self.exec.jobs[s as usize], ok) {
+                    let _ = self.exec.overflow.push(s);
+                }
+            }
         }
     }
 
@@ -388,7 +410,7 @@ impl Run<'_> {
     }
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = payload.downcast_ref::<String>() {

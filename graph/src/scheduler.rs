@@ -69,6 +69,20 @@ pub struct SchedulerConfig {
     /// and tests; a GPU layer leaves this off and signals from
     /// `Queue::on_submitted_work_done`. Default off.
     pub auto_signal_fences: bool,
+    /// A frame whose jobs are expected to take less than this in all runs on
+    /// the calling thread, in dependency order, instead of on the pool
+    /// (default 500 µs; zero: always the pool, whatever the rule below).
+    /// Waking a pool worker costs a few microseconds on an idle machine but
+    /// milliseconds on a busy one (a driver rendering on the same cores: a
+    /// woken worker waits for a time slice); a small frame does not need the
+    /// parallelism. The expected work is the sum of each job name's recent
+    /// mean run time; a frame with a job name not seen before runs on the
+    /// pool. Above this floor a frame also runs inline when the pool is
+    /// expected to be slower: when its work spread over the workers, plus
+    /// the time a frame waits for a worker to start it (a decaying maximum
+    /// of the waits measured), exceeds the work itself (one frame in 128 of those goes to the pool anyway, to
+    /// measure that wait again).
+    pub inline_below: Duration,
 }
 
 impl Default for SchedulerConfig {
@@ -79,6 +93,7 @@ impl Default for SchedulerConfig {
             fence_timeout: Duration::from_secs(10),
             graph_cache_capacity: 16,
             auto_signal_fences: false,
+            inline_below: Duration::from_micros(500),
         }
     }
 }
@@ -133,6 +148,17 @@ pub struct Scheduler {
     clock: quanta::Clock,
     #[cfg(feature = "tracy")]
     zones: crate::profiling::ZoneLocations,
+    /// Per job name, a moving mean of its jobs' run time per unit of weight
+    /// (ns): what decides whether a frame runs inline (see
+    /// `SchedulerConfig::inline_below`).
+    job_cost_ns: std::collections::HashMap<&'static str, u64>,
+    /// Scratch: the cost of each name group of the topology being run.
+    group_cost: Vec<Option<u64>>,
+    /// A decaying maximum of how long a frame given to the pool waits for a
+    /// worker to start it (ns).
+    dispatch_ns: u64,
+    /// Frames that ran inline only because the pool was expected to be slower.
+    inline_by_dispatch: u64,
     last_stats: FrameStats,
     totals: SchedulerStats,
 }
@@ -186,6 +212,10 @@ impl Scheduler {
             frame_open: false,
             #[cfg(feature = "tracy")]
             zones: Default::default(),
+            job_cost_ns: std::collections::HashMap::new(),
+            group_cost: Vec::new(),
+            dispatch_ns: 0,
+            inline_by_dispatch: 0,
             last_stats: FrameStats::default(),
             totals: SchedulerStats::default(),
         })
@@ -423,6 +453,7 @@ impl<'s> Frame<'s> {
             name,
             error: None,
             spawned: false,
+            weight: 1,
         }
     }
 
@@ -494,6 +525,28 @@ impl<'s> Frame<'s> {
         #[cfg(feature = "tracy")]
         sched.zones.select(&topology.group_names);
         sched.exec.prepare(topology);
+        let expected = expected_work(
+            topology,
+            &sched.exec,
+            &sched.job_cost_ns,
+            &mut sched.group_cost,
+        );
+        let floor = sched.config.inline_below.as_nanos() as u64;
+        let inline = match expected {
+            _ if floor == 0 => false,
+            Some(w) if w < floor => true,
+            Some(w) => {
+                // On the pool: the wait for a worker, then the work spread
+                // over the workers (at best).
+                let p = sched.pool.current_num_threads().max(1) as u64;
+                let slower = sched.dispatch_ns + w / p > w;
+                if slower {
+                    sched.inline_by_dispatch += 1;
+                }
+                slower && !sched.inline_by_dispatch.is_multiple_of(128)
+            }
+            None => false,
+        };
         {
             let run = Run {
                 exec: &sched.exec,
@@ -504,7 +557,24 @@ impl<'s> Frame<'s> {
                 #[cfg(feature = "tracy")]
                 zones: &sched.zones,
             };
-            sched.pool.install(|| run.execute());
+            if inline {
+                run.execute_inline();
+            } else {
+                let clock = &sched.clock;
+                let asked = clock.raw();
+                let entered = sched.pool.install(|| {
+                    let entered = clock.raw();
+                    run.execute();
+                    entered
+                });
+                let wait = clock.delta_as_nanos(asked, entered);
+                // A decaying maximum, not a mean: the wait is bimodal on a
+                // busy machine (a worker is often on a core at once, or
+                // waits out another thread's time slice) and the frames
+                // that matter are those that wait.
+                sched.dispatch_ns = wait.max(sched.dispatch_ns - sched.dispatch_ns / 8);
+                sched.totals.dispatch_wait = Duration::from_nanos(sched.dispatch_ns);
+            }
         }
         let run_time = started.elapsed();
 
@@ -547,6 +617,7 @@ impl<'s> Frame<'s> {
                     Duration::from_nanos(job.elapsed_ns.load(crate::sync::Ordering::Relaxed));
                 let entry = &mut stats.by_name[topology.name_group[j] as usize];
                 entry.count += 1;
+                entry.weight += job.weight as u64;
                 entry.total += elapsed;
                 entry.max = entry.max.max(elapsed);
             }
@@ -559,6 +630,18 @@ impl<'s> Frame<'s> {
         totals.jobs_failed += stats.jobs_failed as u64;
         totals.jobs_skipped += stats.jobs_skipped as u64;
         totals.jobs_cancelled += stats.jobs_cancelled as u64;
+        totals.frames_inline += inline as u64;
+        stats.ran_inline = inline;
+        for n in &stats.by_name {
+            if n.count > 0 {
+                let mean = (n.total.as_nanos() / n.weight.max(1) as u128) as u64;
+                sched
+                    .job_cost_ns
+                    .entry(n.name)
+                    .and_modify(|c| *c = (*c * 3 + mean) / 4)
+                    .or_insert(mean);
+            }
+        }
         #[cfg(feature = "tracy")]
         crate::profiling::frame_end(stats);
 
@@ -628,6 +711,7 @@ pub struct JobBuilder<'f, 's> {
     /// The first error, boxed: it is rare and the builder is passed by value.
     error: Option<Box<GraphError>>,
     spawned: bool,
+    weight: u32,
 }
 
 impl<'s> JobBuilder<'_, 's> {
@@ -646,6 +730,18 @@ impl<'s> JobBuilder<'_, 's> {
                 }
             }
         }
+    }
+
+    /// How large this job is against other jobs of its name (default 1):
+    /// bytes, pixels, tiles, in units of the caller's choosing, the same for
+    /// every job of a name. The scheduler learns each name's time per unit
+    /// and predicts a frame's work from it (see
+    /// [`SchedulerConfig::inline_below`]), so a frame of many small jobs is
+    /// not mistaken for one of as many large ones.
+    #[inline]
+    pub fn weight(mut self, weight: u32) -> Self {
+        self.weight = weight.max(1);
+        self
     }
 
     /// Runs after `dep` (a job declared earlier in this frame) has completed.
@@ -713,7 +809,7 @@ impl<'s> JobBuilder<'_, 's> {
         }
         let key = sched.jobs.insert(j as u32);
         let ptr = sched.arena.store::<J>(job);
-        sched.exec.push_job(key, JobSlot::new(ptr));
+        sched.exec.push_job(key, JobSlot::new(ptr), self.weight);
         let shape = &mut sched.shape;
         shape.jobs.push(ShapeJob {
             name: self.name,
@@ -734,4 +830,23 @@ impl Drop for JobBuilder<'_, '_> {
             shape.accesses.truncate(self.acc_start);
         }
     }
+}
+
+/// The work the frame's jobs are expected to take in all (ns): each job
+/// costs its weight times its name's moving mean per unit; `None` when a
+/// name was never seen.
+fn expected_work(
+    topology: &crate::topology::Topology,
+    exec: &ExecState,
+    cost_ns: &std::collections::HashMap<&'static str, u64>,
+    group_cost: &mut Vec<Option<u64>>,
+) -> Option<u64> {
+    group_cost.clear();
+    group_cost.extend(topology.group_names.iter().map(|n| cost_ns.get(n).copied()));
+    let mut expected = 0u64;
+    for (&g, job) in topology.name_group.iter().zip(&exec.jobs) {
+        let unit = group_cost[g as usize]?;
+        expected = expected.saturating_add(unit.saturating_mul(job.weight as u64));
+    }
+    Some(expected)
 }

@@ -46,6 +46,8 @@ pub struct JobNameStats {
     pub name: &'static str,
     /// Jobs of that name that ran (successfully or not).
     pub count: u32,
+    /// Their weights added up (see [`JobBuilder::weight`](crate::JobBuilder::weight)).
+    pub weight: u64,
     /// Their total run time.
     pub total: Duration,
     /// The longest one.
@@ -75,6 +77,9 @@ pub struct FrameStats {
     pub graph_depth: u32,
     /// One entry per distinct job name, in order of first declaration.
     pub by_name: Vec<JobNameStats>,
+    /// Whether the frame ran on the calling thread (its jobs were expected
+    /// to take less than `SchedulerConfig::inline_below`).
+    pub ran_inline: bool,
 }
 
 /// Totals since the scheduler was created: see [`Scheduler::stats`](crate::Scheduler::stats).
@@ -84,6 +89,12 @@ pub struct SchedulerStats {
     pub frames_begun: u64,
     /// Frames whose graph ran.
     pub frames_run: u64,
+    /// Frames whose graph ran on the calling thread (see `SchedulerConfig::inline_below`).
+    pub frames_inline: u64,
+    /// How long a frame given to the pool waits for a worker to start it:
+    /// a decaying maximum of the waits measured (each frame run on the pool
+    /// takes 1/8 off, or sets a new maximum).
+    pub dispatch_wait: Duration,
     /// Frames in which a job failed.
     pub frames_failed: u64,
     /// Jobs that completed, failed, were skipped, were cancelled.

@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use forgeflow_graph::{FailureKind, JobError, JobKey, ResourceKey, Scheduler, SchedulerConfig};
 use proptest::prelude::*;
@@ -158,9 +159,17 @@ fn run_frame(
 }
 
 fn scheduler(threads: usize) -> (Scheduler, Vec<ResourceKey>) {
+    scheduler_inline(threads, SchedulerConfig::default().inline_below)
+}
+
+/// A scheduler whose frames run inline when expected to take less than
+/// `inline_below` (zero: always on the pool; an hour: inline once every job
+/// name has been seen).
+fn scheduler_inline(threads: usize, inline_below: Duration) -> (Scheduler, Vec<ResourceKey>) {
     let mut sched = Scheduler::new(SchedulerConfig {
         threads: Some(threads),
         auto_signal_fences: true,
+        inline_below,
         ..SchedulerConfig::default()
     })
     .unwrap();
@@ -168,18 +177,29 @@ fn scheduler(threads: usize) -> (Scheduler, Vec<ResourceKey>) {
     (sched, res)
 }
 
+/// `inline_below` for a test that runs its frames inline (true) or on the pool.
+fn inline_below(inline: bool) -> Duration {
+    if inline {
+        Duration::from_secs(3600)
+    } else {
+        Duration::ZERO
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
     #[test]
-    fn every_job_runs_once_after_its_dependencies(specs in dag(120, 6, false), threads in 1usize..5) {
-        let (mut sched, res) = scheduler(threads);
+    fn every_job_runs_once_after_its_dependencies(specs in dag(120, 6, false), threads in 1usize..5, inline in any::<bool>()) {
+        let (mut sched, res) = scheduler_inline(threads, inline_below(inline));
         let preds = required_preds(&specs);
-        // Twice: the second frame reuses the planned graph.
+        // Twice: the second frame reuses the planned graph, and runs inline
+        // if asked (the first cannot: its job name was never seen).
         for round in 0..2 {
             let (records, result, _) = run_frame(&mut sched, &res, &specs);
             let summary = result.unwrap();
             prop_assert_eq!(summary.graph_reused, round == 1);
+            prop_assert_eq!(sched.last_frame_stats().ran_inline, inline && round == 1);
             prop_assert_eq!(summary.jobs_completed as usize, specs.len());
             for (j, rec) in records.iter().enumerate() {
                 prop_assert_eq!(rec.runs.load(Ordering::SeqCst), 1, "job {} ran {} times", j, rec.runs.load(Ordering::SeqCst));
@@ -194,9 +214,14 @@ proptest! {
     }
 
     #[test]
-    fn failures_skip_exactly_the_dependents(specs in dag(80, 4, true), threads in 1usize..4) {
-        let (mut sched, res) = scheduler(threads);
+    fn failures_skip_exactly_the_dependents(specs in dag(80, 4, true), threads in 1usize..4, inline in any::<bool>()) {
+        let (mut sched, res) = scheduler_inline(threads, inline_below(inline));
         let preds = required_preds(&specs);
+        if inline {
+            // A frame of the same names first, so that the failing one runs inline.
+            let warm = vec![JobSpec { deps: vec![], reads: vec![], writes: vec![], behaviour: Behaviour::Ok, spin: 0 }];
+            run_frame(&mut sched, &res, &warm).1.unwrap();
+        }
         // Expected outcome per job, computed in declaration order (predecessors come first).
         #[derive(Debug, PartialEq, Clone, Copy)]
         enum Want { Completed, Failed, Skipped, Cancelled }
@@ -214,6 +239,7 @@ proptest! {
             want.push(w);
         }
         let (records, result, keys) = run_frame(&mut sched, &res, &specs);
+        prop_assert_eq!(sched.last_frame_stats().ran_inline, inline);
         let count = |w: Want| want.iter().filter(|&&x| x == w).count() as u32;
         let (summary, failures) = match result {
             Ok(s) => (s, Vec::new()),
@@ -338,4 +364,81 @@ fn cancel_from_a_running_job_skips_dependents() {
         "neither victim nor its child ran"
     );
     assert_eq!(independent.load(Ordering::SeqCst), 1);
+}
+
+/// The thread a one-job frame named `name` (of `weight`) runs its job on.
+fn thread_of_job(sched: &mut Scheduler, name: &'static str, weight: u32) -> Option<String> {
+    let seen = std::sync::Mutex::new(None);
+    let mut frame = sched.begin_frame().unwrap();
+    frame
+        .job(name)
+        .weight(weight)
+        .spawn(|_| {
+            *seen.lock().unwrap() = std::thread::current().name().map(str::to_owned);
+            Ok(())
+        })
+        .unwrap();
+    frame.run().unwrap();
+    seen.into_inner().unwrap()
+}
+
+#[test]
+fn a_cheap_frame_of_known_jobs_runs_on_the_calling_thread() {
+    let here = std::thread::current().name().map(str::to_owned);
+    let (mut sched, _) = scheduler(2);
+    // Never seen: the pool.
+    let first = thread_of_job(&mut sched, "probe", 1);
+    assert!(
+        first
+            .as_deref()
+            .is_some_and(|n| n.starts_with("forgeflow-worker")),
+        "an unseen job name runs on the pool, ran on {first:?}"
+    );
+    assert!(!sched.last_frame_stats().ran_inline);
+    // Seen and cheap: here, without waking a worker.
+    assert_eq!(thread_of_job(&mut sched, "probe", 1), here);
+    assert!(sched.last_frame_stats().ran_inline);
+    assert_eq!(sched.stats().frames_inline, 1);
+    // A new name in the frame: the pool again.
+    let other = thread_of_job(&mut sched, "another", 1);
+    assert!(other
+        .as_deref()
+        .is_some_and(|n| n.starts_with("forgeflow-worker")));
+
+    // Zero turns it off.
+    let (mut sched, _) = scheduler_inline(2, Duration::ZERO);
+    for _ in 0..3 {
+        let t = thread_of_job(&mut sched, "probe", 1);
+        assert!(t
+            .as_deref()
+            .is_some_and(|n| n.starts_with("forgeflow-worker")));
+    }
+    assert_eq!(sched.stats().frames_inline, 0);
+}
+
+#[test]
+fn weights_scale_the_expected_work() {
+    // One job of weight 1 takes ~1 ms; 1000 units of it are expected to
+    // take a second, far above the 100 ms floor: the pool (the measured
+    // wait for a worker is far below what inline would cost).
+    let (mut sched, _) = scheduler_inline(2, Duration::from_millis(100));
+    let mut frame = sched.begin_frame().unwrap();
+    frame
+        .job("sleepy")
+        .weight(1)
+        .spawn(|_| {
+            std::thread::sleep(Duration::from_millis(1));
+            Ok(())
+        })
+        .unwrap();
+    frame.run().unwrap();
+    let stats = &sched.last_frame_stats().by_name;
+    assert_eq!((stats[0].count, stats[0].weight), (1, 1));
+    // Weight 1: about 1 ms expected, under the floor: inline.
+    thread_of_job(&mut sched, "sleepy", 1);
+    assert!(sched.last_frame_stats().ran_inline);
+    // Weight 1000: about a second expected: the pool.
+    thread_of_job(&mut sched, "sleepy", 1000);
+    assert!(!sched.last_frame_stats().ran_inline);
+    assert_eq!(sched.last_frame_stats().by_name[0].weight, 1000);
 }
