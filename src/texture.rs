@@ -289,14 +289,20 @@ pub struct TextureUpload {
     /// The next piece; `None` once every piece is declared.
     next: Option<Cursor>,
     gpu_bytes: u64,
-    /// The inflated level being uploaded, for supercompressed files: inflated
-    /// once by a job, then read by every piece of that level, in this frame
-    /// and later ones.
+    /// The inflated levels being uploaded, for supercompressed files:
+    /// inflated once (by a job of a step, or elsewhere and handed over with
+    /// [`provide_levels`](Self::provide_levels)), then read by every piece
+    /// of those levels, in this frame and later ones.
     level_cache: Option<Arc<LevelCache>>,
+    /// Whether a step declares the inflate job of a level it reaches (true)
+    /// or stops there until the level is provided.
+    inflate_in_frame: bool,
 }
 
-/// A supercompressed file's level, inflated: (level, its images one after another).
-type LevelCache = Mutex<Option<(u32, Arc<[u8]>)>>;
+/// Inflated levels of a supercompressed file: (level, its images one after another).
+pub type InflatedLevels = Vec<(u32, Arc<[u8]>)>;
+
+type LevelCache = Mutex<InflatedLevels>;
 
 /// Where pieces read their images: the file, or the inflated level.
 struct Images<'s, S: ?Sized> {
@@ -338,9 +344,14 @@ impl<'s, S: TextureSource + ?Sized> Images<'s, S> {
             selector: format!("{sel:?} ({why})"),
         };
         let d = self.file.desc();
-        let bytes = match &*cache.lock().unwrap_or_else(|p| p.into_inner()) {
-            Some((level, bytes)) if *level == sel.level => Arc::clone(bytes),
-            _ => return Err(no("its level was not inflated")),
+        let bytes = match cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|(level, _)| *level == sel.level)
+        {
+            Some((_, bytes)) => Arc::clone(bytes),
+            None => return Err(no("its level was not inflated")),
         };
         let image = d.image_bytes(sel.level).ok_or_else(|| no("unknown size"))? as usize;
         let index =
@@ -432,8 +443,79 @@ impl TextureUpload {
             decoded_bpp,
             next: Some(Cursor::default()),
             gpu_bytes,
-            level_cache: l.supercompressed.then(|| Arc::new(Mutex::new(None))),
+            level_cache: l.supercompressed.then(|| Arc::new(Mutex::new(Vec::new()))),
+            inflate_in_frame: true,
         })
+    }
+
+    /// Whether a [`step`](Self::step) that reaches a supercompressed level
+    /// not inflated yet declares its inflate job in the frame (true, the
+    /// default) or stops there, leaving the level to the caller: see
+    /// [`level_needed`](Self::level_needed). A whole level's inflate cannot
+    /// be cut into pieces; a renderer that bounds its frame time runs it on
+    /// a background thread.
+    pub fn set_inflate_in_frame(&mut self, in_frame: bool) {
+        self.inflate_in_frame = in_frame;
+    }
+
+    /// The supercompressed level the next piece reads, when it has not
+    /// been inflated (or provided) yet.
+    pub fn level_needed(&self) -> Option<u32> {
+        let cache = self.level_cache.as_ref()?;
+        let level = self.next?.level;
+        let have = cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|(l, _)| *l == level);
+        (!have).then_some(level)
+    }
+
+    /// Hands over levels inflated elsewhere (by [`inflate_levels`](Self::inflate_levels)),
+    /// replacing those held. Levels of the wrong size are refused, so that
+    /// no piece reads past one.
+    pub fn provide_levels(&mut self, levels: InflatedLevels) -> Result<(), TextureError> {
+        let Some(cache) = &self.level_cache else {
+            return Err(TextureError::NoSuchImage {
+                selector: "an inflated level of a file that is not supercompressed".into(),
+            });
+        };
+        for (level, bytes) in &levels {
+            let want = self.desc.level_bytes(*level);
+            if want != Some(bytes.len() as u64) {
+                return Err(TextureError::NoSuchImage {
+                    selector: format!(
+                        "level {level} inflated to {} bytes, expected {want:?}",
+                        bytes.len()
+                    ),
+                });
+            }
+        }
+        *cache.lock().unwrap_or_else(|p| p.into_inner()) = levels;
+        Ok(())
+    }
+
+    /// Inflates `first` and the levels after it while they add up to no
+    /// more than `first` itself (for a mip chain, the whole tail: it adds a
+    /// third), so a background thread's one task serves the rest of the
+    /// upload.
+    pub fn inflate_levels<S: TextureSource + ?Sized>(
+        file: &S,
+        first: u32,
+    ) -> Result<InflatedLevels, TextureError> {
+        let d = file.desc();
+        let cap = d.level_bytes(first).unwrap_or(0);
+        let mut out = Vec::new();
+        let mut total = 0u64;
+        for level in first..d.levels {
+            let size = d.level_bytes(level).unwrap_or(u64::MAX);
+            if level > first && total.saturating_add(size) > 2 * cap {
+                break;
+            }
+            total = total.saturating_add(size);
+            out.push((level, Arc::<[u8]>::from(file.level(level)?)));
+        }
+        Ok(out)
     }
 
     /// The texture (complete once every step's frame has been submitted and
@@ -515,23 +597,20 @@ impl TextureUpload {
                 depth: c.z,
             };
             // A supercompressed level is inflated once, by a job this frame
-            // declares before the level's first piece; pieces wait for it.
-            if let Some(cache) = &self.level_cache {
-                let have = cache
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .as_ref()
-                    .map(|(level, _)| *level);
-                if have != Some(c.level) && inflating != Some(c.level) {
-                    let cache = Arc::clone(cache);
-                    let level = c.level;
-                    inflate_job = Some(frame.add("texture inflate", move |_| {
-                        let bytes: Arc<[u8]> = file.level(level)?.into();
-                        *cache.lock().unwrap_or_else(|p| p.into_inner()) = Some((level, bytes));
-                        Ok(())
-                    })?);
-                    inflating = Some(c.level);
+            // declares before the level's first piece (pieces wait for it),
+            // or by the caller, elsewhere.
+            if self.level_needed().is_some() && inflating != Some(c.level) {
+                if !self.inflate_in_frame {
+                    break;
                 }
+                let cache = Arc::clone(self.level_cache.as_ref().expect("level_needed"));
+                let level = c.level;
+                inflate_job = Some(frame.add("texture inflate", move |_| {
+                    let bytes: Arc<[u8]> = file.level(level)?.into();
+                    *cache.lock().unwrap_or_else(|p| p.into_inner()) = vec![(level, bytes)];
+                    Ok(())
+                })?);
+                inflating = Some(c.level);
             }
             let images = Images {
                 file,
@@ -564,7 +643,8 @@ impl TextureUpload {
             let band = c.row..c.row + rows;
             if self.native {
                 let row_bytes = piece.layout().row_bytes as usize;
-                add_after(frame, "texture upload", inflate_job, move |_| {
+                let weight = piece.layout().staged_bytes / 1024;
+                add_after(frame, "texture upload", inflate_job, weight, move |_| {
                     let bytes = images.image(sel)?;
                     let (a, b) = (
                         band.start as usize * row_bytes,
@@ -576,7 +656,8 @@ impl TextureUpload {
                     Ok(piece.write_tight(rows)?)
                 })?;
             } else if bd > 1 {
-                add_after(frame, "texture decode", inflate_job, move |_| {
+                let weight = piece.layout().staged_bytes / 1024;
+                add_after(frame, "texture decode", inflate_job, weight, move |_| {
                     let blocks = images.image(sel)?;
                     let (_, px) = decode::decode_3d(vk, &blocks, w, h, slices)?;
                     Ok(piece.write_tight(&px)?)
@@ -638,14 +719,16 @@ fn add_after<'s, F>(
     frame: &mut Frame<'s>,
     name: &'static str,
     dep: Option<JobKey>,
+    weight: u64,
     work: F,
 ) -> Result<JobKey, GraphError>
 where
     F: FnOnce(&forgeflow_graph::JobContext<'_>) -> forgeflow_graph::JobResult + Send + 's,
 {
+    let job = frame.job(name).weight(weight.min(u32::MAX as u64) as u32);
     match dep {
-        Some(d) => frame.job(name).after(d).spawn(work),
-        None => frame.add(name, work),
+        Some(d) => job.after(d).spawn(work),
+        None => job.spawn(work),
     }
 }
 
@@ -692,7 +775,9 @@ fn declare_decode<'s, S: TextureSource + ?Sized>(
             .split_at(px_rows * pitch);
         rest = Some(tail);
         let images = images.clone();
-        add_after(frame, "texture decode", after, move |_| {
+        // Weight: KiB decoded (the same unit as the other decode jobs).
+        let weight = (px_rows * row_bytes / 1024) as u64;
+        add_after(frame, "texture decode", after, weight, move |_| {
             let blocks = images.image(sel)?;
             let mut scratch = vec![0u8; (band * bh) as usize * row_bytes];
             let mut b = first;

@@ -16,15 +16,24 @@
 //!    [`push_vt_feedback`](Runtime::push_vt_feedback), and the frees.
 //!    They only queue work: the render thread touches no file and decodes nothing.
 //! 3. [`Runtime::end_frame`] declares the frame's job graph (a texture's
-//!    file is read and validated by a *texture read* job one frame, its
 //!    images copied or decoded into staging memory by *texture upload* /
-//!    *texture decode* jobs a later frame, within a per-frame byte budget;
-//!    buffer writes are *buffer upload* jobs; page faults are *page fault*
-//!    jobs), runs it on the worker threads, then records into the
-//!    embedder's encoder: the staging copies, the pool's defragmentation
-//!    copies, the virtual textures' feedback copies. It ties the frame's
-//!    fence to that encoder's submission (`on_submitted_work_done`), so a
-//!    frame is retired once the GPU has finished the embedder's submission.
+//!    *texture decode* jobs, within a per-frame budget of bytes and of
+//!    measured work; buffer writes are *buffer upload* jobs; the pool's
+//!    plan is a *defrag* job; page faults are *page fault* jobs), runs it,
+//!    then records into the embedder's encoder: the staging copies, the
+//!    pool's defragmentation copies, the virtual textures' feedback copies.
+//!    It ties the frame's fence to that encoder's submission
+//!    (`on_submitted_work_done`), so a frame is retired once the GPU has
+//!    finished the embedder's submission.
+//!
+//! Work that cannot be cut into pieces short enough for a frame runs on
+//! [background threads](forgeflow_graph::Background) instead, across as
+//! many frames as it takes: a texture file's read, its validation and a
+//! PNG's decode (*texture read*), a supercompressed level's inflate
+//! (*texture inflate*, the level and the small ones after it, while the
+//! upload waits). A frame's graph runs on the calling thread when it is
+//! small, on the worker threads otherwise (see
+//! [`SchedulerConfig::inline_below`](forgeflow_graph::SchedulerConfig::inline_below)).
 //!
 //! Call `end_frame` before recording passes that use forgeflow's resources
 //! in the same encoder (the uploads come first), then submit the encoder.
@@ -79,7 +88,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use forgeflow_graph::{Frame, Scheduler, SchedulerConfig};
+use forgeflow_graph::{Background, BackgroundConfig, Frame, Scheduler, SchedulerConfig, Task};
 use forgeflow_jobs::texture::file::TextureError;
 use forgeflow_jobs::texture::source::TextureFile;
 use forgeflow_jobs::vt::TileSource;
@@ -87,7 +96,7 @@ use slotmap::SlotMap;
 
 use crate::pool::{BufferPool, BufferPoolConfig, PoolHandle, ResolvedBuffer};
 use crate::staging::{ReadbackConfig, ReadbackRing, StagingConfig, StagingFrame, StagingRing};
-use crate::texture::{TextureUpload, UploadOptions};
+use crate::texture::{InflatedLevels, TextureUpload, UploadOptions};
 use crate::vt::{VirtualTexture, VtConfig, VtStats};
 use forgeflow_jobs::alloc::DefragPlan;
 use vt_slot::ErasedVt;
@@ -125,9 +134,24 @@ pub struct RuntimeConfig {
     /// texture larger than that streams over several frames, in bands of
     /// block rows; a burst of loads never stalls one frame.
     pub texture_upload_bytes_per_frame: u64,
+    /// Milliseconds of texture copy and decode work a frame declares at most
+    /// (default 1.0; CPU time summed over the workers), from the measured
+    /// cost per byte of each kind (a copy costs far less than a CPU decode).
+    /// With `texture_upload_bytes_per_frame`, whichever binds first bounds
+    /// the frame.
+    pub texture_upload_ms_per_frame: f64,
     /// Extra usages of loaded textures (`COPY_DST | TEXTURE_BINDING` are
     /// always set; add `COPY_SRC` to read them back).
     pub texture_usage: wgpu::TextureUsages,
+    /// The background threads (default: a quarter of the cores, at least
+    /// two, at a lower priority) that read, validate and decode texture
+    /// files and inflate supercompressed levels: work that cannot be cut
+    /// into pieces short enough for a frame.
+    pub background: BackgroundConfig,
+    /// Texture files read ahead of their upload at most (default 8): files
+    /// being read plus files read and waiting for their upload. The bound
+    /// on the memory that a burst of loads holds.
+    pub read_ahead: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -144,7 +168,10 @@ impl Default for RuntimeConfig {
             pool: BufferPoolConfig::default(),
             texture_budget_bytes: 1 << 30,
             texture_upload_bytes_per_frame: 4 << 20,
+            texture_upload_ms_per_frame: 1.0,
             texture_usage: wgpu::TextureUsages::empty(),
+            background: BackgroundConfig::default(),
+            read_ahead: 8,
         }
     }
 }
@@ -169,7 +196,8 @@ pub struct FrameReport {
     pub frame: u64,
     /// Jobs the frame ran.
     pub jobs: u32,
-    /// Texture files read (and validated) by this frame's jobs.
+    /// Texture files whose background read (and validation) finished
+    /// since the last `end_frame`.
     pub textures_read: u32,
     /// Textures whose upload this frame recorded.
     pub textures_uploaded: u32,
@@ -209,10 +237,10 @@ pub struct RuntimeStats {
 }
 
 enum TextureSlot {
-    /// A read job is queued or running.
+    /// Its read waits for a background thread, or runs on one.
     Reading,
     /// Read and validated; waiting for its upload to start.
-    Queued(Box<TextureFile>),
+    Queued(Arc<TextureFile>),
     /// Its pieces are being declared, a budget per frame.
     Streaming {
         bytes: u64,
@@ -233,19 +261,21 @@ enum ReadSource {
     Bytes(Vec<u8>),
 }
 
-struct ReadRequest {
-    handle: TextureHandle,
-    source: ReadSource,
-    result: Option<Result<TextureFile, TextureError>>,
-}
+/// A file read (and validated, and a PNG decoded) on a background thread.
+type ReadTask = Task<Result<TextureFile, TextureError>>;
+
+/// Levels of a supercompressed file inflated on a background thread.
+type InflateTask = Task<Result<InflatedLevels, TextureError>>;
 
 /// A texture whose upload is in progress, with the file its jobs read.
 struct Streaming {
     handle: TextureHandle,
-    file: Box<TextureFile>,
+    file: Arc<TextureFile>,
     upload: TextureUpload,
     /// Whether this frame declared pieces of it.
     stepped: bool,
+    /// The levels its next pieces need, being inflated.
+    inflating: Option<InflateTask>,
 }
 
 /// Textures uploading at once at most: the per-frame budget goes to the
@@ -339,7 +369,19 @@ pub struct Runtime {
     pool: BufferPool,
     textures: SlotMap<TextureHandle, TextureSlot>,
     vts: SlotMap<VtHandle, Box<dyn ErasedVt>>,
-    reads: Vec<ReadRequest>,
+    background: Background,
+    /// Loads whose read has not started (at most `read_ahead` files are
+    /// being read or wait for their upload).
+    read_queue: VecDeque<(TextureHandle, ReadSource)>,
+    /// Reads running on the background threads.
+    reading: Vec<(TextureHandle, ReadTask)>,
+    /// What happened to reads since the last `end_frame`, for its report.
+    reads_done: (u32, u32),
+    /// Moving means of the work a staged byte of texture costs (ns): [a
+    /// copy, a CPU decode]; 0 until measured.
+    texture_ns_per_byte: [f64; 2],
+    /// The texture bytes the last frame staged, [copy, decode].
+    texture_bytes_staged: [u64; 2],
     upload_queue: VecDeque<TextureHandle>,
     /// Textures uploading, by the frame that recorded them (in frame order).
     uploading: VecDeque<(u64, TextureHandle)>,
@@ -392,6 +434,12 @@ impl Runtime {
         )?;
         let readback = ReadbackRing::new(device, config.readback.clone())?;
         let pool = BufferPool::new(device, config.pool.clone())?;
+        let background = Background::new(config.background.clone())?;
+        if config.read_ahead == 0 {
+            return Err(RuntimeError::InvalidConfig(
+                "read_ahead is 0: no texture could ever be read; 8 suits most renderers".into(),
+            ));
+        }
         let lost = Arc::new(Mutex::new(None));
         let flag = Arc::clone(&lost);
         device.set_device_lost_callback(move |reason, message| {
@@ -407,7 +455,12 @@ impl Runtime {
             pool,
             textures: SlotMap::with_key(),
             vts: SlotMap::with_key(),
-            reads: Vec::new(),
+            background,
+            read_queue: VecDeque::new(),
+            reading: Vec::new(),
+            reads_done: (0, 0),
+            texture_ns_per_byte: [0.0; 2],
+            texture_bytes_staged: [0; 2],
             upload_queue: VecDeque::new(),
             uploading: VecDeque::new(),
             queued: WriteQueue::default(),
@@ -476,13 +529,71 @@ impl Runtime {
                 }
             }
         }
+        self.pump_reads();
         self.frame_open = true;
         Ok(())
     }
 
-    /// Queues the load of a texture file (KTX2, KTX 1, DDS or PNG): a job
-    /// reads and validates it during the next `end_frame`, and a later frame
-    /// uploads it. Errors (a missing, truncated or invalid file) arrive in
+    /// Picks up the reads that finished on the background threads and
+    /// starts queued ones while fewer than `read_ahead` files are being read
+    /// or wait for their upload. Never blocks.
+    fn pump_reads(&mut self) {
+        let (textures, upload_queue) = (&mut self.textures, &mut self.upload_queue);
+        let (stats, done) = (&mut self.stats, &mut self.reads_done);
+        self.reading.retain(|(handle, task)| {
+            let Some(result) = task.try_take() else {
+                return true;
+            };
+            let Some(slot) = textures.get_mut(*handle) else {
+                return false; // freed meanwhile
+            };
+            done.0 += 1;
+            *slot = match result {
+                Ok(Ok(file)) => {
+                    upload_queue.push_back(*handle);
+                    TextureSlot::Queued(Arc::new(file))
+                }
+                Ok(Err(e)) => {
+                    done.1 += 1;
+                    stats.textures_failed += 1;
+                    TextureSlot::Failed(e.into())
+                }
+                Err(panic) => {
+                    done.1 += 1;
+                    stats.textures_failed += 1;
+                    TextureSlot::Failed(RuntimeError::Texture(panic.to_string()))
+                }
+            };
+            false
+        });
+        while self.reading.len() + self.upload_queue.len() < self.config.read_ahead {
+            let Some((handle, source)) = self.read_queue.pop_front() else {
+                break;
+            };
+            if !self.textures.contains_key(handle) {
+                continue; // freed before its read started
+            }
+            let task = self.background.spawn("texture read", move || {
+                // Read through a copy, never mapped: a file truncated or
+                // deleted meanwhile is an error here, not a SIGBUS later.
+                let bytes = match source {
+                    ReadSource::Path(p) => std::fs::read(&p).map_err(|e| {
+                        TextureError::Io(std::io::Error::new(
+                            e.kind(),
+                            format!("{}: {e}", p.display()),
+                        ))
+                    }),
+                    ReadSource::Bytes(b) => Ok(b),
+                };
+                bytes.and_then(TextureFile::from_bytes)
+            });
+            self.reading.push((handle, task));
+        }
+    }
+
+    /// Queues the load of a texture file (KTX2, KTX 1, DDS or PNG): a
+    /// background thread reads and validates it (and decodes a PNG), and
+    /// the frames after that upload it. Errors (a missing, truncated or invalid file) arrive in
     /// [`texture`](Self::texture) as [`TextureStatus::Failed`].
     pub fn load_texture_path(&mut self, path: impl Into<PathBuf>) -> TextureHandle {
         self.queue_read(ReadSource::Path(path.into()))
@@ -496,11 +607,8 @@ impl Runtime {
 
     fn queue_read(&mut self, source: ReadSource) -> TextureHandle {
         let handle = self.textures.insert(TextureSlot::Reading);
-        self.reads.push(ReadRequest {
-            handle,
-            source,
-            result: None,
-        });
+        self.read_queue.push_back((handle, source));
+        self.pump_reads();
         handle
     }
 
@@ -713,6 +821,11 @@ impl Runtime {
         &self.sched
     }
 
+    /// The background threads (statistics).
+    pub fn background(&self) -> &Background {
+        &self.background
+    }
+
     /// Waits (up to `timeout`) until every frame's GPU work has finished and
     /// runs all deferred releases: before dropping the runtime, or to quiesce.
     pub fn wait_idle(&mut self, timeout: Duration) -> Result<(), RuntimeError> {
@@ -743,11 +856,23 @@ impl Runtime {
         }
         self.frame_open = false;
         self.check_device()?;
-        let mut report = FrameReport::default();
+        self.pump_reads();
+        let (textures_read, textures_failed) = std::mem::take(&mut self.reads_done);
+        let mut report = FrameReport {
+            textures_read,
+            textures_failed,
+            ..FrameReport::default()
+        };
         self.start_uploads(&mut report);
+        self.collect_inflates(&mut report);
+        // The last frame's texture jobs, against the bytes they staged.
+        measure_texture_cost(
+            &self.sched,
+            &mut self.texture_ns_per_byte,
+            std::mem::take(&mut self.texture_bytes_staged),
+        );
 
         let mut active = std::mem::take(&mut self.active);
-        let mut reads = std::mem::take(&mut self.reads);
         let queued = std::mem::take(&mut self.queued);
         let mut defrag_plan = None;
         let begun = match self.staging.begin_frame() {
@@ -761,22 +886,27 @@ impl Runtime {
             Ok(begun) => begun,
             Err(e) => {
                 self.active = active;
-                put_back(&mut self.reads, &mut self.queued, reads, queued);
+                self.queued = queued;
                 return Err(e);
             }
         };
         let index = frame.index().0;
         let fence = frame.fence();
         report.frame = index;
+        let mut texture_bytes = [0u64; 2];
         let declared = declare_jobs(
             &mut frame,
             &staging,
             Declared {
-                reads: &mut reads,
                 active: &mut active,
                 writes: &queued,
             },
-            self.config.texture_upload_bytes_per_frame,
+            TextureBudget {
+                bytes: self.config.texture_upload_bytes_per_frame,
+                ns: self.config.texture_upload_ms_per_frame * 1e6,
+                ns_per_byte: self.texture_ns_per_byte,
+                staged: &mut texture_bytes,
+            },
             (&mut self.pool, &mut defrag_plan),
             &mut self.vts,
             &mut report,
@@ -788,7 +918,7 @@ impl Runtime {
             drop(staging);
             fence.signal();
             book!(self).finish_uploads(active, index, Some(&e), &mut report);
-            put_back(&mut self.reads, &mut self.queued, reads, queued);
+            self.queued = queued;
             return Err(e);
         }
         report.jobs = frame.len() as u32;
@@ -810,33 +940,13 @@ impl Runtime {
                 report.failure.get_or_insert(e.into());
             }
         }
-        // Reads: validated files wait for their upload to start.
-        for r in reads.drain(..) {
-            let Some(slot) = self.textures.get_mut(r.handle) else {
-                continue; // freed meanwhile
-            };
-            report.textures_read += 1;
-            *slot = match r.result {
-                Some(Ok(file)) => {
-                    self.upload_queue.push_back(r.handle);
-                    TextureSlot::Queued(Box::new(file))
-                }
-                Some(Err(e)) => {
-                    report.textures_failed += 1;
-                    self.stats.textures_failed += 1;
-                    TextureSlot::Failed(e.into())
-                }
-                None => {
-                    report.textures_failed += 1;
-                    self.stats.textures_failed += 1;
-                    TextureSlot::Failed(RuntimeError::Frame(
-                        "the texture's read job did not run (an earlier job failed)".into(),
-                    ))
-                }
-            };
-        }
         let failure = report.failure.clone();
         book!(self).finish_uploads(active, index, failure.as_ref(), &mut report);
+        // Uploads that reached a level not inflated yet: a background thread
+        // inflates it while the next frames go on.
+        for s in &mut self.active {
+            spawn_inflate(&self.background, s);
+        }
         report.staging_bytes = staging.bytes();
         // Uploads first: a write to an allocation that defragmentation moves
         // this frame lands in its old place and is copied with it.
@@ -863,11 +973,11 @@ impl Runtime {
         rb.finish(encoder);
         encoder.on_submitted_work_done(move || fence.signal());
 
-        // The lists go back, empty, for the next frame (no allocation once warm).
-        self.reads = reads;
+        // The list goes back, empty, for the next frame (no allocation once warm).
         let mut queued = queued;
         queued.clear();
         self.queued = queued;
+        self.texture_bytes_staged = texture_bytes;
         self.stats.frames += 1;
         Ok(report)
     }
@@ -892,6 +1002,10 @@ impl Runtime {
             };
             let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
             let upload = TextureUpload::new(&self.device, &*file, options);
+            let upload = upload.map(|mut u| {
+                u.set_inflate_in_frame(false);
+                u
+            });
             let oom = pollster::block_on(scope.pop());
             let in_use = self.stats.texture_bytes;
             let started = match (upload, oom) {
@@ -913,12 +1027,15 @@ impl Runtime {
                     *slot = TextureSlot::Streaming {
                         bytes: upload.gpu_bytes(),
                     };
-                    self.active.push(Streaming {
+                    let mut streaming = Streaming {
                         handle: h,
                         file,
                         upload,
                         stepped: false,
-                    });
+                        inflating: None,
+                    };
+                    spawn_inflate(&self.background, &mut streaming);
+                    self.active.push(streaming);
                 }
                 Err(e) => {
                     report.textures_failed += 1;
@@ -927,6 +1044,33 @@ impl Runtime {
                 }
             }
         }
+    }
+
+    /// Hands the levels inflated on the background threads to their
+    /// uploads; an upload whose inflate failed fails its texture.
+    fn collect_inflates(&mut self, report: &mut FrameReport) {
+        let frame = self.current_frame();
+        let mut book = book!(self);
+        let mut active = std::mem::take(book.active);
+        active.retain_mut(|s| {
+            let Some(result) = s.inflating.as_ref().and_then(|t| t.try_take()) else {
+                return true;
+            };
+            s.inflating = None;
+            let provided = match result {
+                Ok(Ok(levels)) => s.upload.provide_levels(levels).map_err(RuntimeError::from),
+                Ok(Err(e)) => Err(e.into()),
+                Err(panic) => Err(RuntimeError::Texture(panic.to_string())),
+            };
+            match provided {
+                Ok(()) => true,
+                Err(e) => {
+                    book.fail(s, frame, e, report);
+                    false
+                }
+            }
+        });
+        *book.active = active;
     }
 
     /// Tracy plots of the runtime's gauges.
@@ -962,18 +1106,39 @@ impl Runtime {
     }
 }
 
-/// Puts a frame's reads and writes back after it could not run.
-fn put_back(
-    reads_into: &mut Vec<ReadRequest>,
-    queued_into: &mut WriteQueue,
-    mut reads: Vec<ReadRequest>,
-    queued: WriteQueue,
-) {
-    for r in &mut reads {
-        r.result = None;
+/// Updates the cost per staged byte of texture copies and decodes (`ns_per_byte`)
+/// from the last frame run (`staged`: its bytes of each kind).
+fn measure_texture_cost(sched: &Scheduler, ns_per_byte: &mut [f64; 2], staged: [u64; 2]) {
+    let by_name = &sched.last_frame_stats().by_name;
+    for (kind, name) in ["texture upload", "texture decode"].into_iter().enumerate() {
+        let Some(n) = by_name.iter().find(|n| n.name == name) else {
+            continue;
+        };
+        if staged[kind] == 0 {
+            continue;
+        }
+        let sample = n.total.as_nanos() as f64 / staged[kind] as f64;
+        let mean = &mut ns_per_byte[kind];
+        *mean = if *mean == 0.0 {
+            sample
+        } else {
+            0.75 * *mean + 0.25 * sample
+        };
     }
-    *reads_into = reads;
-    *queued_into = queued;
+}
+
+/// Starts inflating the levels an upload's next pieces need, on a
+/// background thread, unless that is under way.
+fn spawn_inflate(background: &Background, s: &mut Streaming) {
+    if s.inflating.is_some() {
+        return;
+    }
+    if let Some(level) = s.upload.level_needed() {
+        let file = Arc::clone(&s.file);
+        s.inflating = Some(background.spawn("texture inflate", move || {
+            TextureUpload::inflate_levels(&*file, level)
+        }));
+    }
 }
 
 /// The runtime's texture bookkeeping, borrowed apart from the rings (which
@@ -987,11 +1152,25 @@ struct TextureBook<'a> {
 }
 
 impl TextureBook<'_> {
+    /// Fails a streaming texture (already taken out of `active`): its
+    /// bytes are returned and its texture dropped after frame `index`.
+    fn fail(&mut self, s: &Streaming, index: u64, error: RuntimeError, report: &mut FrameReport) {
+        let texture = s.upload.texture().clone();
+        self.retired.push_back((index, Retired::Texture(texture)));
+        let Some(slot) = self.textures.get_mut(s.handle) else {
+            return; // freed meanwhile (its bytes were returned then)
+        };
+        report.textures_failed += 1;
+        self.stats.textures_failed += 1;
+        self.stats.texture_bytes -= s.upload.gpu_bytes();
+        *slot = TextureSlot::Failed(error);
+    }
+
     /// After the frame's jobs: uploads whose last piece was declared are
     /// recorded (ready when frame `index` retires); with `failure`, those
     /// that had pieces in this frame fail. The others stay in progress.
     fn finish_uploads(
-        self,
+        mut self,
         mut active: Vec<Streaming>,
         index: u64,
         failure: Option<&RuntimeError>,
@@ -1007,12 +1186,7 @@ impl TextureBook<'_> {
             };
             let bytes = s.upload.gpu_bytes();
             if let (Some(f), true) = (failure, stepped) {
-                report.textures_failed += 1;
-                self.stats.textures_failed += 1;
-                self.stats.texture_bytes -= bytes;
-                let texture = s.upload.texture().clone();
-                self.retired.push_back((index, Retired::Texture(texture)));
-                *slot = TextureSlot::Failed(f.clone());
+                self.fail(s, index, f.clone(), report);
                 return false;
             }
             if !s.upload.is_done() {
@@ -1030,46 +1204,45 @@ impl TextureBook<'_> {
     }
 }
 
+/// How much texture work a frame may declare.
+struct TextureBudget<'a> {
+    /// Staging bytes.
+    bytes: u64,
+    /// Work (ns), from `ns_per_byte`.
+    ns: f64,
+    /// Measured cost of a staged byte: [copy, decode] (0: not known yet).
+    ns_per_byte: [f64; 2],
+    /// Out: the bytes staged, [copy, decode].
+    staged: &'a mut [u64; 2],
+}
+
 /// The frame's request lists, borrowed by its jobs.
 struct Declared<'s> {
-    reads: &'s mut [ReadRequest],
     active: &'s mut [Streaming],
     writes: &'s WriteQueue,
 }
 
-/// Declares the frame's jobs: texture reads, the next pieces of the
-/// textures uploading (within `texture_budget` staging bytes), buffer
+/// Declares the frame's jobs: the next pieces of the textures uploading (within `texture_budget` staging bytes), buffer
 /// writes, the pool's defragmentation plan, page faults.
 #[allow(clippy::too_many_arguments)]
 fn declare_jobs<'s>(
     frame: &mut Frame<'s>,
     staging: &'s StagingFrame<'_>,
     requests: Declared<'s>,
-    texture_budget: u64,
+    texture_budget: TextureBudget<'_>,
     (pool, defrag_plan): (&'s mut BufferPool, &'s mut Option<DefragPlan>),
     vts: &mut SlotMap<VtHandle, Box<dyn ErasedVt>>,
     report: &mut FrameReport,
 ) -> Result<(), RuntimeError> {
-    for r in requests.reads.iter_mut() {
-        frame.add("texture read", move |_| {
-            // Read through a copy, never mapped: a file truncated or deleted
-            // meanwhile is an error here, not a SIGBUS later.
-            let bytes = match &mut r.source {
-                ReadSource::Path(p) => std::fs::read(&*p).map_err(|e| {
-                    TextureError::Io(std::io::Error::new(
-                        e.kind(),
-                        format!("{}: {e}", p.display()),
-                    ))
-                }),
-                ReadSource::Bytes(b) => Ok(std::mem::take(b)),
-            };
-            r.result = Some(bytes.and_then(TextureFile::from_bytes));
-            Ok(())
-        })?;
-    }
-    let mut used = 0u64;
+    let TextureBudget {
+        bytes: byte_budget,
+        ns: ns_budget,
+        ns_per_byte,
+        staged,
+    } = texture_budget;
+    let (mut used, mut spent) = (0u64, 0f64);
     for s in requests.active.iter_mut() {
-        if used >= texture_budget {
+        if used >= byte_budget || spent >= ns_budget {
             break;
         }
         let Streaming {
@@ -1079,10 +1252,19 @@ fn declare_jobs<'s>(
             ..
         } = s;
         let file: &'s TextureFile = file;
+        let kind = !upload.native() as usize;
+        let cost = ns_per_byte[kind];
+        let mut budget = byte_budget - used;
+        if cost > 0.0 {
+            budget = budget.min(((ns_budget - spent) / cost) as u64);
+        }
         let before = staging.bytes();
-        upload.step(file, staging, frame, texture_budget - used)?;
-        used += staging.bytes() - before;
-        *stepped = true;
+        upload.step(file, staging, frame, budget)?;
+        let bytes = staging.bytes() - before;
+        used += bytes;
+        spent += bytes as f64 * cost;
+        staged[kind] += bytes;
+        *stepped = bytes > 0;
     }
     for w in &requests.writes.writes {
         let Ok(r) = pool.resolve(w.handle) else {
@@ -1092,7 +1274,11 @@ fn declare_jobs<'s>(
         let mut piece =
             staging.write_buffer(r.buffer, r.offset + w.offset, w.bytes.len() as u64)?;
         let src = &requests.writes.bytes[w.bytes.clone()];
-        frame.add("buffer upload", move |_| Ok(piece.write(src)?))?;
+        // Weight: KiB copied.
+        frame
+            .job("buffer upload")
+            .weight((src.len() / 1024) as u32)
+            .spawn(move |_| Ok(piece.write(src)?))?;
         report.buffer_writes += 1;
     }
     // Planning only touches the allocator core: the copies are recorded

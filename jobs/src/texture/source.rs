@@ -61,6 +61,13 @@ impl TextureDesc {
         self.format?.slice_bytes(self.width, self.height, level)
     }
 
+    /// Bytes of all images of `level` (what [`TextureSource::level`]
+    /// gives), when the format is known.
+    pub fn level_bytes(&self, level: u32) -> Option<u64> {
+        let images = self.layers as u64 * self.faces as u64 * self.depth_images(level) as u64;
+        self.image_bytes(level)?.checked_mul(images)
+    }
+
     fn check(&self, sel: ImageSelector) -> Result<(), TextureError> {
         if sel.level >= self.levels
             || sel.layer >= self.layers
