@@ -644,3 +644,99 @@ fn supercompressed_levels_inflate_outside_the_frame() {
         "one read and at least one inflate ran in the background: {bg:?}"
     );
 }
+
+/// A valid zstd-supercompressed KTX2 header that names a 16384² RGBA8
+/// texture of 1024 layers (1 TiB) over a few bytes of payload: a file that
+/// validates, whose texture no device can hold. Creating it makes wgpu
+/// report out-of-memory (the payload is never inflated).
+fn ktx2_naming_a_terabyte() -> Vec<u8> {
+    let (w, h, layers) = (16384u32, 16384u32, 1024u32);
+    let mut f = vec![
+        0xAB, b'K', b'T', b'X', b' ', b'2', b'0', 0xBB, b'\r', b'\n', 0x1A, b'\n',
+    ];
+    let u32s = |f: &mut Vec<u8>, v: &[u32]| v.iter().for_each(|x| f.extend(x.to_le_bytes()));
+    // vkFormat R8G8B8A8_UNORM, typeSize, size, layers, faces, levels, zstd.
+    u32s(&mut f, &[37, 1, w, h, 0, layers, 1, 1, 2]);
+    let (dfd_off, dfd_len) = (80 + 24, 4 + 24 + 4 * 16);
+    let level_off = dfd_off + dfd_len;
+    // DFD, no key/value data, no supercompression global data.
+    u32s(&mut f, &[dfd_off, dfd_len, 0, 0]);
+    f.extend([0u8; 16]);
+    let payload = [0x28u8, 0xB5, 0x2F, 0xFD, 0, 0, 0, 0];
+    for v in [
+        level_off as u64,
+        payload.len() as u64,
+        w as u64 * h as u64 * layers as u64 * 4,
+    ] {
+        f.extend(v.to_le_bytes());
+    }
+    assert_eq!(f.len(), dfd_off as usize);
+    // The DFD: one basic block (RGBSDA, BT.709, linear; 1x1x1 texels; four
+    // 8-bit samples R, G, B, A).
+    u32s(&mut f, &[dfd_len, 0]);
+    f.extend(2u16.to_le_bytes());
+    f.extend(88u16.to_le_bytes());
+    f.extend([1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    for (i, channel) in [0u8, 1, 2, 15].into_iter().enumerate() {
+        f.extend((8 * i as u16).to_le_bytes());
+        f.extend([7, channel, 0, 0, 0, 0]);
+        u32s(&mut f, &[0, 255]);
+    }
+    assert_eq!(f.len(), level_off as usize);
+    f.extend(payload);
+    f
+}
+
+/// wgpu's out-of-memory, injected for real: a texture too large for any
+/// device fails with `OutOfMemory`; what was resident stays intact and the
+/// runtime goes on loading.
+#[test]
+fn out_of_memory_fails_the_texture_and_nothing_else() {
+    let Some(gpu) = gpu::for_test("out_of_memory_fails_the_texture_and_nothing_else") else {
+        return;
+    };
+    let mut rt = Runtime::new(
+        &gpu.device,
+        &gpu.queue,
+        RuntimeConfig {
+            // No budget of ours stands in the way: the device must refuse.
+            texture_budget_bytes: u64::MAX,
+            ..config()
+        },
+    )
+    .unwrap();
+    let (before_file, before_pixels) = png(32, 32, 21);
+    let before = rt.load_texture_bytes(before_file);
+    settle(&gpu, &mut rt, before);
+    let held = rt.alloc_buffer(4096, 256).unwrap();
+    let data: Vec<u8> = (0..4096).map(|i| (i * 13) as u8).collect();
+    rt.write_buffer(held, 0, &data).unwrap();
+
+    let huge = rt.load_texture_bytes(ktx2_naming_a_terabyte());
+    settle(&gpu, &mut rt, huge);
+    match rt.texture(huge).unwrap() {
+        TextureStatus::Failed(RuntimeError::OutOfMemory(msg)) => {
+            assert!(!msg.is_empty())
+        }
+        other => panic!("expected wgpu's out-of-memory, got {other:?}"),
+    }
+    assert_eq!(
+        rt.stats().texture_bytes,
+        32 * 32 * 4,
+        "nothing of it is counted"
+    );
+    // What was resident is intact; the runtime goes on.
+    assert_eq!(
+        gpu.read_texture(ready(&rt, before), 0, 0..1).unwrap(),
+        before_pixels
+    );
+    let r = rt.resolve_buffer(held).unwrap();
+    assert_eq!(gpu.read_buffer(r.buffer, r.offset, r.size).unwrap(), data);
+    let (after_file, after_pixels) = png(16, 8, 22);
+    let after = rt.load_texture_bytes(after_file);
+    settle(&gpu, &mut rt, after);
+    assert_eq!(
+        gpu.read_texture(ready(&rt, after), 0, 0..1).unwrap(),
+        after_pixels
+    );
+}
