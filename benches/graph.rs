@@ -18,6 +18,8 @@ use forgeflow::jobs::synthetic::{busy_work, calibrate, run_sequential, DagSpec, 
 fn scheduler() -> Scheduler {
     Scheduler::new(SchedulerConfig {
         auto_signal_fences: true,
+        // The pool is what this measures: no frame inline.
+        inline_below: std::time::Duration::ZERO,
         ..SchedulerConfig::default()
     })
     .expect("scheduler")

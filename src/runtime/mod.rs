@@ -120,6 +120,10 @@ pub struct RuntimeConfig {
     /// How long a frame waits for the fence `frames_in_flight` back before
     /// it fails with a graph error (default 10 s).
     pub fence_timeout: Duration,
+    /// A frame whose jobs are expected to take less than this runs on the
+    /// render thread instead of the workers (default 500 µs; zero: never);
+    /// see [`SchedulerConfig::inline_below`].
+    pub inline_below: Duration,
     /// The staging ring (default: 32 MiB per frame in flight; `buffers` is
     /// set from `frames_in_flight`).
     pub staging: StagingConfig,
@@ -160,6 +164,7 @@ impl Default for RuntimeConfig {
             frames_in_flight: 3,
             threads: None,
             fence_timeout: Duration::from_secs(10),
+            inline_below: SchedulerConfig::default().inline_below,
             staging: StagingConfig {
                 buffer_size: 32 << 20,
                 ..StagingConfig::default()
@@ -423,6 +428,7 @@ impl Runtime {
             frames_in_flight: config.frames_in_flight,
             threads: config.threads,
             fence_timeout: config.fence_timeout,
+            inline_below: config.inline_below,
             ..SchedulerConfig::default()
         })?;
         let staging = StagingRing::new(

@@ -36,6 +36,8 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
     let mut sched = Scheduler::new(SchedulerConfig {
         threads: Some(opts.threads),
         auto_signal_fences: true,
+        // The pool's overhead and speedup are what this measures: no frame inline.
+        inline_below: Duration::ZERO,
         ..SchedulerConfig::default()
     })
     .map_err(|e| e.to_string())?;

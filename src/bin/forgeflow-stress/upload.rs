@@ -85,6 +85,8 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
     let sched = Scheduler::new(SchedulerConfig {
         threads: Some(opts.threads),
         auto_signal_fences: true,
+        // The workers' parallel fill is what this measures: no frame inline.
+        inline_below: std::time::Duration::ZERO,
         ..SchedulerConfig::default()
     })
     .map_err(|e| e.to_string())?;
