@@ -297,6 +297,8 @@ pub struct TextureUpload {
     /// Whether a step declares the inflate job of a level it reaches (true)
     /// or stops there until the level is provided.
     inflate_in_frame: bool,
+    /// Nanoseconds its copy and decode jobs have run, added by the jobs.
+    work_ns: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Inflated levels of a supercompressed file: (level, its images one after another).
@@ -445,6 +447,7 @@ impl TextureUpload {
             gpu_bytes,
             level_cache: l.supercompressed.then(|| Arc::new(Mutex::new(Vec::new()))),
             inflate_in_frame: true,
+            work_ns: Arc::default(),
         })
     }
 
@@ -456,6 +459,14 @@ impl TextureUpload {
     /// a background thread.
     pub fn set_inflate_in_frame(&mut self, in_frame: bool) {
         self.inflate_in_frame = in_frame;
+    }
+
+    /// The time its copy and decode jobs ran since the last call (summed
+    /// over the workers): with the staging bytes a step declared, the cost
+    /// of this texture's bytes, which a renderer bounds its frames with.
+    pub fn take_work(&self) -> std::time::Duration {
+        let ns = self.work_ns.swap(0, std::sync::atomic::Ordering::Relaxed);
+        std::time::Duration::from_nanos(ns)
     }
 
     /// The supercompressed level the next piece reads, when it has not
@@ -644,29 +655,41 @@ impl TextureUpload {
             if self.native {
                 let row_bytes = piece.layout().row_bytes as usize;
                 let weight = piece.layout().staged_bytes / 1024;
-                add_after(frame, "texture upload", inflate_job, weight, move |_| {
-                    let bytes = images.image(sel)?;
-                    let (a, b) = (
-                        band.start as usize * row_bytes,
-                        band.end as usize * row_bytes,
-                    );
-                    let rows = bytes.get(a..b).ok_or(TextureError::NoSuchImage {
-                        selector: format!("{sel:?} rows {band:?}"),
-                    })?;
-                    Ok(piece.write_tight(rows)?)
-                })?;
+                add_after(
+                    frame,
+                    "texture upload",
+                    inflate_job,
+                    (weight, &self.work_ns),
+                    move |_| {
+                        let bytes = images.image(sel)?;
+                        let (a, b) = (
+                            band.start as usize * row_bytes,
+                            band.end as usize * row_bytes,
+                        );
+                        let rows = bytes.get(a..b).ok_or(TextureError::NoSuchImage {
+                            selector: format!("{sel:?} rows {band:?}"),
+                        })?;
+                        Ok(piece.write_tight(rows)?)
+                    },
+                )?;
             } else if bd > 1 {
                 let weight = piece.layout().staged_bytes / 1024;
-                add_after(frame, "texture decode", inflate_job, weight, move |_| {
-                    let blocks = images.image(sel)?;
-                    let (_, px) = decode::decode_3d(vk, &blocks, w, h, slices)?;
-                    Ok(piece.write_tight(&px)?)
-                })?;
+                add_after(
+                    frame,
+                    "texture decode",
+                    inflate_job,
+                    (weight, &self.work_ns),
+                    move |_| {
+                        let blocks = images.image(sel)?;
+                        let (_, px) = decode::decode_3d(vk, &blocks, w, h, slices)?;
+                        Ok(piece.write_tight(&px)?)
+                    },
+                )?;
             } else {
                 declare_decode(
                     frame,
                     images,
-                    inflate_job,
+                    (inflate_job, &self.work_ns),
                     sel,
                     vk,
                     piece,
@@ -719,12 +742,20 @@ fn add_after<'s, F>(
     frame: &mut Frame<'s>,
     name: &'static str,
     dep: Option<JobKey>,
-    weight: u64,
+    (weight, work_ns): (u64, &Arc<std::sync::atomic::AtomicU64>),
     work: F,
 ) -> Result<JobKey, GraphError>
 where
     F: FnOnce(&forgeflow_graph::JobContext<'_>) -> forgeflow_graph::JobResult + Send + 's,
 {
+    let work_ns = Arc::clone(work_ns);
+    let work = move |ctx: &forgeflow_graph::JobContext<'_>| {
+        let start = std::time::Instant::now();
+        let result = work(ctx);
+        let ns = start.elapsed().as_nanos() as u64;
+        work_ns.fetch_add(ns, std::sync::atomic::Ordering::Relaxed);
+        result
+    };
     let job = frame.job(name).weight(weight.min(u32::MAX as u64) as u32);
     match dep {
         Some(d) => job.after(d).spawn(work),
@@ -750,7 +781,7 @@ const JOB_PIXELS: usize = 32 << 10;
 fn declare_decode<'s, S: TextureSource + ?Sized>(
     frame: &mut Frame<'s>,
     images: Images<'s, S>,
-    after: Option<JobKey>,
+    (after, work_ns): (Option<JobKey>, &Arc<std::sync::atomic::AtomicU64>),
     sel: ImageSelector,
     vk: u32,
     piece: crate::staging::TextureWrite<'s>,
@@ -777,23 +808,29 @@ fn declare_decode<'s, S: TextureSource + ?Sized>(
         let images = images.clone();
         // Weight: KiB decoded (the same unit as the other decode jobs).
         let weight = (px_rows * row_bytes / 1024) as u64;
-        add_after(frame, "texture decode", after, weight, move |_| {
-            let blocks = images.image(sel)?;
-            let mut scratch = vec![0u8; (band * bh) as usize * row_bytes];
-            let mut b = first;
-            while b < last {
-                let e = (b + band).min(last);
-                let rows = ((e * bh).min(h) - b * bh) as usize;
-                let out = &mut scratch[..rows * row_bytes];
-                decode::decode_rows(vk, &blocks, w, h, b..e, out)?;
-                for (i, row) in out.chunks_exact(row_bytes).enumerate() {
-                    let y = ((b - first) * bh) as usize + i;
-                    chunk.write_at(y * pitch, row)?;
+        add_after(
+            frame,
+            "texture decode",
+            after,
+            (weight, work_ns),
+            move |_| {
+                let blocks = images.image(sel)?;
+                let mut scratch = vec![0u8; (band * bh) as usize * row_bytes];
+                let mut b = first;
+                while b < last {
+                    let e = (b + band).min(last);
+                    let rows = ((e * bh).min(h) - b * bh) as usize;
+                    let out = &mut scratch[..rows * row_bytes];
+                    decode::decode_rows(vk, &blocks, w, h, b..e, out)?;
+                    for (i, row) in out.chunks_exact(row_bytes).enumerate() {
+                        let y = ((b - first) * bh) as usize + i;
+                        chunk.write_at(y * pitch, row)?;
+                    }
+                    b = e;
                 }
-                b = e;
-            }
-            Ok(())
-        })?;
+                Ok(())
+            },
+        )?;
         first = last;
     }
     Ok(())

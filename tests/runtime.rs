@@ -740,3 +740,52 @@ fn out_of_memory_fails_the_texture_and_nothing_else() {
         after_pixels
     );
 }
+
+/// A texture's pieces a frame are bounded by measured work as well as by
+/// bytes: with 10 µs of texture work a frame, a 1 MiB texture that the
+/// byte budget would take in one frame spreads over several.
+#[test]
+fn texture_work_per_frame_is_bounded_in_time() {
+    let Some(gpu) = gpu::for_test("texture_work_per_frame_is_bounded_in_time") else {
+        return;
+    };
+    // Frames to upload a 1 MiB texture once the cost of a byte is known.
+    let frames_for = |ms: f64| {
+        let mut rt = Runtime::new(
+            &gpu.device,
+            &gpu.queue,
+            RuntimeConfig {
+                texture_upload_bytes_per_frame: 4 << 20,
+                texture_upload_ms_per_frame: ms,
+                ..config()
+            },
+        )
+        .unwrap();
+        // A first texture measures what a byte costs.
+        let probe = rt.load_texture_bytes(png(256, 256, 30).0);
+        settle(&gpu, &mut rt, probe);
+        let (file, pixels) = png(512, 512, 31);
+        let h = rt.load_texture_bytes(file);
+        while matches!(rt.texture(h).unwrap(), TextureStatus::Loading) {
+            frame(&gpu, &mut rt);
+        }
+        let mut frames = 0;
+        while !matches!(rt.texture(h).unwrap(), TextureStatus::Ready(_)) {
+            frame(&gpu, &mut rt);
+            frames += 1;
+            assert!(frames < 2000, "the upload never completed");
+        }
+        assert_eq!(gpu.read_texture(ready(&rt, h), 0, 0..1).unwrap(), pixels);
+        frames
+    };
+    let unbounded = frames_for(1000.0);
+    let bounded = frames_for(0.01);
+    assert!(
+        unbounded <= 2,
+        "4 MiB and a second a frame: {unbounded} frames"
+    );
+    assert!(
+        bounded >= 3,
+        "10 µs a frame must spread 1 MiB over frames: {bounded} frames"
+    );
+}

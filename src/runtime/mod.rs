@@ -281,6 +281,10 @@ struct Streaming {
     stepped: bool,
     /// The levels its next pieces need, being inflated.
     inflating: Option<InflateTask>,
+    /// Staging bytes this frame declared for it.
+    staged: u64,
+    /// The measured work of one of its staged bytes (ns; 0 until measured).
+    ns_per_byte: f64,
 }
 
 /// Textures uploading at once at most: the per-frame budget goes to the
@@ -382,11 +386,10 @@ pub struct Runtime {
     reading: Vec<(TextureHandle, ReadTask)>,
     /// What happened to reads since the last `end_frame`, for its report.
     reads_done: (u32, u32),
-    /// Moving means of the work a staged byte of texture costs (ns): [a
-    /// copy, a CPU decode]; 0 until measured.
+    /// Moving means of the work a staged byte of texture costs (ns), over
+    /// the textures uploaded: [a copy, a CPU decode]; 0 until measured. A
+    /// texture's own cost replaces it once its first pieces have run.
     texture_ns_per_byte: [f64; 2],
-    /// The texture bytes the last frame staged, [copy, decode].
-    texture_bytes_staged: [u64; 2],
     upload_queue: VecDeque<TextureHandle>,
     /// Textures uploading, by the frame that recorded them (in frame order).
     uploading: VecDeque<(u64, TextureHandle)>,
@@ -466,7 +469,6 @@ impl Runtime {
             reading: Vec::new(),
             reads_done: (0, 0),
             texture_ns_per_byte: [0.0; 2],
-            texture_bytes_staged: [0; 2],
             upload_queue: VecDeque::new(),
             uploading: VecDeque::new(),
             queued: WriteQueue::default(),
@@ -871,12 +873,6 @@ impl Runtime {
         };
         self.start_uploads(&mut report);
         self.collect_inflates(&mut report);
-        // The last frame's texture jobs, against the bytes they staged.
-        measure_texture_cost(
-            &self.sched,
-            &mut self.texture_ns_per_byte,
-            std::mem::take(&mut self.texture_bytes_staged),
-        );
 
         let mut active = std::mem::take(&mut self.active);
         let queued = std::mem::take(&mut self.queued);
@@ -899,7 +895,6 @@ impl Runtime {
         let index = frame.index().0;
         let fence = frame.fence();
         report.frame = index;
-        let mut texture_bytes = [0u64; 2];
         let declared = declare_jobs(
             &mut frame,
             &staging,
@@ -911,7 +906,6 @@ impl Runtime {
                 bytes: self.config.texture_upload_bytes_per_frame,
                 ns: self.config.texture_upload_ms_per_frame * 1e6,
                 ns_per_byte: self.texture_ns_per_byte,
-                staged: &mut texture_bytes,
             },
             (&mut self.pool, &mut defrag_plan),
             &mut self.vts,
@@ -933,6 +927,7 @@ impl Runtime {
             report.failure = Some(RuntimeError::Frame(e.to_string()));
             self.stats.failed_frames += 1;
         }
+        measure_texture_cost(&mut active, &mut self.texture_ns_per_byte);
         self.stats.buffer_writes += report.buffer_writes as u64;
         self.stats.buffer_write_bytes += queued
             .writes
@@ -983,7 +978,6 @@ impl Runtime {
         let mut queued = queued;
         queued.clear();
         self.queued = queued;
-        self.texture_bytes_staged = texture_bytes;
         self.stats.frames += 1;
         Ok(report)
     }
@@ -1039,6 +1033,8 @@ impl Runtime {
                         upload,
                         stepped: false,
                         inflating: None,
+                        staged: 0,
+                        ns_per_byte: 0.0,
                     };
                     spawn_inflate(&self.background, &mut streaming);
                     self.active.push(streaming);
@@ -1112,24 +1108,26 @@ impl Runtime {
     }
 }
 
-/// Updates the cost per staged byte of texture copies and decodes (`ns_per_byte`)
-/// from the last frame run (`staged`: its bytes of each kind).
-fn measure_texture_cost(sched: &Scheduler, ns_per_byte: &mut [f64; 2], staged: [u64; 2]) {
-    let by_name = &sched.last_frame_stats().by_name;
-    for (kind, name) in ["texture upload", "texture decode"].into_iter().enumerate() {
-        let Some(n) = by_name.iter().find(|n| n.name == name) else {
-            continue;
-        };
-        if staged[kind] == 0 {
-            continue;
-        }
-        let sample = n.total.as_nanos() as f64 / staged[kind] as f64;
-        let mean = &mut ns_per_byte[kind];
+/// After a frame has run: each streaming texture's cost per staged byte
+/// from its jobs' time, and the means over textures of each kind ([copy,
+/// decode]) that a texture starts from.
+fn measure_texture_cost(active: &mut [Streaming], means: &mut [f64; 2]) {
+    let ewma = |mean: &mut f64, sample: f64, keep: f64| {
         *mean = if *mean == 0.0 {
             sample
         } else {
-            0.75 * *mean + 0.25 * sample
+            keep * *mean + (1.0 - keep) * sample
         };
+    };
+    for s in active {
+        let work = s.upload.take_work();
+        let staged = std::mem::take(&mut s.staged);
+        if staged == 0 {
+            continue;
+        }
+        let sample = work.as_nanos() as f64 / staged as f64;
+        ewma(&mut s.ns_per_byte, sample, 0.5);
+        ewma(&mut means[!s.upload.native() as usize], sample, 0.75);
     }
 }
 
@@ -1211,15 +1209,14 @@ impl TextureBook<'_> {
 }
 
 /// How much texture work a frame may declare.
-struct TextureBudget<'a> {
+struct TextureBudget {
     /// Staging bytes.
     bytes: u64,
     /// Work (ns), from `ns_per_byte`.
     ns: f64,
-    /// Measured cost of a staged byte: [copy, decode] (0: not known yet).
+    /// Measured cost of a staged byte of a texture not measured yet: [copy,
+    /// decode] (0: not known yet either).
     ns_per_byte: [f64; 2],
-    /// Out: the bytes staged, [copy, decode].
-    staged: &'a mut [u64; 2],
 }
 
 /// The frame's request lists, borrowed by its jobs.
@@ -1235,7 +1232,7 @@ fn declare_jobs<'s>(
     frame: &mut Frame<'s>,
     staging: &'s StagingFrame<'_>,
     requests: Declared<'s>,
-    texture_budget: TextureBudget<'_>,
+    texture_budget: TextureBudget,
     (pool, defrag_plan): (&'s mut BufferPool, &'s mut Option<DefragPlan>),
     vts: &mut SlotMap<VtHandle, Box<dyn ErasedVt>>,
     report: &mut FrameReport,
@@ -1244,7 +1241,6 @@ fn declare_jobs<'s>(
         bytes: byte_budget,
         ns: ns_budget,
         ns_per_byte,
-        staged,
     } = texture_budget;
     let (mut used, mut spent) = (0u64, 0f64);
     for s in requests.active.iter_mut() {
@@ -1255,11 +1251,15 @@ fn declare_jobs<'s>(
             file,
             upload,
             stepped,
+            staged,
+            ns_per_byte: own_cost,
             ..
         } = s;
         let file: &'s TextureFile = file;
-        let kind = !upload.native() as usize;
-        let cost = ns_per_byte[kind];
+        let cost = match *own_cost {
+            c if c > 0.0 => c,
+            _ => ns_per_byte[!upload.native() as usize],
+        };
         let mut budget = byte_budget - used;
         if cost > 0.0 {
             budget = budget.min(((ns_budget - spent) / cost) as u64);
@@ -1269,7 +1269,7 @@ fn declare_jobs<'s>(
         let bytes = staging.bytes() - before;
         used += bytes;
         spent += bytes as f64 * cost;
-        staged[kind] += bytes;
+        *staged = bytes;
         *stepped = bytes > 0;
     }
     for w in &requests.writes.writes {

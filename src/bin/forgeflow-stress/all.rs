@@ -172,6 +172,67 @@ impl FrameTimes {
     }
 }
 
+/// The slowest frames after warm-up, with where their time went: what a
+/// user reads to tell a forgeflow job from the OS or the driver (a frame
+/// whose graph took 0.1 ms of jobs but 4 ms of wall time waited for a core).
+struct SlowFrames {
+    /// (ms, description), slowest first; at most `SLOW_FRAMES`.
+    worst: Vec<(f64, String)>,
+}
+
+const SLOW_FRAMES: usize = 5;
+
+/// Where one frame's render-thread time went.
+struct FrameSplit {
+    frame: u64,
+    begin_ms: f64,
+    requests_ms: f64,
+    end_ms: f64,
+}
+
+impl SlowFrames {
+    /// Whether a frame of `ms` would be kept (cheap: most frames are not).
+    fn wants(&self, ms: f64) -> bool {
+        self.worst.len() < SLOW_FRAMES || self.worst.last().is_some_and(|w| ms > w.0)
+    }
+
+    fn record(&mut self, ms: f64, split: FrameSplit, stats: &forgeflow::graph::FrameStats) {
+        let mut jobs: Vec<_> = stats.by_name.iter().filter(|n| n.count > 0).collect();
+        jobs.sort_by(|a, b| b.max.cmp(&a.max));
+        let jobs: Vec<String> = jobs
+            .iter()
+            .take(3)
+            .map(|n| {
+                format!(
+                    "{} x{} (longest {:.2}, all {:.2})",
+                    n.name,
+                    n.count,
+                    n.max.as_secs_f64() * 1e3,
+                    n.total.as_secs_f64() * 1e3
+                )
+            })
+            .collect();
+        let text = format!(
+            "frame {} {ms:.2} ms: begin_frame {:.2}, requests {:.2}, end_frame {:.2} \
+             (graph {:.2} {}; jobs: {})",
+            split.frame,
+            split.begin_ms,
+            split.requests_ms,
+            split.end_ms,
+            stats.run_time.as_secs_f64() * 1e3,
+            if stats.ran_inline {
+                "on the render thread"
+            } else {
+                "on the workers"
+            },
+            jobs.join(", ")
+        );
+        self.worst.push((ms, text));
+        self.worst.sort_by(|a, b| b.0.total_cmp(&a.0));
+        self.worst.truncate(SLOW_FRAMES);
+    }
+}
+
 /// Memory over the run, at most `TRACE_POINTS` samples: when full, every
 /// other one is dropped and samples are taken half as often.
 struct MemoryTrace {
@@ -314,6 +375,7 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
     let mut live: Vec<PoolHandle> = Vec::new();
     let (mut next_corpus, mut loads, mut alloc_refused) = (0usize, 0u64, 0u64);
     let mut cpu_ms = FrameTimes::new();
+    let mut slow = SlowFrames { worst: Vec::new() };
     let (mut rss, mut heap, mut gpu_bytes) =
         (Growth::default(), Growth::default(), Growth::default());
     let (mut rss_end, mut gpu_bytes_end) = (0, 0);
@@ -365,6 +427,7 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
         }
         let t = Instant::now();
         rt.begin_frame().map_err(err)?;
+        let begun = t.elapsed();
         if let Some((generated, path)) = new_texture {
             match generated {
                 None => textures.push_back((rt.load_texture_path(&path), Loaded::Corpus(path))),
@@ -422,10 +485,20 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
             integrity.check(rt.free_buffer(h).is_ok());
         }
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
+        let requested = t.elapsed();
         let frame_report = rt.end_frame(&mut encoder).map_err(err)?;
         let ms = t.elapsed().as_secs_f64() * 1e3;
         if frame >= warmup {
             cpu_ms.record(ms);
+            if slow.wants(ms) {
+                let split = FrameSplit {
+                    frame,
+                    begin_ms: begun.as_secs_f64() * 1e3,
+                    requests_ms: (requested - begun).as_secs_f64() * 1e3,
+                    end_ms: ms - requested.as_secs_f64() * 1e3,
+                };
+                slow.record(ms, split, rt.scheduler().last_frame_stats());
+            }
         }
         integrity.check(frame_report.failure.is_none());
 
@@ -565,6 +638,9 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
         "memory over the run (time RSS/Rust heap/runtime GPU, MB): {}",
         trace.describe()
     ));
+    for (_, text) in slow.worst {
+        report.notes.push(format!("slowest after warm-up: {text}"));
+    }
     report.integrity.add(integrity);
     Ok(report)
 }
