@@ -198,7 +198,7 @@ impl SlowFrames {
 
     fn record(&mut self, ms: f64, split: FrameSplit, stats: &forgeflow::graph::FrameStats) {
         let mut jobs: Vec<_> = stats.by_name.iter().filter(|n| n.count > 0).collect();
-        jobs.sort_by(|a, b| b.max.cmp(&a.max));
+        jobs.sort_by_key(|n| std::cmp::Reverse(n.max));
         let jobs: Vec<String> = jobs
             .iter()
             .take(3)
