@@ -789,3 +789,62 @@ fn texture_work_per_frame_is_bounded_in_time() {
         "10 µs a frame must spread 1 MiB over frames: {bounded} frames"
     );
 }
+
+/// The request queues are bounded: loads beyond `max_queued_loads` and
+/// writes beyond `max_queued_write_bytes` are refused with `QueueFull`, and
+/// accepted again once frames have drained the queues.
+#[test]
+fn request_queues_are_bounded() {
+    let Some(gpu) = gpu::for_test("request_queues_are_bounded") else {
+        return;
+    };
+    let mut rt = Runtime::new(
+        &gpu.device,
+        &gpu.queue,
+        RuntimeConfig {
+            read_ahead: 1,
+            max_queued_loads: 2,
+            max_queued_write_bytes: 8 << 10,
+            ..config()
+        },
+    )
+    .unwrap();
+    // One read runs (read_ahead 1), two wait, the fourth is refused: no
+    // frame starts an upload meanwhile, so nothing drains.
+    let loads: Vec<_> = (0..4)
+        .map(|i| rt.load_texture_bytes(png(8, 8, 40 + i).0))
+        .collect();
+    match rt.texture(loads[3]).unwrap() {
+        TextureStatus::Failed(e @ RuntimeError::QueueFull { .. }) => {
+            assert!(e.to_string().contains("end a frame"), "{e}")
+        }
+        other => panic!("expected a full queue, got {other:?}"),
+    }
+    for &h in &loads[..3] {
+        settle(&gpu, &mut rt, h);
+        ready(&rt, h);
+    }
+    let later = rt.load_texture_bytes(png(8, 8, 50).0);
+    settle(&gpu, &mut rt, later);
+    ready(&rt, later);
+
+    let h = rt.alloc_buffer(16 << 10, 256).unwrap();
+    rt.write_buffer(h, 0, &[1; 8 << 10]).unwrap();
+    assert!(matches!(
+        rt.write_buffer(h, 0, &[2; 4]),
+        Err(RuntimeError::QueueFull { .. })
+    ));
+    frame(&gpu, &mut rt);
+    let read = |rt: &Runtime| {
+        let r = rt.resolve_buffer(h).unwrap();
+        gpu.read_buffer(r.buffer, r.offset, r.size).unwrap()
+    };
+    assert!(
+        read(&rt)[..8 << 10].iter().all(|&b| b == 1),
+        "the refused write queued nothing"
+    );
+    rt.write_buffer(h, 0, &[3; 8 << 10])
+        .expect("the next frame takes writes again");
+    frame(&gpu, &mut rt);
+    assert!(read(&rt)[..8 << 10].iter().all(|&b| b == 3));
+}

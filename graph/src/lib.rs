@@ -17,11 +17,16 @@
 //!    ([`JobBuilder::reads`], [`JobBuilder::writes`]) from which the order
 //!    follows: a reader runs after the last earlier writer, a writer after the
 //!    last writer and all readers since.
-//! 3. [`Frame::run`] executes the graph on the pool and returns a
-//!    [`FrameSummary`], or a [`FrameError`] naming each failed job. A job that
+//! 3. [`Frame::run`] executes the graph on the pool (or, for a small frame,
+//!    on the calling thread: see [`SchedulerConfig::inline_below`]) and
+//!    returns a [`FrameSummary`], or a [`FrameError`] naming each failed job. A job that
 //!    returns an error or panics fails the frame; jobs depending on it are
 //!    skipped; independent jobs still run; the next frame is unaffected.
 //! 4. The GPU layer signals the frame's [`FrameFence`] when the GPU is done.
+//!
+//! Work too long for any frame (reading a file, inflating a whole level)
+//! goes to a [`Background`]: threads of their own, at a lower priority,
+//! whose [`Task`]s a frame polls.
 //!
 //! ## Cost
 //!

@@ -34,6 +34,16 @@ pub enum RuntimeError {
         /// The budget.
         budget: u64,
     },
+    /// A request queue is full (back-pressure): end a frame to drain it,
+    /// or raise the limit in the config.
+    QueueFull {
+        /// Which queue.
+        what: &'static str,
+        /// Its limit.
+        limit: u64,
+        /// What the limit counts.
+        unit: &'static str,
+    },
     /// A texture file could not be read or is not a valid texture.
     Texture(String),
     /// A texture's upload could not be prepared (unsupported format...).
@@ -73,6 +83,11 @@ impl fmt::Display for RuntimeError {
                 f,
                 "the {what} budget of {budget} bytes cannot take {requested} more ({in_use} in use); \
                  free resources or raise it in RuntimeConfig"
+            ),
+            RuntimeError::QueueFull { what, limit, unit } => write!(
+                f,
+                "the queue of {what} is full ({limit} {unit}); end a frame to drain it, or raise \
+                 the limit in RuntimeConfig"
             ),
             RuntimeError::Texture(why) => write!(f, "texture file: {why}"),
             RuntimeError::Upload(why) => write!(f, "texture upload: {why}"),

@@ -152,6 +152,13 @@ pub struct RuntimeConfig {
     /// files and inflate supercompressed levels: work that cannot be cut
     /// into pieces short enough for a frame.
     pub background: BackgroundConfig,
+    /// Loads that wait for their read to start, at most (default 4096): a
+    /// load beyond it fails at once with [`RuntimeError::QueueFull`].
+    pub max_queued_loads: usize,
+    /// Bytes of buffer writes queued between two `end_frame`s, at most
+    /// (default 32 MiB, a frame's staging): a write beyond it is
+    /// [`RuntimeError::QueueFull`] and queues nothing.
+    pub max_queued_write_bytes: u64,
     /// Texture files read ahead of their upload at most (default 8): files
     /// being read plus files read and waiting for their upload. The bound
     /// on the memory that a burst of loads holds.
@@ -177,6 +184,8 @@ impl Default for RuntimeConfig {
             texture_usage: wgpu::TextureUsages::empty(),
             background: BackgroundConfig::default(),
             read_ahead: 8,
+            max_queued_loads: 4096,
+            max_queued_write_bytes: 32 << 20,
         }
     }
 }
@@ -601,7 +610,8 @@ impl Runtime {
 
     /// Queues the load of a texture file (KTX2, KTX 1, DDS or PNG): a
     /// background thread reads and validates it (and decodes a PNG), and
-    /// the frames after that upload it. Errors (a missing, truncated or invalid file) arrive in
+    /// the frames after that upload it. Errors (a missing, truncated or
+    /// invalid file; more than `max_queued_loads` loads waiting) arrive in
     /// [`texture`](Self::texture) as [`TextureStatus::Failed`].
     pub fn load_texture_path(&mut self, path: impl Into<PathBuf>) -> TextureHandle {
         self.queue_read(ReadSource::Path(path.into()))
@@ -614,6 +624,17 @@ impl Runtime {
     }
 
     fn queue_read(&mut self, source: ReadSource) -> TextureHandle {
+        self.pump_reads();
+        if self.read_queue.len() >= self.config.max_queued_loads {
+            self.stats.textures_failed += 1;
+            return self
+                .textures
+                .insert(TextureSlot::Failed(RuntimeError::QueueFull {
+                    what: "texture loads waiting for their read",
+                    limit: self.config.max_queued_loads as u64,
+                    unit: "loads",
+                }));
+        }
         let handle = self.textures.insert(TextureSlot::Reading);
         self.read_queue.push_back((handle, source));
         self.pump_reads();
@@ -671,7 +692,8 @@ impl Runtime {
 
     /// Queues a write of `data` at `offset` into an allocation; the copy is
     /// recorded by the next `end_frame` (data and offset: multiples of 4).
-    /// Writes of one frame to the same bytes: the last one wins.
+    /// Writes of one frame to the same bytes: the last one wins. More than
+    /// `max_queued_write_bytes` in one frame is [`RuntimeError::QueueFull`].
     pub fn write_buffer(
         &mut self,
         handle: PoolHandle,
@@ -693,6 +715,14 @@ impl Runtime {
         }
         if data.is_empty() {
             return Ok(());
+        }
+        let limit = self.config.max_queued_write_bytes;
+        if self.queued.bytes.len() as u64 + data.len() as u64 > limit {
+            return Err(RuntimeError::QueueFull {
+                what: "buffer writes of this frame",
+                limit,
+                unit: "bytes",
+            });
         }
         self.queued.push(handle, offset, data);
         Ok(())
