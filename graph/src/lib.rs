@@ -61,7 +61,7 @@ mod stats;
 mod sync;
 mod topology;
 
-pub use background::{Background, BackgroundConfig, BackgroundStats, Task, TaskPanicked};
+pub use background::{Background, BackgroundConfig, BackgroundStats, Task, TaskFailed};
 pub use error::{FailureKind, FrameError, GraphError, JobError, JobFailure, JobResult};
 pub use fence::FrameFence;
 pub use job::{Job, JobContext};
