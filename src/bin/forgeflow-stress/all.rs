@@ -594,6 +594,18 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
     report.metric("rss_bytes_end", rss_end as f64);
     report.metric("gpu_bytes_end", gpu_bytes_end as f64);
     report.metric("graph.failed_frames", stats.failed_frames as f64);
+    let sched_stats = rt.scheduler().stats();
+    report.metric(
+        "graph.frames_inline_pct",
+        100.0 * sched_stats.frames_inline as f64 / sched_stats.frames_run.max(1) as f64,
+    );
+    report.metric(
+        "graph.dispatch_wait_ms",
+        sched_stats.dispatch_wait.as_secs_f64() * 1e3,
+    );
+    let bg = rt.background().stats();
+    report.metric("background.tasks", bg.finished as f64);
+    report.metric("background.busy_s", bg.busy.as_secs_f64());
     report.metric("texture.loads", loads as f64);
     report.metric("texture.ready", stats.textures_ready as f64);
     report.metric("texture.failed", stats.textures_failed as f64);
