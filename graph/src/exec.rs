@@ -450,6 +450,7 @@ mod loom_model {
             poisoned: AtomicBool::new(false),
             remaining: AtomicU32::new(remaining),
             elapsed_ns: AtomicU64::new(0),
+            weight: 1,
             key: Default::default(),
             work: JobSlot::empty(),
         }
