@@ -652,9 +652,10 @@ impl TextureUpload {
             )?;
             used += piece.layout().staged_bytes;
             let band = c.row..c.row + rows;
+            // A job's weight: KiB written to staging.
+            let weight = piece.layout().staged_bytes / 1024;
             if self.native {
                 let row_bytes = piece.layout().row_bytes as usize;
-                let weight = piece.layout().staged_bytes / 1024;
                 add_after(
                     frame,
                     "texture upload",
@@ -673,7 +674,6 @@ impl TextureUpload {
                     },
                 )?;
             } else if bd > 1 {
-                let weight = piece.layout().staged_bytes / 1024;
                 add_after(
                     frame,
                     "texture decode",
@@ -806,7 +806,7 @@ fn declare_decode<'s, S: TextureSource + ?Sized>(
             .split_at(px_rows * pitch);
         rest = Some(tail);
         let images = images.clone();
-        // Weight: KiB decoded (the same unit as the other decode jobs).
+        // Weight: KiB decoded (the unit of the other texture jobs).
         let weight = (px_rows * row_bytes / 1024) as u64;
         add_after(
             frame,

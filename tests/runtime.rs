@@ -34,6 +34,11 @@ fn config() -> RuntimeConfig {
     }
 }
 
+/// A runtime over the test's device.
+fn runtime(gpu: &Gpu, config: RuntimeConfig) -> Runtime {
+    Runtime::new(&gpu.device, &gpu.queue, config).expect("runtime")
+}
+
 /// One frame: begin, end into a fresh encoder, submit.
 fn frame(gpu: &Gpu, rt: &mut Runtime) -> FrameReport {
     rt.begin_frame().expect("begin_frame");
@@ -93,7 +98,7 @@ fn textures_by_bytes_and_path_read_back_equal() {
     let Some(gpu) = gpu::for_test("textures_by_bytes_and_path_read_back_equal") else {
         return;
     };
-    let mut rt = Runtime::new(&gpu.device, &gpu.queue, config()).unwrap();
+    let mut rt = runtime(&gpu, config());
     let (file_a, pixels_a) = png(64, 32, 1);
     let (file_b, pixels_b) = png(16, 16, 2);
     let dir = std::env::temp_dir().join(format!("forgeflow-rt-{}", std::process::id()));
@@ -136,15 +141,13 @@ fn a_large_texture_streams_within_the_per_frame_budget() {
         return;
     };
     let budget = 128 << 10;
-    let mut rt = Runtime::new(
-        &gpu.device,
-        &gpu.queue,
+    let mut rt = runtime(
+        &gpu,
         RuntimeConfig {
             texture_upload_bytes_per_frame: budget,
             ..config()
         },
-    )
-    .unwrap();
+    );
     let (file, pixels) = png(512, 512, 4); // 1 MiB of RGBA8
     let h = rt.load_texture_bytes(file);
     // Until its background read is done.
@@ -171,7 +174,7 @@ fn buffer_writes_survive_churn_and_defragmentation() {
     let Some(gpu) = gpu::for_test("buffer_writes_survive_churn_and_defragmentation") else {
         return;
     };
-    let mut rt = Runtime::new(&gpu.device, &gpu.queue, config()).unwrap();
+    let mut rt = runtime(&gpu, config());
     let mut rng = SplitMix64::new(5);
     let mut shadow: HashMap<PoolHandle, Vec<u8>> = HashMap::new();
     let mut live: Vec<PoolHandle> = Vec::new();
@@ -228,9 +231,8 @@ fn the_last_write_of_a_frame_wins_even_when_scattered() {
         return;
     };
     // The GPU scatter writes a frame's small pieces in parallel, in no set order.
-    let mut rt = Runtime::new(
-        &gpu.device,
-        &gpu.queue,
+    let mut rt = runtime(
+        &gpu,
         RuntimeConfig {
             staging: forgeflow::staging::StagingConfig {
                 buffer_size: 4 << 20,
@@ -239,8 +241,7 @@ fn the_last_write_of_a_frame_wins_even_when_scattered() {
             },
             ..config()
         },
-    )
-    .unwrap();
+    );
     let mut rng = SplitMix64::new(17);
     let h = rt.alloc_buffer(64 << 10, 256).unwrap();
     let mut shadow = vec![0u8; 64 << 10];
@@ -267,7 +268,7 @@ fn bad_files_fail_their_texture_only() {
     let Some(gpu) = gpu::for_test("bad_files_fail_their_texture_only") else {
         return;
     };
-    let mut rt = Runtime::new(&gpu.device, &gpu.queue, config()).unwrap();
+    let mut rt = runtime(&gpu, config());
     let (good_file, pixels) = png(32, 32, 3);
     let good = rt.load_texture_bytes(good_file.clone());
     let corrupt = rt.load_texture_bytes(b"\xABKTX 20\xBB\r\n\x1A\nthis is no header".to_vec());
@@ -317,15 +318,13 @@ fn budgets_give_typed_errors() {
     let Some(gpu) = gpu::for_test("budgets_give_typed_errors") else {
         return;
     };
-    let mut rt = Runtime::new(
-        &gpu.device,
-        &gpu.queue,
+    let mut rt = runtime(
+        &gpu,
         RuntimeConfig {
             texture_budget_bytes: 64 * 64 * 4,
             ..config()
         },
-    )
-    .unwrap();
+    );
     let fits = rt.load_texture_bytes(png(64, 64, 1).0);
     settle(&gpu, &mut rt, fits);
     ready(&rt, fits);
@@ -382,7 +381,7 @@ fn a_panicking_job_fails_its_frame_and_nothing_else() {
     let Some(gpu) = gpu::for_test("a_panicking_job_fails_its_frame_and_nothing_else") else {
         return;
     };
-    let mut rt = Runtime::new(&gpu.device, &gpu.queue, config()).unwrap();
+    let mut rt = runtime(&gpu, config());
     let layout = VtLayout::new(256, 256, 64, 4).unwrap();
     let vt = rt
         .add_virtual_texture(
@@ -442,7 +441,7 @@ fn frame_order_and_stale_handles_are_errors() {
     let Some(gpu) = gpu::for_test("frame_order_and_stale_handles_are_errors") else {
         return;
     };
-    let mut rt = Runtime::new(&gpu.device, &gpu.queue, config()).unwrap();
+    let mut rt = runtime(&gpu, config());
     let mut encoder = gpu.device.create_command_encoder(&Default::default());
     assert!(matches!(
         rt.end_frame(&mut encoder),
@@ -486,7 +485,7 @@ fn a_lost_device_is_reported_not_a_panic() {
     let Some(gpu) = gpu::for_test("a_lost_device_is_reported_not_a_panic") else {
         return;
     };
-    let mut rt = Runtime::new(&gpu.device, &gpu.queue, config()).unwrap();
+    let mut rt = runtime(&gpu, config());
     let h = rt.alloc_buffer(256, 4).unwrap();
     rt.write_buffer(h, 0, &[7; 256]).unwrap();
     frame(&gpu, &mut rt);
@@ -511,7 +510,7 @@ fn tracy_gpu_zones_run_where_timestamps_exist() {
     let Some(gpu) = gpu::for_test("tracy_gpu_zones_run_where_timestamps_exist") else {
         return;
     };
-    let mut rt = Runtime::new(&gpu.device, &gpu.queue, config()).unwrap();
+    let mut rt = runtime(&gpu, config());
     let needed = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
     assert_eq!(rt.tracy_gpu_zones(), gpu.device.features().contains(needed));
     eprintln!("Tracy GPU zones on this adapter: {}", rt.tracy_gpu_zones());
@@ -545,9 +544,8 @@ fn a_slow_read_never_holds_up_a_frame() {
         .status()
         .expect("mkfifo runs");
     assert!(made.success(), "mkfifo failed");
-    let mut rt = Runtime::new(
-        &gpu.device,
-        &gpu.queue,
+    let mut rt = runtime(
+        &gpu,
         RuntimeConfig {
             background: forgeflow::graph::BackgroundConfig {
                 threads: 2,
@@ -555,8 +553,7 @@ fn a_slow_read_never_holds_up_a_frame() {
             },
             ..config()
         },
-    )
-    .unwrap();
+    );
     let slow = rt.load_texture_path(&fifo);
     let (quick_file, quick_pixels) = png(16, 16, 12);
     let quick = rt.load_texture_bytes(quick_file);
@@ -612,16 +609,14 @@ fn supercompressed_levels_inflate_outside_the_frame() {
         eprintln!("skipped: no BC support on this adapter");
         return;
     }
-    let mut rt = Runtime::new(
-        &gpu.device,
-        &gpu.queue,
+    let mut rt = runtime(
+        &gpu,
         RuntimeConfig {
             // Several frames per level, so pieces meet levels not inflated yet.
             texture_upload_bytes_per_frame: 256 << 10,
             ..config()
         },
-    )
-    .unwrap();
+    );
     let h = rt.load_texture_path(&path);
     let start = std::time::Instant::now();
     while !settled(&rt, h) && start.elapsed() < std::time::Duration::from_secs(30) {
@@ -695,16 +690,14 @@ fn out_of_memory_fails_the_texture_and_nothing_else() {
     let Some(gpu) = gpu::for_test("out_of_memory_fails_the_texture_and_nothing_else") else {
         return;
     };
-    let mut rt = Runtime::new(
-        &gpu.device,
-        &gpu.queue,
+    let mut rt = runtime(
+        &gpu,
         RuntimeConfig {
             // No budget of ours stands in the way: the device must refuse.
             texture_budget_bytes: u64::MAX,
             ..config()
         },
-    )
-    .unwrap();
+    );
     let (before_file, before_pixels) = png(32, 32, 21);
     let before = rt.load_texture_bytes(before_file);
     settle(&gpu, &mut rt, before);
@@ -751,16 +744,14 @@ fn texture_work_per_frame_is_bounded_in_time() {
     };
     // Frames to upload a 1 MiB texture once the cost of a byte is known.
     let frames_for = |ms: f64| {
-        let mut rt = Runtime::new(
-            &gpu.device,
-            &gpu.queue,
+        let mut rt = runtime(
+            &gpu,
             RuntimeConfig {
                 texture_upload_bytes_per_frame: 4 << 20,
                 texture_upload_ms_per_frame: ms,
                 ..config()
             },
-        )
-        .unwrap();
+        );
         // A first texture measures what a byte costs.
         let probe = rt.load_texture_bytes(png(256, 256, 30).0);
         settle(&gpu, &mut rt, probe);
@@ -798,17 +789,15 @@ fn request_queues_are_bounded() {
     let Some(gpu) = gpu::for_test("request_queues_are_bounded") else {
         return;
     };
-    let mut rt = Runtime::new(
-        &gpu.device,
-        &gpu.queue,
+    let mut rt = runtime(
+        &gpu,
         RuntimeConfig {
             read_ahead: 1,
             max_queued_loads: 2,
             max_queued_write_bytes: 8 << 10,
             ..config()
         },
-    )
-    .unwrap();
+    );
     // One read runs (read_ahead 1), two wait, the fourth is refused: no
     // frame starts an upload meanwhile, so nothing drains.
     let loads: Vec<_> = (0..4)

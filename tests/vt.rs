@@ -254,6 +254,18 @@ fn render<S: TileSource>(
     renders
 }
 
+/// A test's config: `budget_bytes`, tiles old after 2 frames, and no time
+/// budget, so that how many tiles a frame loads does not depend on how busy
+/// the machine is.
+fn steady(budget_bytes: u64) -> VtConfig {
+    VtConfig {
+        budget_bytes,
+        min_age: 2,
+        max_fault_ms: f64::MAX,
+        ..Default::default()
+    }
+}
+
 #[test]
 fn a_virtual_texture_renders_as_its_tiles_once_its_feedback_is_served() {
     let Some(gpu) =
@@ -263,20 +275,7 @@ fn a_virtual_texture_renders_as_its_tiles_once_its_feedback_is_served() {
     };
     let layout = VtLayout::new(1024, 1024, 64, 4).unwrap();
     let terrain = Terrain::new(layout, 3);
-    let mut vt = VirtualTexture::new(
-        &gpu.device,
-        terrain,
-        VtConfig {
-            budget_bytes: 4 << 20,
-            min_age: 2,
-            // No time budget: how many tiles a frame loads must not depend
-            // on how busy the machine is.
-            max_fault_ms: f64::MAX,
-            ..Default::default()
-        },
-        (SIDE, SIDE),
-    )
-    .unwrap();
+    let mut vt = VirtualTexture::new(&gpu.device, terrain, steady(4 << 20), (SIDE, SIDE)).unwrap();
     let renders = render(&gpu, &mut vt, 8);
     let terrain = vt.source().clone();
     // Frame 1: only the root is resident: every pixel shows it (level 4).
@@ -339,14 +338,7 @@ fn updates_without_new_feedback_allocate_nothing() {
     let mut vt = VirtualTexture::new(
         &gpu.device,
         Terrain::new(layout, 3),
-        VtConfig {
-            budget_bytes: 4 << 20,
-            min_age: 2,
-            // No time budget: how many tiles a frame loads must not depend
-            // on how busy the machine is.
-            max_fault_ms: f64::MAX,
-            ..Default::default()
-        },
+        steady(4 << 20),
         (SIDE, SIDE),
     )
     .unwrap();
@@ -494,14 +486,7 @@ fn a_working_set_larger_than_the_cache_raises_the_bias_instead_of_thrashing() {
     let mut vt = VirtualTexture::new(
         &gpu.device,
         Terrain::new(layout, 5),
-        VtConfig {
-            budget_bytes: budget,
-            min_age: 2,
-            // No time budget: how many tiles a frame loads must not depend
-            // on how busy the machine is.
-            max_fault_ms: f64::MAX,
-            ..Default::default()
-        },
+        steady(budget),
         (SIDE, SIDE),
     )
     .unwrap();

@@ -75,13 +75,14 @@ pub struct SchedulerConfig {
     /// Waking a pool worker costs a few microseconds on an idle machine but
     /// milliseconds on a busy one (a driver rendering on the same cores: a
     /// woken worker waits for a time slice); a small frame does not need the
-    /// parallelism. The expected work is the sum of each job name's recent
-    /// mean run time; a frame with a job name not seen before runs on the
-    /// pool. Above this floor a frame also runs inline when the pool is
-    /// expected to be slower: when its work spread over the workers, plus
+    /// parallelism. The expected work is the sum over the frame's jobs of
+    /// each one's [`weight`](JobBuilder::weight) times its name's recent
+    /// mean run time per unit; a frame with a job name not seen before runs
+    /// on the pool. Above this floor a frame also runs inline when the pool
+    /// is expected to be slower: when its work spread over the workers, plus
     /// the time a frame waits for a worker to start it (a decaying maximum
-    /// of the waits measured), exceeds the work itself (one frame in 128 of those goes to the pool anyway, to
-    /// measure that wait again).
+    /// of the waits measured), exceeds the work itself (one frame in 128 of
+    /// those goes to the pool anyway, to measure that wait again).
     pub inline_below: Duration,
 }
 
@@ -157,7 +158,8 @@ pub struct Scheduler {
     /// A decaying maximum of how long a frame given to the pool waits for a
     /// worker to start it (ns).
     dispatch_ns: u64,
-    /// Frames that ran inline only because the pool was expected to be slower.
+    /// Frames above the floor for which the pool was expected to be slower
+    /// (every 128th of them goes to the pool to measure the wait again).
     inline_by_dispatch: u64,
     last_stats: FrameStats,
     totals: SchedulerStats,

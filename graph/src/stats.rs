@@ -77,8 +77,8 @@ pub struct FrameStats {
     pub graph_depth: u32,
     /// One entry per distinct job name, in order of first declaration.
     pub by_name: Vec<JobNameStats>,
-    /// Whether the frame ran on the calling thread (its jobs were expected
-    /// to take less than `SchedulerConfig::inline_below`).
+    /// Whether the frame ran on the calling thread (see
+    /// `SchedulerConfig::inline_below` for when it does).
     pub ran_inline: bool,
 }
 

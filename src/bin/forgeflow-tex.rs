@@ -420,8 +420,7 @@ fn upload(args: &[String]) -> ExitCode {
 
 /// `vt-build`: a tile pack from the procedural terrain or from an image.
 fn vt_build(args: &[String]) -> ExitCode {
-    use forgeflow::jobs::vt::{write_pack, Terrain, TileFormat, TileId, VtLayout};
-    use rayon::prelude::*;
+    use forgeflow::jobs::vt::{write_pack_parallel, Terrain, TileFormat, TileId, VtLayout};
     use std::io::IsTerminal;
     let (mut terrain, mut image, mut out): (Option<u32>, Option<&String>, Option<&String>) =
         (None, None, None);
@@ -538,41 +537,21 @@ fn vt_build(args: &[String]) -> ExitCode {
             }
         }
     };
-    // Tiles are made 256 at a time on all cores, written in order.
-    let mut batch: std::collections::VecDeque<Vec<u8>> = Default::default();
-    let mut next = 0u32;
+    // Tiles are made on all cores, written in order.
     let total = layout.tile_count();
     let terminal = std::io::stderr().is_terminal();
     let started = std::time::Instant::now();
-    let result = write_pack(
-        out,
-        layout,
-        TileFormat::Rgba8,
-        zstd,
-        |_| {
-            if batch.is_empty() {
-                let end = (next + 256).min(total);
-                let made: Vec<Vec<u8>> = (next..end)
-                    .into_par_iter()
-                    .map(|i| make(layout.tile_at(i).expect("in range")))
-                    .collect();
-                batch.extend(made);
-                next = end;
-            }
-            batch.pop_front().expect("made ahead")
-        },
-        |done, all| {
-            if terminal && (done % 64 == 0 || done == all) {
-                let width = 40;
-                let filled = (done as usize * width) / all as usize;
-                eprint!(
-                    "\r[{}{}] {done}/{all} tiles",
-                    "#".repeat(filled),
-                    " ".repeat(width - filled)
-                );
-            }
-        },
-    );
+    let result = write_pack_parallel(out, layout, TileFormat::Rgba8, zstd, make, |done, all| {
+        if terminal && (done % 64 == 0 || done == all) {
+            let width = 40;
+            let filled = (done as usize * width) / all as usize;
+            eprint!(
+                "\r[{}{}] {done}/{all} tiles",
+                "#".repeat(filled),
+                " ".repeat(width - filled)
+            );
+        }
+    });
     if terminal {
         eprintln!();
     }

@@ -959,11 +959,7 @@ impl Runtime {
         }
         measure_texture_cost(&mut active, &mut self.texture_ns_per_byte);
         self.stats.buffer_writes += report.buffer_writes as u64;
-        self.stats.buffer_write_bytes += queued
-            .writes
-            .iter()
-            .map(|w| w.bytes.len() as u64)
-            .sum::<u64>();
+        self.stats.buffer_write_bytes += queued.bytes.len() as u64;
 
         // Tiles whose page-fault job failed leave the page table again.
         for vt in self.vts.values_mut() {

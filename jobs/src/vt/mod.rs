@@ -21,7 +21,7 @@ pub mod terrain;
 
 pub use cache::{CacheStats, Insert, TileCache};
 pub use layout::{TileId, VtError, VtLayout};
-pub use pack::{write_pack, PackError, TileFormat, TilePack};
+pub use pack::{write_pack, write_pack_parallel, PackError, TileFormat, TilePack};
 pub use page_table::{Delta, Entry, PageTable};
 pub use requests::{MipBias, Request, RequestQueue};
 pub use terrain::Terrain;

@@ -385,10 +385,85 @@ pub fn write_pack(
     Ok(offset)
 }
 
+/// Tiles [`write_pack_parallel`] makes at once.
+const PARALLEL_BATCH: u32 = 256;
+
+/// [`write_pack`] with the tiles made on all cores (rayon), a batch at a
+/// time, and written in index order: for sources whose tiles are costly to
+/// make (a procedural terrain, a resampled image).
+pub fn write_pack_parallel(
+    path: impl AsRef<Path>,
+    layout: VtLayout,
+    format: TileFormat,
+    zstd: bool,
+    make: impl Fn(TileId) -> Vec<u8> + Sync,
+    progress: impl FnMut(u32, u32),
+) -> Result<u64, PackError> {
+    use rayon::prelude::*;
+    let total = layout.tile_count();
+    let (mut batch, mut next) = (std::collections::VecDeque::new(), 0u32);
+    write_pack(
+        path,
+        layout,
+        format,
+        zstd,
+        // `write_pack` asks for the tiles in index order: the batch is the
+        // next ones.
+        |_| {
+            if batch.is_empty() {
+                let end = (next + PARALLEL_BATCH).min(total);
+                let made: Vec<Vec<u8>> = (next..end)
+                    .into_par_iter()
+                    .map(|i| make(layout.tile_at(i).expect("an index below the tile count")))
+                    .collect();
+                batch.extend(made);
+                next = end;
+            }
+            batch.pop_front().expect("a batch was made")
+        },
+        progress,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::synthetic::SplitMix64;
+
+    #[test]
+    fn a_pack_made_in_parallel_is_the_pack_made_in_order() {
+        let l = VtLayout::new(700, 300, 32, 2).unwrap();
+        assert!(l.tile_count() > PARALLEL_BATCH, "more than one batch");
+        let raw = TileFormat::Rgba8.slot_bytes(l.slot()) as usize;
+        let dir = std::env::temp_dir();
+        let (a, b) = (
+            dir.join(format!("ff-pack-seq-{}.vtpack", std::process::id())),
+            dir.join(format!("ff-pack-par-{}.vtpack", std::process::id())),
+        );
+        let mut calls = 0;
+        write_pack(
+            &a,
+            l,
+            TileFormat::Rgba8,
+            true,
+            |t| tile_bytes(t, raw),
+            |_, _| {},
+        )
+        .unwrap();
+        write_pack_parallel(
+            &b,
+            l,
+            TileFormat::Rgba8,
+            true,
+            |t| tile_bytes(t, raw),
+            |_, _| calls += 1,
+        )
+        .unwrap();
+        assert_eq!(calls, l.tile_count());
+        let (a_bytes, b_bytes) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+        let _ = (std::fs::remove_file(&a), std::fs::remove_file(&b));
+        assert!(a_bytes == b_bytes, "the parallel pack differs");
+    }
 
     fn tile_bytes(t: TileId, n: usize) -> Vec<u8> {
         let mut rng = SplitMix64::new(((t.mip as u64) << 32) | (t.y as u64) << 16 | t.x as u64);

@@ -28,12 +28,11 @@ use std::time::Instant;
 
 use forgeflow::jobs::alloc::DefragBudget;
 use forgeflow::jobs::synthetic::SplitMix64;
-use forgeflow::jobs::vt::{write_pack, Terrain, TileFormat, TilePack, VtLayout};
+use forgeflow::jobs::vt::{write_pack_parallel, Terrain, TileFormat, TilePack, VtLayout};
 use forgeflow::pool::{BufferPoolConfig, PoolHandle};
 use forgeflow::runtime::{Runtime, RuntimeConfig, RuntimeError, TextureHandle, TextureStatus};
 use forgeflow::staging::StagingConfig;
 use forgeflow::vt::VtConfig;
-use rayon::prelude::*;
 
 use crate::cli::Options;
 use crate::report::{Integrity, Progress, ScenarioReport};
@@ -66,26 +65,13 @@ fn terrain_pack(layout: VtLayout, seed: u64, progress: &mut Progress) -> Result<
         }
     }
     let terrain = Terrain::new(layout, seed);
-    let total = layout.tile_count();
-    let (mut batch, mut next) = (VecDeque::new(), 0u32);
-    let tmp = path.with_extension("partial");
-    write_pack(
-        &tmp,
+    // The pack appears at `path` only once complete.
+    write_pack_parallel(
+        &path,
         layout,
         TileFormat::Rgba8,
         false,
-        |_| {
-            if batch.is_empty() {
-                let end = (next + 256).min(total);
-                let made: Vec<Vec<u8>> = (next..end)
-                    .into_par_iter()
-                    .map(|i| terrain.tile_rgba8(layout.tile_at(i).expect("in range")))
-                    .collect();
-                batch.extend(made);
-                next = end;
-            }
-            batch.pop_front().expect("a batch was made")
-        },
+        |t| terrain.tile_rgba8(t),
         |done, total| {
             progress.update(
                 "all: making the terrain's tile pack",
@@ -93,8 +79,7 @@ fn terrain_pack(layout: VtLayout, seed: u64, progress: &mut Progress) -> Result<
             )
         },
     )
-    .map_err(|e| format!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+    .map_err(|e| format!("{}: {e}", path.display()))?;
     TilePack::open(&path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
