@@ -555,6 +555,19 @@ fn a_slow_read_never_holds_up_a_frame() {
         },
     );
     let slow = rt.load_texture_path(&fifo);
+    // Were the read on the render thread, the frames below would block for
+    // good: after 20 s a watchdog opens the pipe and closes it, which ends a
+    // waiting read (an empty file: `slow` fails and the test with it). When
+    // no read waits any more, its non-blocking open just fails.
+    let watchdog_fifo = fifo.clone();
+    std::thread::spawn(move || {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::thread::sleep(std::time::Duration::from_secs(20));
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&watchdog_fifo);
+    });
     let (quick_file, quick_pixels) = png(16, 16, 12);
     let quick = rt.load_texture_bytes(quick_file);
     // The read of `slow` blocks until a writer opens the pipe: every frame
@@ -567,7 +580,10 @@ fn a_slow_read_never_holds_up_a_frame() {
         gpu.read_texture(ready(&rt, quick), 0, 0..1).unwrap(),
         quick_pixels
     );
-    assert!(matches!(rt.texture(slow).unwrap(), TextureStatus::Loading));
+    assert!(
+        matches!(rt.texture(slow).unwrap(), TextureStatus::Loading),
+        "the frames waited for the blocked read"
+    );
     let (slow_file, slow_pixels) = png(32, 8, 13);
     std::fs::write(&fifo, &slow_file).unwrap();
     settle(&gpu, &mut rt, slow);
