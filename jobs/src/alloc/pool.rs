@@ -292,7 +292,15 @@ impl PoolAllocator {
         // Larger than any block: refused before the size arithmetic can overflow.
         let fits_a_block = size <= MAX_BLOCK && align <= MAX_BLOCK;
         let size = size.min(MAX_BLOCK + 1).div_ceil(GRANULE) * GRANULE;
-        match fits_a_block.then(|| self.tlsf.alloc(size, align)).flatten() {
+        // From the end of the free range away from the compaction sweep's
+        // front (see `plan_compaction`): the ranges the sweep moves away from
+        // the gap's front join the gap once their fence passes, and an
+        // allocation carved in between would wall them off as a new hole.
+        let high = !self.sweep_up;
+        match fits_a_block
+            .then(|| self.tlsf.alloc_from(size, align, high))
+            .flatten()
+        {
             Some(node) => {
                 let key = self.keys.insert(Entry::new(node, size, align));
                 self.tlsf.owners[node as usize] = key.data().as_ffi();

@@ -388,6 +388,15 @@ impl Tlsf {
         Some(self.carve(n, size, align))
     }
 
+    /// Allocates like [`alloc`](Self::alloc), but from the high end of the
+    /// range found when `high` (the slack after the data then stays in the
+    /// used node, as in [`alloc_in`](Self::alloc_in)).
+    #[inline]
+    pub(crate) fn alloc_from(&mut self, size: u64, align: u64, high: bool) -> Option<u32> {
+        let n = self.find(size, align)?;
+        self.alloc_in(n, size, align, high)
+    }
+
     /// Turns the (removed from its bin) free node `n` into a used node that
     /// holds `size` bytes at `align`, returning the rest after it to the bins.
     /// The alignment padding before the data stays in the used node (like
