@@ -9,7 +9,7 @@
 //! - [`page_table`]: the indirection and its deltas for the GPU copy.
 //! - [`cache`]: slots under a budget, LRU with a minimum age, pinning.
 //! - [`requests`]: feedback to de-duplicated, prioritised requests; the mip bias.
-//! - [`pack`]: the tile pack file (validated, checksummed, memory-mapped).
+//! - [`pack`]: the tile pack file (validated, checksummed, read tile by tile).
 //! - [`terrain`]: a deterministic procedural terrain as a tile source.
 
 pub mod cache;

@@ -363,6 +363,7 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
     let mut slow = SlowFrames { worst: Vec::new() };
     let (mut rss, mut heap, mut gpu_bytes) =
         (Growth::default(), Growth::default(), Growth::default());
+    let (mut rss_anon, mut rss_file) = (Growth::default(), Growth::default());
     let (mut rss_end, mut gpu_bytes_end) = (0, 0);
     let mut trace = MemoryTrace::new();
     let started = Instant::now();
@@ -522,6 +523,10 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
                 rss_end = rss_now;
                 gpu_bytes_end = rt.gpu_bytes();
                 rss.sample(second, rss_end);
+                if let Some((anon, file)) = crate::texture::rss_parts() {
+                    rss_anon.sample(second, anon);
+                    rss_file.sample(second, file);
+                }
                 heap.sample(second, heap_now);
                 gpu_bytes.sample(second, gpu_bytes_end);
             } else {
@@ -572,6 +577,11 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
     report.metric("frame_cpu_ms_max", max);
     let (rss_growth, gpu_growth) = (rss.growth(), gpu_bytes.growth());
     report.metric("rss_growth_bytes_after_warmup", rss_growth);
+    // RSS in two parts: anonymous memory (what the process and its driver
+    // allocated) and the pages of mapped files (libraries, textures read
+    // through a mapping), which grow as more of a file is touched.
+    report.metric("rss_anon_growth_bytes_after_warmup", rss_anon.growth());
+    report.metric("rss_file_growth_bytes_after_warmup", rss_file.growth());
     // The Rust heap alone (forgeflow, wgpu, this binary): a growth of RSS
     // without one of the heap is the driver's.
     report.metric("heap_growth_bytes_after_warmup", heap.growth());

@@ -176,6 +176,19 @@ pub(crate) fn rss() -> Option<(u64, u64)> {
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
+/// The resident set's anonymous and file-backed parts, in bytes (Linux):
+/// what the process allocated, and the pages of files it maps (shared
+/// libraries, mapped textures), which the kernel can drop and re-read.
+pub(crate) fn rss_parts() -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb * 1024)
+    };
+    Some((field("RssAnon:")?, field("RssFile:")?))
+}
+
 /// Resets the peak resident set to the current one (Linux 4.0+).
 fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
