@@ -6,7 +6,7 @@
 use forgeflow::gpu::{self, Gpu};
 use forgeflow::graph::{Scheduler, SchedulerConfig};
 use forgeflow::jobs::vt::{
-    write_pack, Terrain, TileFormat, TileId, TilePack, TileSource, VtLayout,
+    write_pack, PackError, Terrain, TileFormat, TileId, TilePack, TileSource, VtLayout,
 };
 use forgeflow::staging::{ReadbackConfig, ReadbackRing, StagingConfig, StagingRing};
 use forgeflow::vt::{wgsl, VirtualTexture, VtConfig};
@@ -225,6 +225,9 @@ fn render<S: TileSource>(
             UPDATE_ALLOCS.with(|u| u.borrow_mut().push(n));
             frame.run().unwrap();
         }
+        // As the runtime does: loads that failed or were put off leave the
+        // page table before the frame's uploads go out.
+        vt.settle_faults(&staging).unwrap();
         let mut enc = gpu.device.create_command_encoder(&Default::default());
         staging.finish(&mut enc);
         {
@@ -506,4 +509,117 @@ fn a_working_set_larger_than_the_cache_raises_the_bias_instead_of_thrashing() {
         .unwrap()
         .iter()
         .all(|px| px.iter().all(|c| c.is_finite() && (0.0..=1.0).contains(c))));
+}
+
+/// A terrain whose tiles are "on a cold disk": `tile_if_cached` says `None`
+/// for each finer tile's first `cold_reads` asks (`u32::MAX`: always).
+struct ColdDisk {
+    terrain: Terrain,
+    cold_reads: u32,
+    asked: std::sync::Mutex<std::collections::HashMap<TileId, u32>>,
+}
+
+impl TileSource for ColdDisk {
+    fn layout(&self) -> VtLayout {
+        self.terrain.layout()
+    }
+    fn format(&self) -> TileFormat {
+        TileFormat::Rgba8
+    }
+    fn tile(&self, tile: TileId) -> Result<std::borrow::Cow<'_, [u8]>, PackError> {
+        TileSource::tile(&self.terrain, tile)
+    }
+    fn tile_if_cached(
+        &self,
+        tile: TileId,
+    ) -> Result<Option<std::borrow::Cow<'_, [u8]>>, PackError> {
+        let root = tile.mip as u32 == self.terrain.layout().mips() - 1;
+        let mut asked = self.asked.lock().unwrap();
+        let n = asked.entry(tile).or_insert(0);
+        *n += 1;
+        if !root && *n <= self.cold_reads {
+            return Ok(None);
+        }
+        self.tile(tile).map(Some)
+    }
+}
+
+/// Page-fault jobs never wait for a disk: a tile whose bytes are not in
+/// memory yet is put off (no failed frame, no failed load, nothing sampled
+/// from its empty slot) and loads when feedback asks again; its request
+/// keeps its age, so the latency histogram shows the wait.
+#[test]
+fn tiles_not_in_memory_yet_are_put_off_not_waited_for() {
+    let Some(gpu) = gpu::for_test("tiles_not_in_memory_yet_are_put_off_not_waited_for") else {
+        return;
+    };
+    let layout = VtLayout::new(1024, 1024, 64, 4).unwrap();
+    let source = ColdDisk {
+        terrain: Terrain::new(layout, 3),
+        cold_reads: 2,
+        asked: Default::default(),
+    };
+    let mut vt = VirtualTexture::new(&gpu.device, source, steady(4 << 20), (SIDE, SIDE)).unwrap();
+    let renders = render(&gpu, &mut vt, 12);
+    let s = vt.stats().clone();
+    let terrain = vt.source().terrain;
+    let fine = reference(&terrain, &layout, 1);
+    let last = psnr(renders.last().unwrap(), &fine);
+    assert!(last > 40.0, "the tiles arrived in the end: {last:.1} dB");
+    // Until they did, every frame showed resident tiles only: never an empty
+    // slot (black, or whatever the atlas held), always near the root's level.
+    let root = reference(&terrain, &layout, layout.mips() - 1);
+    for (f, r) in renders.iter().enumerate() {
+        let p = psnr(r, &root).max(psnr(r, &fine));
+        assert!(p > 15.0, "frame {f}: {p:.1} dB from both levels");
+    }
+    assert_eq!(s.failed_loads, 0, "{s:?}");
+    let loaded = s.tiles_uploaded - 1 - s.prefetched; // less the root
+    assert!(loaded >= 4, "{s:?}");
+    assert!(
+        s.deferred_loads >= 2 * loaded,
+        "each finer tile put off twice: {s:?}"
+    );
+    assert_eq!(
+        s.fault_latency_frames.iter().sum::<u64>(),
+        s.tiles_uploaded - s.prefetched,
+        "each requested load counted once, when it succeeded: {s:?}"
+    );
+    assert_eq!(
+        s.fault_latency_frames[1..3].iter().sum::<u64>(),
+        0,
+        "requested in frame N, put off in N + 1 and N + 2: {s:?}"
+    );
+}
+
+/// A tile that stays out of memory (read-ahead that never lands) is read
+/// anyway once its request is 30 frames old: put off, never starved.
+#[test]
+fn a_tile_put_off_for_30_frames_is_read_from_the_disk() {
+    let Some(gpu) = gpu::for_test("a_tile_put_off_for_30_frames_is_read_from_the_disk") else {
+        return;
+    };
+    let layout = VtLayout::new(1024, 1024, 64, 4).unwrap();
+    let source = ColdDisk {
+        terrain: Terrain::new(layout, 4),
+        cold_reads: u32::MAX,
+        asked: Default::default(),
+    };
+    let mut vt = VirtualTexture::new(&gpu.device, source, steady(4 << 20), (SIDE, SIDE)).unwrap();
+    let renders = render(&gpu, &mut vt, 40);
+    let s = vt.stats().clone();
+    let fine = reference(&vt.source().terrain, &layout, 1);
+    let last = psnr(renders.last().unwrap(), &fine);
+    assert!(
+        last > 40.0,
+        "read from the disk in the end: {last:.1} dB ({s:?})"
+    );
+    assert_eq!(s.failed_loads, 0, "{s:?}");
+    assert!(s.deferred_loads > 0, "{s:?}");
+    assert!(
+        s.fault_latency_frames[1..30].iter().sum::<u64>() == 0
+            && s.fault_latency_frames[30..].iter().sum::<u64>() > 0,
+        "loaded once 30 frames old (the root, never cold, at once): {:?}",
+        &s.fault_latency_frames[..]
+    );
 }

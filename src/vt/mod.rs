@@ -167,6 +167,11 @@ impl From<GraphError> for VtRuntimeError {
     }
 }
 
+/// Frames a requested tile's load may be put off for want of its bytes in
+/// memory ([`TileSource::tile_if_cached`]); after that its page-fault job
+/// reads it, from the disk if need be.
+const MAX_DEFER_FRAMES: u64 = 30;
+
 /// Counters and gauges of a virtual texture.
 #[derive(Debug, Clone)]
 pub struct VtStats {
@@ -204,6 +209,10 @@ pub struct VtStats {
     /// Loads whose page-fault job failed (see
     /// [`VirtualTexture::settle_faults`]).
     pub failed_loads: u64,
+    /// Loads put off because their tile was not in memory yet (a cold
+    /// page cache: [`TileSource::tile_if_cached`] said `None`, a read-ahead
+    /// was started); the tile is asked for again by later feedback.
+    pub deferred_loads: u64,
     /// CPU time of the last update's feedback processing (de-duplication and
     /// prioritisation), in milliseconds.
     pub feedback_ms: f64,
@@ -227,6 +236,7 @@ impl Default for VtStats {
             fault_latency_frames: [0; 64],
             gpu_bytes: 0,
             failed_loads: 0,
+            deferred_loads: 0,
             feedback_ms: 0.0,
         }
     }
@@ -284,6 +294,15 @@ pub struct VirtualTexture<S: TileSource + 'static> {
     /// Per load of the last update (by position in `loads`): whether its
     /// page-fault job wrote the tile. One flag per slot, made once.
     loaded_ok: Arc<[std::sync::atomic::AtomicBool]>,
+    /// Per load of the last update: whether its job put it off (its tile's
+    /// bytes were not in memory yet).
+    deferred: Arc<[std::sync::atomic::AtomicBool]>,
+    /// Per load of the last update: the frame of its tile's first request
+    /// and the latency bucket it was counted in, for a load asked for by
+    /// feedback; a load that fails or is put off gives both back.
+    load_latency: Vec<Option<(u64, usize)>>,
+    /// Where the last update's prefetches start in `loads`.
+    prefetch_from: usize,
     config: VtConfig,
     cache: TileCache,
     page_table: PageTable,
@@ -552,6 +571,11 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
             loaded_ok: (0..cache.capacity())
                 .map(|_| std::sync::atomic::AtomicBool::new(false))
                 .collect(),
+            deferred: (0..cache.capacity())
+                .map(|_| std::sync::atomic::AtomicBool::new(false))
+                .collect(),
+            load_latency: Vec::with_capacity(cache.capacity()),
+            prefetch_from: 0,
             requests: RequestQueue::new(layout, config.texture_id + 1),
             config,
             cache,
@@ -642,6 +666,7 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
         let mut loads = std::mem::take(&mut self.loads);
         wanted.clear();
         loads.clear();
+        self.load_latency.clear();
         // The root first, until it is loaded.
         let root = TileId {
             mip: (self.layout.mips() - 1) as u8,
@@ -715,6 +740,7 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
         // Prefetch: the neighbours of what the view wants, at the same level,
         // with the budget left, into free slots or those of cold tiles: tiles
         // about to enter the view are often there before they are asked for.
+        self.prefetch_from = loads.len();
         if self.config.prefetch
             && self.config.bias.bias == 0.0
             && wanted.len() * 3 < self.stats.slots
@@ -787,10 +813,27 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
             let source = Arc::clone(&self.source);
             let (decode_vk, fault_ns) = (self.decode_vk, Arc::clone(&self.fault_ns));
             let ok = Arc::clone(&self.loaded_ok);
+            let deferred = Arc::clone(&self.deferred);
+            // A tile asked for long ago is read even from a cold disk: put
+            // off no further, in case read-ahead never lands.
+            let first = self.first_request[i];
+            let may_defer = first == u64::MAX || now - first < MAX_DEFER_FRAMES;
             ok[k].store(false, std::sync::atomic::Ordering::Relaxed);
+            deferred[k].store(false, std::sync::atomic::Ordering::Relaxed);
             frame.add("page fault", move |_| {
                 let started = std::time::Instant::now();
-                let bytes = source.tile(tile)?;
+                // Never wait for a disk inside a frame: a tile not in memory
+                // yet is put off (its read-ahead has started) and loaded
+                // when feedback asks again.
+                let bytes = if may_defer {
+                    source.tile_if_cached(tile)?
+                } else {
+                    Some(source.tile(tile)?)
+                };
+                let Some(bytes) = bytes else {
+                    deferred[k].store(true, std::sync::atomic::Ordering::Release);
+                    return Ok(());
+                };
                 match decode_vk {
                     None => piece.write_tight(&bytes)?,
                     Some(vk) => {
@@ -813,7 +856,11 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
             if requested {
                 let frames = (now - self.first_request[i]).min(63) as usize;
                 self.stats.fault_latency_frames[frames] += 1;
+                self.load_latency
+                    .push(Some((self.first_request[i], frames)));
                 self.first_request[i] = u64::MAX;
+            } else {
+                self.load_latency.push(None);
             }
             if requested && self.evicted_at[i] != u64::MAX && now - self.evicted_at[i] <= 60 {
                 self.stats.reloaded_within_60 += 1;
@@ -943,31 +990,48 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
 
     /// After the frame's jobs have run (`Frame::run`), before
     /// `StagingFrame::finish`: a tile whose page-fault job failed (a
-    /// corrupt pack, a panic) leaves the cache and the page table again, and
-    /// the page-table rows it touched are staged once more in this frame, so
-    /// no pass samples a slot whose bytes never arrived; feedback asks for
-    /// the tile again. Returns how many loads failed. (The coarsest tile, if
-    /// its first load fails, stays mapped and is loaded again next update.)
+    /// corrupt pack, a panic) or put its load off (its bytes were not in
+    /// memory yet) leaves the cache and the page table again, and the
+    /// page-table rows it touched are staged once more in this frame, so no
+    /// pass samples a slot whose bytes never arrived; feedback asks for the
+    /// tile again, and its request keeps its age (the latency histogram
+    /// counts it when a load succeeds). Returns how many loads failed (put
+    /// off loads are counted in [`VtStats::deferred_loads`]). (The coarsest
+    /// tile, if its first load fails, stays mapped and is loaded again next
+    /// update.)
     pub fn settle_faults(&mut self, staging: &StagingFrame<'_>) -> Result<usize, VtRuntimeError> {
         let root = TileId {
             mip: (self.layout.mips() - 1) as u8,
             x: 0,
             y: 0,
         };
-        let mut failed = 0;
+        let (mut failed, mut unloaded) = (0, 0);
         for (k, &(tile, _)) in self.loads.iter().enumerate() {
             if self.loaded_ok[k].load(std::sync::atomic::Ordering::Acquire) {
                 continue;
             }
-            failed += 1;
+            unloaded += 1;
+            if self.deferred[k].load(std::sync::atomic::Ordering::Acquire) {
+                self.stats.deferred_loads += 1;
+            } else {
+                failed += 1;
+                self.stats.failed_loads += 1;
+            }
             self.stats.tiles_uploaded -= 1;
-            self.stats.failed_loads += 1;
+            if k >= self.prefetch_from {
+                self.stats.prefetched -= 1;
+            }
+            if let Some(Some((first_request, bucket))) = self.load_latency.get(k) {
+                self.stats.fault_latency_frames[*bucket] -= 1;
+                let i = self.layout.index(tile).expect("a tile") as usize;
+                self.first_request[i] = *first_request;
+            }
             if tile != root {
                 self.cache.remove(tile);
                 self.page_table.unmap(tile);
             }
         }
-        if failed > 0 {
+        if unloaded > 0 {
             self.upload_page_table(staging)?;
             self.stats.resident = self.cache.resident();
         }

@@ -37,6 +37,13 @@ pub trait TileSource: Send + Sync {
     fn format(&self) -> TileFormat;
     /// The slot's bytes of `tile` (payload and borders).
     fn tile(&self, tile: TileId) -> Result<Cow<'_, [u8]>, PackError>;
+    /// The same, or `None` when getting them would wait for a disk (the
+    /// caller asks again later; a source that reads ahead starts that read
+    /// now). Page-fault jobs call this, so that no frame waits for a read.
+    /// By default, [`tile`](Self::tile).
+    fn tile_if_cached(&self, tile: TileId) -> Result<Option<Cow<'_, [u8]>>, PackError> {
+        self.tile(tile).map(Some)
+    }
 }
 
 impl TileSource for TilePack {
@@ -48,6 +55,9 @@ impl TileSource for TilePack {
     }
     fn tile(&self, tile: TileId) -> Result<Cow<'_, [u8]>, PackError> {
         TilePack::tile(self, tile)
+    }
+    fn tile_if_cached(&self, tile: TileId) -> Result<Option<Cow<'_, [u8]>>, PackError> {
+        TilePack::tile_if_cached(self, tile)
     }
 }
 

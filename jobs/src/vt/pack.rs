@@ -225,6 +225,87 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Like [`read`](Self::read), but `None` instead of waiting for the disk
+    /// when the bytes are not all in the page cache, after asking the kernel
+    /// to read them ahead (Linux with glibc; elsewhere the read waits).
+    fn read_if_cached(&self, offset: u64, len: usize) -> Result<Option<Cow<'_, [u8]>>, PackError> {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        if let Store::File(file, _) = self {
+            let mut out = vec![0u8; len];
+            match read_nowait(file, &mut out, offset) {
+                NoWait::Read => return Ok(Some(Cow::Owned(out))),
+                NoWait::WouldBlock => return Ok(None),
+                NoWait::Unsupported => {} // a blocking read below
+            }
+        }
+        self.read(offset, len).map(Some)
+    }
+}
+
+/// What a read that must not wait did.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+enum NoWait {
+    /// All of it came from the page cache.
+    Read,
+    /// Some of it is on the disk: a read-ahead has been asked for.
+    WouldBlock,
+    /// The file system cannot say (or the read failed): read normally,
+    /// which reports any error.
+    Unsupported,
+}
+
+/// `preadv2(RWF_NOWAIT)` of all of `buf` at `offset`; on a page-cache miss,
+/// `posix_fadvise(WILLNEED)` of the range, so that a later read finds it.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn read_nowait(file: &std::fs::File, buf: &mut [u8], offset: u64) -> NoWait {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    let (mut done, len) = (0usize, buf.len());
+    while done < len {
+        let iov = libc::iovec {
+            iov_base: buf[done..].as_mut_ptr().cast(),
+            iov_len: len - done,
+        };
+        // SAFETY: `iov` describes the unfilled tail of `buf`, which is
+        // valid for writes and outlives the call; `fd` is open for reading
+        // for as long as `file` is borrowed.
+        let n = unsafe {
+            libc::preadv2(
+                fd,
+                &iov,
+                1,
+                (offset + done as u64) as libc::off_t,
+                libc::RWF_NOWAIT,
+            )
+        };
+        match n {
+            n if n > 0 => done += n as usize,
+            0 => return NoWait::Unsupported, // end of file: `read` says how short
+            _ => {
+                let err = std::io::Error::last_os_error();
+                match err.raw_os_error() {
+                    Some(libc::EINTR) => {}
+                    Some(libc::EAGAIN) => {
+                        // SAFETY: a plain advisory call on an open descriptor.
+                        unsafe {
+                            libc::posix_fadvise(
+                                fd,
+                                (offset + done as u64) as libc::off_t,
+                                (len - done) as libc::off_t,
+                                libc::POSIX_FADV_WILLNEED,
+                            )
+                        };
+                        return NoWait::WouldBlock;
+                    }
+                    _ => return NoWait::Unsupported,
+                }
+            }
+        }
+    }
+    NoWait::Read
+}
+
 /// Fills `buf` from `file` at `offset` without moving a shared cursor (jobs
 /// on several threads read the same pack).
 #[cfg(unix)]
@@ -372,8 +453,34 @@ impl TilePack {
     /// when the pack is there and not compressed.
     pub fn tile(&self, tile: TileId) -> Result<Cow<'_, [u8]>, PackError> {
         let i = self.layout.index(tile).map_err(PackError::Layout)?;
-        let (offset, stored, raw, sum) = self.entry(i);
+        let (offset, stored, _, _) = self.entry(i);
         let stored = self.store.read(offset, stored as usize)?;
+        self.check(tile, i, stored)
+    }
+
+    /// Like [`tile`](Self::tile), but `None` rather than waiting for the
+    /// disk: on Linux (glibc), when the tile's bytes are not all in the page
+    /// cache, the kernel is asked to read them ahead and the call returns at
+    /// once, so that a page-fault job never stalls a frame on a cold file
+    /// (the tile is asked for again in a later frame). Elsewhere, and for a
+    /// pack in memory, it reads as `tile` does.
+    pub fn tile_if_cached(&self, tile: TileId) -> Result<Option<Cow<'_, [u8]>>, PackError> {
+        let i = self.layout.index(tile).map_err(PackError::Layout)?;
+        let (offset, stored, _, _) = self.entry(i);
+        match self.store.read_if_cached(offset, stored as usize)? {
+            Some(stored) => self.check(tile, i, stored).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Inflates (if compressed) and checks the stored bytes of tile `i`.
+    fn check<'a>(
+        &self,
+        tile: TileId,
+        i: u32,
+        stored: Cow<'a, [u8]>,
+    ) -> Result<Cow<'a, [u8]>, PackError> {
+        let (_, _, raw, sum) = self.entry(i);
         let corrupt = |why: String| PackError::Corrupt { tile, why };
         let bytes = if self.zstd {
             let mut out = vec![0u8; raw as usize];
@@ -649,6 +756,70 @@ mod tests {
             assert!(read > 0 && refused > 0, "{read} read, {refused} refused");
             let _ = std::fs::remove_file(&path);
         }
+    }
+
+    /// A tile whose bytes are out of the page cache: `tile_if_cached` says
+    /// `None` at once and starts a read-ahead, after which the tile reads
+    /// back right without waiting. (Skipped, saying why, where the file
+    /// system keeps the pages, as tmpfs does.)
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[test]
+    fn a_tile_out_of_the_page_cache_is_read_ahead_not_waited_for() {
+        use std::os::fd::AsRawFd;
+        let (bytes, l) = pack(false);
+        let path = std::env::temp_dir().join(format!("ff-pack-cold-{}.vtpack", std::process::id()));
+        std::fs::write(&path, &bytes).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        file.sync_all().unwrap();
+        // SAFETY: advisory calls on an open descriptor.
+        unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        let t = l.tile_at(l.tile_count() - 1).unwrap();
+        let p = TilePack::open(&path).unwrap();
+        let (offset, stored, _, _) = p.entry(l.tile_count() - 1);
+        // Which of the tile's pages are in memory: a mapping's `mincore`.
+        let resident = || {
+            // SAFETY: read-only, and the file is not changed while mapped.
+            let map = unsafe { memmap2::Mmap::map(&file) }.unwrap();
+            let page = 4096u64;
+            let start = offset / page * page;
+            let len = (offset + stored as u64 - start) as usize;
+            let mut vec = vec![0u8; len.div_ceil(page as usize)];
+            // SAFETY: `start` is page-aligned inside the mapping and `vec`
+            // has a byte per page of the range.
+            let rc = unsafe {
+                libc::mincore(
+                    map.as_ptr().add(start as usize) as *mut _,
+                    len,
+                    vec.as_mut_ptr(),
+                )
+            };
+            assert_eq!(rc, 0);
+            vec.iter().filter(|&&b| b & 1 == 1).count()
+        };
+        if resident() > 0 {
+            eprintln!("SKIPPED: this file system keeps evicted pages in memory (tmpfs?)");
+            let _ = std::fs::remove_file(&path);
+            return;
+        }
+        let raw = TileFormat::Rgba8.slot_bytes(l.slot()) as usize;
+        assert!(
+            p.tile_if_cached(t).unwrap().is_none(),
+            "a tile on the disk is not read in place"
+        );
+        let start = std::time::Instant::now();
+        let got = loop {
+            if let Some(got) = p.tile_if_cached(t).unwrap() {
+                break got;
+            }
+            assert!(
+                start.elapsed().as_secs() < 10,
+                "the read-ahead never landed"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        };
+        assert_eq!(*got, tile_bytes(t, raw));
+        drop(got);
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]
