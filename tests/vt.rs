@@ -366,6 +366,7 @@ fn updates_without_new_feedback_allocate_nothing() {
             }
             frame.run().unwrap();
         }
+        vt.settle_faults(&staging).unwrap();
         let mut enc = gpu.device.create_command_encoder(&Default::default());
         staging.finish(&mut enc);
         gpu.queue.submit([enc.finish()]);

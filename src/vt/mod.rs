@@ -13,9 +13,12 @@
 //!    tile that reads (or makes) its bytes into staging memory aimed at its
 //!    atlas slot, updates the page table (and its texture, by dirty rects),
 //!    the bias and the feedback jitter.
-//! 2. The renderer runs the frame's jobs, finishes the staging frame into its
-//!    encoder, then records its passes with [`VirtualTexture::bind_group`] and
-//!    the module from [`wgsl`].
+//! 2. The renderer runs the frame's jobs, calls
+//!    [`VirtualTexture::settle_faults`] (tiles whose job failed, or was put
+//!    off because its bytes were not in memory yet, leave the page table
+//!    again), finishes the staging frame into its encoder, then records its
+//!    passes with [`VirtualTexture::bind_group`] and the module from [`wgsl`].
+//!    The `Runtime` does all of this.
 //! 3. [`VirtualTexture::end_frame`] copies the feedback into the readback
 //!    ring (never stalling: results arrive with `ReadbackRing::poll`) and
 //!    clears it for the next frame.

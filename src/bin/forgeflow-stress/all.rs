@@ -627,6 +627,7 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
     report.metric("vt.resident_tiles", vt_stats.resident as f64);
     report.metric("vt.tiles_uploaded", vt_stats.tiles_uploaded as f64);
     report.metric("vt.failed_loads", vt_stats.failed_loads as f64);
+    report.metric("vt.deferred_loads", vt_stats.deferred_loads as f64);
     report.metric("vt.mip_bias", vt_stats.bias as f64);
     report.metric("vt.gpu_bytes", vt_stats.gpu_bytes as f64);
     report.target("frame_cpu_ms_p99", "<= 2", p99 <= 2.0);

@@ -237,6 +237,7 @@ fn frame(
         vt.update(&staging, &mut f).map_err(|e| e.to_string())?;
         f.run().map_err(|e| e.to_string())?;
     }
+    vt.settle_faults(&staging).map_err(|e| e.to_string())?;
     gpu.queue.write_buffer(&sc.camera, 0, cam);
     let mut enc = gpu.device.create_command_encoder(&Default::default());
     staging.finish(&mut enc);
