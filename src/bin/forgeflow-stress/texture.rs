@@ -167,26 +167,25 @@ fn write_chain(tile: &[u8]) -> Result<(PathBuf, u64), String> {
 
 /// Resident set and its peak since the last reset, in bytes (Linux).
 pub(crate) fn rss() -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let field = |name: &str| -> Option<u64> {
-        let line = status.lines().find(|l| l.starts_with(name))?;
-        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kb * 1024)
-    };
-    Some((field("VmRSS:")?, field("VmHWM:")?))
+    status_bytes(["VmRSS:", "VmHWM:"])
 }
 
 /// The resident set's anonymous and file-backed parts, in bytes (Linux):
 /// what the process allocated, and the pages of files it maps (shared
 /// libraries, mapped textures), which the kernel can drop and re-read.
 pub(crate) fn rss_parts() -> Option<(u64, u64)> {
+    status_bytes(["RssAnon:", "RssFile:"])
+}
+
+/// Two fields of `/proc/self/status` (given in kB), in bytes.
+fn status_bytes(names: [&str; 2]) -> Option<(u64, u64)> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let field = |name: &str| -> Option<u64> {
         let line = status.lines().find(|l| l.starts_with(name))?;
         let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
         Some(kb * 1024)
     };
-    Some((field("RssAnon:")?, field("RssFile:")?))
+    Some((field(names[0])?, field(names[1])?))
 }
 
 /// Resets the peak resident set to the current one (Linux 4.0+).
