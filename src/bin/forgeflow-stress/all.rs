@@ -264,12 +264,12 @@ impl MemoryTrace {
     }
 }
 
-/// The highest memory samples of the first and the second half of the run
-/// after warm-up.
+/// The highest and lowest memory samples of the first and the second half
+/// of the run after warm-up.
 #[derive(Default)]
 struct Growth {
-    first: Option<u64>,
-    second: Option<u64>,
+    first: Option<(u64, u64)>,
+    second: Option<(u64, u64)>,
 }
 
 impl Growth {
@@ -279,14 +279,24 @@ impl Growth {
         } else {
             &mut self.first
         };
-        *slot = Some(slot.map_or(v, |m| m.max(v)));
+        *slot = Some(slot.map_or((v, v), |(hi, lo)| (hi.max(v), lo.min(v))));
     }
 
     /// The second half's highest less the first half's: a leak raises it;
     /// the live set's ups and downs (textures of many sizes come and go) do not.
     fn growth(&self) -> f64 {
         match (self.first, self.second) {
-            (Some(a), Some(b)) => b as f64 - a as f64,
+            (Some(a), Some(b)) => b.0 as f64 - a.0 as f64,
+            _ => f64::NAN,
+        }
+    }
+
+    /// The second half's lowest less the first half's: the floor the
+    /// process returns to between loads. A leak raises it as well; work in
+    /// flight at a sample (a large file being read) does not.
+    fn floor_growth(&self) -> f64 {
+        match (self.first, self.second) {
+            (Some(a), Some(b)) => b.1 as f64 - a.1 as f64,
             _ => f64::NAN,
         }
     }
@@ -582,6 +592,12 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
     // through a mapping), which grow as more of a file is touched.
     report.metric("rss_anon_growth_bytes_after_warmup", rss_anon.growth());
     report.metric("rss_file_growth_bytes_after_warmup", rss_file.growth());
+    report.metric("rss_floor_growth_bytes_after_warmup", rss.floor_growth());
+    report.metric("heap_floor_growth_bytes_after_warmup", heap.floor_growth());
+    report.metric(
+        "gpu_bytes_floor_growth_after_warmup",
+        gpu_bytes.floor_growth(),
+    );
     // The Rust heap alone (forgeflow, wgpu, this binary): a growth of RSS
     // without one of the heap is the driver's.
     report.metric("heap_growth_bytes_after_warmup", heap.growth());
