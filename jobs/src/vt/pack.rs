@@ -31,7 +31,7 @@
 //! [`PackError::Truncated`], where a mapping would fault (SIGBUS); and the
 //! tiles read stay in the page cache, out of the process's resident memory,
 //! where a mapping's touched pages count in its RSS until the whole pack has
-//! been seen (128 MiB for the stress run's terrain). A read costs a system
+//! been seen (404 MB for the stress run's 8192x8192 terrain). A read costs a system
 //! call and one more copy of the tile (74 KiB for an RGBA8 slot of 136
 //! texels).
 
