@@ -530,10 +530,11 @@ impl TileSource for ColdDisk {
     fn tile(&self, tile: TileId) -> Result<std::borrow::Cow<'_, [u8]>, PackError> {
         TileSource::tile(&self.terrain, tile)
     }
-    fn tile_if_cached(
-        &self,
+    fn tile_if_cached<'a>(
+        &'a self,
         tile: TileId,
-    ) -> Result<Option<std::borrow::Cow<'_, [u8]>>, PackError> {
+        _scratch: &'a mut Vec<u8>,
+    ) -> Result<Option<std::borrow::Cow<'a, [u8]>>, PackError> {
         let root = tile.mip as u32 == self.terrain.layout().mips() - 1;
         let mut asked = self.asked.lock().unwrap();
         let n = asked.entry(tile).or_insert(0);

@@ -170,6 +170,18 @@ impl From<GraphError> for VtRuntimeError {
     }
 }
 
+thread_local! {
+    /// Each thread's buffer for the tiles its page-fault jobs read.
+    static TILE_SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// What a page-fault job did with its load (`VirtualTexture::load_state`).
+const LOAD_FAILED: u8 = 0;
+/// See [`LOAD_FAILED`]: the tile's bytes are in staging.
+const LOAD_WRITTEN: u8 = 1;
+/// See [`LOAD_FAILED`]: put off, the bytes were not in memory yet.
+const LOAD_PUT_OFF: u8 = 2;
+
 /// Frames a requested tile's load may be put off for want of its bytes in
 /// memory ([`TileSource::tile_if_cached`]); after that its page-fault job
 /// reads it, from the disk if need be.
@@ -294,12 +306,9 @@ pub struct VirtualTexture<S: TileSource + 'static> {
     slot_bytes: u64,
     /// Average nanoseconds of one page-fault job (updated by the jobs).
     fault_ns: Arc<std::sync::atomic::AtomicU64>,
-    /// Per load of the last update (by position in `loads`): whether its
-    /// page-fault job wrote the tile. One flag per slot, made once.
-    loaded_ok: Arc<[std::sync::atomic::AtomicBool]>,
-    /// Per load of the last update: whether its job put it off (its tile's
-    /// bytes were not in memory yet).
-    deferred: Arc<[std::sync::atomic::AtomicBool]>,
+    /// Per load of the last update (by position in `loads`): what its
+    /// page-fault job did, a `LOAD_*` value. One per slot, made once.
+    load_state: Arc<[std::sync::atomic::AtomicU8]>,
     /// Per load of the last update: the frame of its tile's first request
     /// and the latency bucket it was counted in, for a load asked for by
     /// feedback; a load that fails or is put off gives both back.
@@ -571,11 +580,8 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
             decode_vk,
             slot_bytes,
             fault_ns: Arc::new(std::sync::atomic::AtomicU64::new(0)),
-            loaded_ok: (0..cache.capacity())
-                .map(|_| std::sync::atomic::AtomicBool::new(false))
-                .collect(),
-            deferred: (0..cache.capacity())
-                .map(|_| std::sync::atomic::AtomicBool::new(false))
+            load_state: (0..cache.capacity())
+                .map(|_| std::sync::atomic::AtomicU8::new(LOAD_FAILED))
                 .collect(),
             load_latency: Vec::with_capacity(cache.capacity()),
             prefetch_from: 0,
@@ -815,34 +821,44 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
             )?;
             let source = Arc::clone(&self.source);
             let (decode_vk, fault_ns) = (self.decode_vk, Arc::clone(&self.fault_ns));
-            let ok = Arc::clone(&self.loaded_ok);
-            let deferred = Arc::clone(&self.deferred);
+            let state = Arc::clone(&self.load_state);
             // A tile asked for long ago is read even from a cold disk: put
             // off no further, in case read-ahead never lands.
             let first = self.first_request[i];
             let may_defer = first == u64::MAX || now - first < MAX_DEFER_FRAMES;
-            ok[k].store(false, std::sync::atomic::Ordering::Relaxed);
-            deferred[k].store(false, std::sync::atomic::Ordering::Relaxed);
+            // Failed until the job says otherwise (a panic says nothing).
+            state[k].store(LOAD_FAILED, std::sync::atomic::Ordering::Relaxed);
             frame.add("page fault", move |_| {
                 let started = std::time::Instant::now();
                 // Never wait for a disk inside a frame: a tile not in memory
                 // yet is put off (its read-ahead has started) and loaded
                 // when feedback asks again.
-                let bytes = if may_defer {
-                    source.tile_if_cached(tile)?
-                } else {
-                    Some(source.tile(tile)?)
-                };
-                let Some(bytes) = bytes else {
-                    deferred[k].store(true, std::sync::atomic::Ordering::Release);
+                // The tile is read into this thread's buffer, kept from job
+                // to job: a frame's faults allocate nothing once it has grown.
+                let written = TILE_SCRATCH.with_borrow_mut(
+                    |scratch| -> Result<bool, forgeflow_graph::JobError> {
+                        let bytes = if may_defer {
+                            source.tile_if_cached(tile, scratch)?
+                        } else {
+                            Some(source.tile(tile)?)
+                        };
+                        let Some(bytes) = bytes else {
+                            return Ok(false);
+                        };
+                        match decode_vk {
+                            None => piece.write_tight(&bytes)?,
+                            Some(vk) => {
+                                let (_, rgba) =
+                                    forgeflow_jobs::texture::decode::decode(vk, &bytes, s, s)?;
+                                piece.write_tight(&rgba)?
+                            }
+                        }
+                        Ok(true)
+                    },
+                )?;
+                if !written {
+                    state[k].store(LOAD_PUT_OFF, std::sync::atomic::Ordering::Release);
                     return Ok(());
-                };
-                match decode_vk {
-                    None => piece.write_tight(&bytes)?,
-                    Some(vk) => {
-                        let (_, rgba) = forgeflow_jobs::texture::decode::decode(vk, &bytes, s, s)?;
-                        piece.write_tight(&rgba)?
-                    }
                 }
                 // An exponential average (1/8 weight): a racy update loses at
                 // most one sample.
@@ -850,7 +866,7 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
                 let old = fault_ns.load(std::sync::atomic::Ordering::Relaxed);
                 let new = if old == 0 { ns } else { old - old / 8 + ns / 8 };
                 fault_ns.store(new, std::sync::atomic::Ordering::Relaxed);
-                ok[k].store(true, std::sync::atomic::Ordering::Release);
+                state[k].store(LOAD_WRITTEN, std::sync::atomic::Ordering::Release);
                 Ok(())
             })?;
             self.page_table.map(tile, slot);
@@ -1010,16 +1026,15 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
         };
         let (mut failed, mut unloaded) = (0, 0);
         for (k, &(tile, _)) in self.loads.iter().enumerate() {
-            if self.loaded_ok[k].load(std::sync::atomic::Ordering::Acquire) {
-                continue;
+            match self.load_state[k].load(std::sync::atomic::Ordering::Acquire) {
+                LOAD_WRITTEN => continue,
+                LOAD_PUT_OFF => self.stats.deferred_loads += 1,
+                _ => {
+                    failed += 1;
+                    self.stats.failed_loads += 1;
+                }
             }
             unloaded += 1;
-            if self.deferred[k].load(std::sync::atomic::Ordering::Acquire) {
-                self.stats.deferred_loads += 1;
-            } else {
-                failed += 1;
-                self.stats.failed_loads += 1;
-            }
             self.stats.tiles_uploaded -= 1;
             if k >= self.prefetch_from {
                 self.stats.prefetched -= 1;

@@ -40,8 +40,14 @@ pub trait TileSource: Send + Sync {
     /// The same, or `None` when getting them would wait for a disk (the
     /// caller asks again later; a source that reads ahead starts that read
     /// now). Page-fault jobs call this, so that no frame waits for a read.
-    /// By default, [`tile`](Self::tile).
-    fn tile_if_cached(&self, tile: TileId) -> Result<Option<Cow<'_, [u8]>>, PackError> {
+    /// A source that reads may read into `scratch`, a buffer the caller
+    /// reuses from tile to tile. By default, [`tile`](Self::tile).
+    fn tile_if_cached<'a>(
+        &'a self,
+        tile: TileId,
+        scratch: &'a mut Vec<u8>,
+    ) -> Result<Option<Cow<'a, [u8]>>, PackError> {
+        let _ = scratch;
         self.tile(tile).map(Some)
     }
 }
@@ -56,8 +62,12 @@ impl TileSource for TilePack {
     fn tile(&self, tile: TileId) -> Result<Cow<'_, [u8]>, PackError> {
         TilePack::tile(self, tile)
     }
-    fn tile_if_cached(&self, tile: TileId) -> Result<Option<Cow<'_, [u8]>>, PackError> {
-        TilePack::tile_if_cached(self, tile)
+    fn tile_if_cached<'a>(
+        &'a self,
+        tile: TileId,
+        scratch: &'a mut Vec<u8>,
+    ) -> Result<Option<Cow<'a, [u8]>>, PackError> {
+        TilePack::tile_if_cached(self, tile, scratch)
     }
 }
 

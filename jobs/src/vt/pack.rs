@@ -199,48 +199,62 @@ impl Store {
     /// (a short read, as from a file truncated since it was opened, is
     /// [`PackError::Truncated`]).
     fn read(&self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>, PackError> {
-        let end = offset + len as u64;
-        match self {
-            Store::Memory(bytes) => bytes
-                .get(offset as usize..end as usize)
-                .map(Cow::Borrowed)
-                .ok_or(PackError::Truncated {
-                    needed: end,
-                    got: bytes.len() as u64,
-                }),
-            Store::File(file, _) => {
-                let mut out = vec![0u8; len];
-                match read_exact_at(file, &mut out, offset) {
-                    Ok(()) => Ok(Cow::Owned(out)),
-                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                        Err(PackError::Truncated {
-                            needed: end,
-                            got: file.metadata().map_or(0, |m| m.len()),
-                        })
-                    }
-                    Err(e) => Err(PackError::Io(e)),
-                }
-            }
+        if let Store::Memory(bytes) = self {
+            return memory_range(bytes, offset, len).map(Cow::Borrowed);
         }
+        let mut out = Vec::new();
+        self.read_into(offset, len, &mut out, false)?;
+        Ok(Cow::Owned(out))
     }
-}
 
-impl Store {
-    /// Like [`read`](Self::read), but `None` instead of waiting for the disk
-    /// when the bytes are not all in the page cache, after asking the kernel
-    /// to read them ahead (Linux with glibc; elsewhere the read waits).
-    fn read_if_cached(&self, offset: u64, len: usize) -> Result<Option<Cow<'_, [u8]>>, PackError> {
+    /// The same into `scratch` (a buffer reused from read to read: no
+    /// allocation once it has grown), or borrowed from memory. With
+    /// `nowait`, `None` instead of waiting for the disk when the bytes are
+    /// not all in the page cache, after asking the kernel to read them ahead
+    /// (Linux with glibc; elsewhere the read waits).
+    fn read_into<'a>(
+        &'a self,
+        offset: u64,
+        len: usize,
+        scratch: &'a mut Vec<u8>,
+        nowait: bool,
+    ) -> Result<Option<&'a [u8]>, PackError> {
+        let file = match self {
+            Store::Memory(bytes) => return memory_range(bytes, offset, len).map(Some),
+            Store::File(file, _) => file,
+        };
+        scratch.clear();
+        scratch.resize(len, 0);
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        if let Store::File(file, _) = self {
-            let mut out = vec![0u8; len];
-            match read_nowait(file, &mut out, offset) {
-                NoWait::Read => return Ok(Some(Cow::Owned(out))),
+        if nowait {
+            match read_nowait(file, scratch, offset) {
+                NoWait::Read => return Ok(Some(scratch)),
                 NoWait::WouldBlock => return Ok(None),
                 NoWait::Unsupported => {} // a blocking read below
             }
         }
-        self.read(offset, len).map(Some)
+        #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+        let _ = nowait;
+        match read_exact_at(file, scratch, offset) {
+            Ok(()) => Ok(Some(scratch)),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(PackError::Truncated {
+                needed: offset + len as u64,
+                got: file.metadata().map_or(0, |m| m.len()),
+            }),
+            Err(e) => Err(PackError::Io(e)),
+        }
     }
+}
+
+/// `len` bytes of an in-memory pack at `offset`, or `Truncated`.
+fn memory_range(bytes: &[u8], offset: u64, len: usize) -> Result<&[u8], PackError> {
+    let end = offset + len as u64;
+    bytes
+        .get(offset as usize..end as usize)
+        .ok_or(PackError::Truncated {
+            needed: end,
+            got: bytes.len() as u64,
+        })
 }
 
 /// What a read that must not wait did.
@@ -463,12 +477,21 @@ impl TilePack {
     /// cache, the kernel is asked to read them ahead and the call returns at
     /// once, so that a page-fault job never stalls a frame on a cold file
     /// (the tile is asked for again in a later frame). Elsewhere, and for a
-    /// pack in memory, it reads as `tile` does.
-    pub fn tile_if_cached(&self, tile: TileId) -> Result<Option<Cow<'_, [u8]>>, PackError> {
+    /// pack in memory, it reads as `tile` does. The bytes are read into
+    /// `scratch`, which the caller reuses: an uncompressed tile then costs
+    /// no allocation.
+    pub fn tile_if_cached<'a>(
+        &'a self,
+        tile: TileId,
+        scratch: &'a mut Vec<u8>,
+    ) -> Result<Option<Cow<'a, [u8]>>, PackError> {
         let i = self.layout.index(tile).map_err(PackError::Layout)?;
         let (offset, stored, _, _) = self.entry(i);
-        match self.store.read_if_cached(offset, stored as usize)? {
-            Some(stored) => self.check(tile, i, stored).map(Some),
+        match self
+            .store
+            .read_into(offset, stored as usize, scratch, true)?
+        {
+            Some(stored) => self.check(tile, i, Cow::Borrowed(stored)).map(Some),
             None => Ok(None),
         }
     }
@@ -674,37 +697,56 @@ mod tests {
             .collect()
     }
 
-    fn pack(zstd: bool) -> (Vec<u8>, VtLayout) {
-        let l = VtLayout::new(500, 300, 64, 4).unwrap();
+    /// A test pack written to a file of its own (removed when dropped).
+    struct PackFile {
+        path: std::path::PathBuf,
+        bytes: Vec<u8>,
+        layout: VtLayout,
+    }
+
+    impl Drop for PackFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+
+    fn pack_file(zstd: bool) -> PackFile {
+        let layout = VtLayout::new(500, 300, 64, 4).unwrap();
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let path = std::env::temp_dir().join(format!("ff-pack-{}-{n}.vtpack", std::process::id()));
-        let raw = TileFormat::Rgba8.slot_bytes(l.slot()) as usize;
+        let raw = TileFormat::Rgba8.slot_bytes(layout.slot()) as usize;
         let mut calls = 0;
         write_pack(
             &path,
-            l,
+            layout,
             TileFormat::Rgba8,
             zstd,
             |t| tile_bytes(t, raw),
             |_, _| calls += 1,
         )
         .unwrap();
-        assert_eq!(calls, l.tile_count());
+        assert_eq!(calls, layout.tile_count());
         let bytes = std::fs::read(&path).unwrap();
-        let _ = std::fs::remove_file(&path);
-        (bytes, l)
+        PackFile {
+            path,
+            bytes,
+            layout,
+        }
+    }
+
+    fn pack(zstd: bool) -> (Vec<u8>, VtLayout) {
+        let f = pack_file(zstd);
+        (f.bytes.clone(), f.layout)
     }
 
     #[test]
     fn tiles_read_back_as_written() {
         for zstd in [false, true] {
-            let (bytes, l) = pack(zstd);
-            let path = std::env::temp_dir()
-                .join(format!("ff-pack-read-{}-{zstd}.vtpack", std::process::id()));
-            std::fs::write(&path, &bytes).unwrap();
-            let from_file = TilePack::open(&path).unwrap();
-            let in_memory = TilePack::from_bytes(bytes).unwrap();
+            let f = pack_file(zstd);
+            let l = f.layout;
+            let from_file = TilePack::open(&f.path).unwrap();
+            let in_memory = TilePack::from_bytes(f.bytes.clone()).unwrap();
             let raw = TileFormat::Rgba8.slot_bytes(l.slot()) as usize;
             for p in [from_file, in_memory] {
                 for i in 0..l.tile_count() {
@@ -712,7 +754,6 @@ mod tests {
                     assert_eq!(*p.tile(t).unwrap(), tile_bytes(t, raw), "{t:?}");
                 }
             }
-            let _ = std::fs::remove_file(&path);
         }
     }
 
@@ -722,16 +763,14 @@ mod tests {
     #[test]
     fn a_pack_truncated_while_open_gives_errors_not_faults() {
         for zstd in [false, true] {
-            let (bytes, l) = pack(zstd);
-            let path = std::env::temp_dir()
-                .join(format!("ff-pack-cut-{}-{zstd}.vtpack", std::process::id()));
-            std::fs::write(&path, &bytes).unwrap();
-            let p = TilePack::open(&path).unwrap();
+            let f = pack_file(zstd);
+            let (bytes, l, path) = (&f.bytes, f.layout, &f.path);
+            let p = TilePack::open(path).unwrap();
             let raw = TileFormat::Rgba8.slot_bytes(l.slot()) as usize;
             let cut = bytes.len() as u64 / 2;
             std::fs::OpenOptions::new()
                 .write(true)
-                .open(&path)
+                .open(path)
                 .unwrap()
                 .set_len(cut)
                 .unwrap();
@@ -754,7 +793,6 @@ mod tests {
                 }
             }
             assert!(read > 0 && refused > 0, "{read} read, {refused} refused");
-            let _ = std::fs::remove_file(&path);
         }
     }
 
@@ -766,15 +804,14 @@ mod tests {
     #[test]
     fn a_tile_out_of_the_page_cache_is_read_ahead_not_waited_for() {
         use std::os::fd::AsRawFd;
-        let (bytes, l) = pack(false);
-        let path = std::env::temp_dir().join(format!("ff-pack-cold-{}.vtpack", std::process::id()));
-        std::fs::write(&path, &bytes).unwrap();
-        let file = std::fs::File::open(&path).unwrap();
+        let f = pack_file(false);
+        let (l, path) = (f.layout, &f.path);
+        let file = std::fs::File::open(path).unwrap();
         file.sync_all().unwrap();
         // SAFETY: advisory calls on an open descriptor.
         unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
         let t = l.tile_at(l.tile_count() - 1).unwrap();
-        let p = TilePack::open(&path).unwrap();
+        let p = TilePack::open(path).unwrap();
         let (offset, stored, _, _) = p.entry(l.tile_count() - 1);
         // Which of the tile's pages are in memory: a mapping's `mincore`.
         let resident = || {
@@ -798,18 +835,18 @@ mod tests {
         };
         if resident() > 0 {
             eprintln!("SKIPPED: this file system keeps evicted pages in memory (tmpfs?)");
-            let _ = std::fs::remove_file(&path);
             return;
         }
         let raw = TileFormat::Rgba8.slot_bytes(l.slot()) as usize;
         assert!(
-            p.tile_if_cached(t).unwrap().is_none(),
+            p.tile_if_cached(t, &mut Vec::new()).unwrap().is_none(),
             "a tile on the disk is not read in place"
         );
         let start = std::time::Instant::now();
+        let mut scratch = Vec::new();
         let got = loop {
-            if let Some(got) = p.tile_if_cached(t).unwrap() {
-                break got;
+            if let Some(got) = p.tile_if_cached(t, &mut scratch).unwrap() {
+                break got.into_owned();
             }
             assert!(
                 start.elapsed().as_secs() < 10,
@@ -818,8 +855,28 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(1));
         };
         assert_eq!(*got, tile_bytes(t, raw));
-        drop(got);
-        let _ = std::fs::remove_file(&path);
+    }
+
+    /// An uncompressed tile read from a file lands in the caller's buffer:
+    /// borrowed from it, the buffer never reallocated after the first tile
+    /// (page-fault jobs keep one per thread, so faults allocate nothing).
+    #[test]
+    fn tiles_read_into_a_reused_buffer_allocate_nothing() {
+        let f = pack_file(false);
+        let l = f.layout;
+        let p = TilePack::open(&f.path).unwrap();
+        let raw = TileFormat::Rgba8.slot_bytes(l.slot()) as usize;
+        let mut scratch = Vec::new();
+        let mut at = None;
+        for i in 0..l.tile_count() {
+            let t = l.tile_at(i).unwrap();
+            // Just written: in the page cache, so never put off.
+            let got = p.tile_if_cached(t, &mut scratch).unwrap().expect("cached");
+            assert!(matches!(got, Cow::Borrowed(_)), "{t:?} was copied out");
+            assert_eq!(*got, tile_bytes(t, raw), "{t:?}");
+            drop(got);
+            assert_eq!(*at.get_or_insert(scratch.as_ptr()), scratch.as_ptr());
+        }
     }
 
     #[test]
