@@ -378,6 +378,111 @@ fn the_sweep_turns_at_a_pinned_allocation_and_stops_when_it_gains_nothing() {
     assert_eq!(late_moves, 0, "no endless sweeping: {free:?}");
 }
 
+/// Whether `a` lies inside `outer`.
+fn within(a: &Allocation, outer: (u64, u64)) -> bool {
+    a.offset >= outer.0 && a.offset + a.size <= outer.0 + outer.1
+}
+
+#[test]
+fn a_hole_the_compaction_walks_past_is_held_until_the_moves_fence() {
+    // From the gap outward: B (16 KiB), a 4 KiB hole, A (16 KiB), a 128 KiB
+    // hole, X (the rest of the filler). Compaction moves B and A into the big
+    // hole; the small one between them must not serve an allocation before
+    // the moved ranges are released, or it would wall them off from the gap.
+    let mut pool = PoolAllocator::new();
+    pool.add_block(1 << 20);
+    let x = pool.alloc(64 << 10, 16).unwrap();
+    let h1 = pool.alloc(128 << 10, 16).unwrap();
+    let a = pool.alloc(16 << 10, 16).unwrap();
+    let h = pool.alloc(4 << 10, 16).unwrap();
+    let b = pool.alloc(16 << 10, 16).unwrap();
+    let (h1_at, h_at) = (pool.resolve(h1).unwrap(), pool.resolve(h).unwrap());
+    let (a_at, b_at) = (pool.resolve(a).unwrap(), pool.resolve(b).unwrap());
+    pool.free_now(h1).unwrap();
+    pool.free_now(h).unwrap();
+    let plan = pool.plan_defrag(DefragBudget {
+        max_bytes: 1 << 20,
+        max_moves: 16,
+    });
+    let moved: Vec<AllocKey> = plan.moves.iter().map(|m| m.key).collect();
+    assert_eq!(moved.len(), 2, "{moved:?}");
+    assert!(moved.contains(&a) && moved.contains(&b));
+    for m in &plan.moves {
+        assert!(
+            within(&m.to, (h1_at.offset, 128 << 10)),
+            "{m:?} into the big hole"
+        );
+    }
+    pool.commit_defrag(plan, 7);
+    assert!(
+        pool.free_ranges().iter().all(|r| r.0 != h_at.offset),
+        "the small hole is held: {:?}",
+        pool.free_ranges()
+    );
+    let meanwhile = pool.alloc(4 << 10, 16).unwrap();
+    assert!(!overlaps(&pool.resolve(meanwhile).unwrap(), &h_at));
+    pool.validate().unwrap();
+    pool.retire(6);
+    assert!(pool.free_ranges().iter().all(|r| r.0 != h_at.offset));
+    pool.retire(7);
+    pool.validate().unwrap();
+    let largest = *pool.free_ranges().iter().max_by_key(|r| r.1).unwrap();
+    for old in [a_at, h_at, b_at] {
+        assert!(within(&old, largest), "{old:?} joined the gap {largest:?}");
+    }
+    assert_eq!(pool.resolve(x).unwrap().size, 64 << 10);
+}
+
+#[test]
+fn a_level_unload_interleaved_with_live_data_closes_in_one_plan() {
+    // 200 allocations of 64 KiB, every other one a "level" freed at once
+    // (behind a fence), then the gap: when the fence passes, 100 holes
+    // amount to 11% of the free space. A budget that covers them closes them
+    // in the frame they are released: half the live ones fill the holes
+    // farther out, the holes nearer the gap join it.
+    let mut pool = PoolAllocator::new();
+    pool.add_block(64 << 20);
+    let keys: Vec<AllocKey> = (0..200)
+        .map(|_| pool.alloc(64 << 10, 256).unwrap())
+        .collect();
+    for k in keys.iter().step_by(2) {
+        pool.free(*k, 10).unwrap();
+    }
+    let budget = DefragBudget {
+        max_bytes: 8 << 20,
+        max_moves: 512,
+    };
+    let plan = pool.plan_defrag(budget);
+    assert!(plan.moves.is_empty(), "nothing to do before the fence");
+    pool.commit_defrag(plan, 10);
+    pool.retire(10);
+    assert!(pool.fragmentation() > 0.1, "{}", pool.fragmentation());
+    for frame in 12..20 {
+        let plan = pool.plan_defrag(budget);
+        assert!(plan.bytes <= budget.max_bytes);
+        pool.commit_defrag(plan, frame);
+        assert!(
+            pool.fragmentation() <= 0.01,
+            "frame {frame}: {:.3} {:?}",
+            pool.fragmentation(),
+            pool.free_ranges()
+        );
+        pool.retire(frame - 2);
+        pool.validate().unwrap();
+    }
+    pool.retire(u64::MAX);
+    assert_eq!(pool.free_ranges().len(), 1, "{:?}", pool.free_ranges());
+    let live: Vec<Allocation> = keys
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .map(|&k| pool.resolve(k).unwrap())
+        .collect();
+    for (i, a) in live.iter().enumerate() {
+        assert!(live[..i].iter().all(|b| !overlaps(a, b)));
+    }
+}
+
 #[test]
 fn requests_larger_than_any_block_fail_cleanly() {
     let mut pool = PoolAllocator::new();

@@ -13,23 +13,31 @@
 //!   [`PoolAllocator::commit_defrag`] repoints the handles and frees the old
 //!   ranges after the frame's fence.
 //!
-//! Compaction, the gap sweep: external fragmentation is the free space outside
-//! the gap. Each plan first moves the allocations that border the gap into
-//! holes elsewhere that hold them (the hole closes, the gap grows: the cheapest
-//! move there is). When that is not enough (more than 1/32 of the free bytes
-//! lie outside the gap), the gap also sweeps through the block: the allocation
-//! bordering it on the sweep's side moves to the gap's far end, so the holes
-//! behind it join the gap once the moved range's fence passes. The sweep turns
-//! at the block's ends and at pinned allocations. A full sweep copies at most
-//! the block's live bytes, and gathers every hole it passes; planning looks at
-//! a bounded number of allocations, so it costs microseconds. New
-//! allocations are carved from the end of a free range away from the sweep's
-//! front, so that none lands between the gap and the ranges the sweep has
-//! just vacated (they join the gap once their fence passes). On the stress
-//! trace (`forgeflow-stress pool`), 3,537 of an hour's 3,540 samples have
-//! under 5% of free space outside the gap; what remains are mostly the frames
-//! right after a level unload frees a hundred scattered ranges at once, which
-//! the byte budget closes over the next frames.
+//! Compaction around the gap: external fragmentation is the free space
+//! outside the gap (the largest free range). Each plan walks outward from
+//! both ends of the gap, past free and pending ranges, and moves the
+//! allocations it meets into holes beyond the walked ranges: each such hole
+//! closes at once, and the walked ranges join the gap once the moves' fence
+//! passes. Meanwhile the free ranges the walk passed are held out of the
+//! bins, so that no new allocation lands between the gap and what is about to
+//! join it. When that finds nothing to move (no hole outside holds the
+//! allocation bordering the gap) and more than 1/32 of the free bytes lie
+//! outside the gap, the gap sweeps through the block instead: the allocation
+//! bordering it on the sweep's side moves to its far end (8 MiB a plan at
+//! most), so the holes behind it join the gap. The sweep turns at the block's
+//! ends and at pinned allocations, and rests when a round trip gathers
+//! nothing. New allocations are carved from the end of a free range away from
+//! the sweep's front. Walks are bounded by the budget and by the free bytes
+//! outside them, and a search for a destination sets aside each free range
+//! inside the walked ranges once per plan, so planning costs microseconds.
+//!
+//! On the stress trace (`forgeflow-stress pool`, one simulated hour), with a
+//! budget of 32 MiB and 64 moves a frame, 3,538 of 3,540 samples have under
+//! 5% of free space outside the gap; what remains are the frames right after
+//! a level unload releases 100-250 MB scattered over the pool at once, which
+//! the budget closes over the next frames. With 128 MiB and 512 moves, no
+//! sample of that trace is over 5% (31 of its 212,400 frames are); over
+//! seeds 1-8 of the trace, 0-2 samples are.
 //!
 //! Algorithm (after TLSF, M. Masmano et al., 2004): see `tlsf.rs`.
 

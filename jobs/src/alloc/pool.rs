@@ -182,6 +182,40 @@ pub struct DefragPlan {
     pub bytes: u64,
     /// Blocks the plan empties completely.
     pub blocks_emptied: u32,
+    /// Free ranges between the gap and the allocations moved away from it,
+    /// held out of the bins until the moves' fence passes (see
+    /// `PoolAllocator::compact`).
+    held: Vec<u32>,
+}
+
+/// A compaction pass (see `PoolAllocator::plan_compaction`).
+#[derive(Clone, Copy)]
+enum Compaction {
+    /// Both sides of the gap into holes elsewhere.
+    Fill,
+    /// One side (below the gap if `down`) into holes or the gap's far end.
+    Sweep { down: bool },
+}
+
+/// What a compaction pass has walked: the range from the lowest to the
+/// highest allocation it takes (the gap included), the free bytes outside it
+/// still unclaimed, and the bytes it takes.
+struct Walk {
+    lo: u64,
+    hi: u64,
+    room: u64,
+    bytes: u64,
+}
+
+/// Why a walk from the gap stopped.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WalkEnd {
+    BlockEnd,
+    Pinned,
+    /// A destination this plan reserved.
+    Reserved,
+    /// The budget or the room for destinations.
+    Budget,
 }
 
 /// Sub-allocates blocks with generational handles, fence-deferred frees and
@@ -197,6 +231,8 @@ pub struct PoolAllocator {
     /// The last committed or cancelled plan's move list, cleared, for the next
     /// plan: planning every frame allocates nothing once it has grown.
     spare_moves: Vec<Move>,
+    /// The same for the plan's held ranges.
+    spare_held: Vec<u32>,
     /// Scratch for the used nodes of the block a plan tries to empty.
     scratch_nodes: Vec<(u32, AllocKey)>,
     /// Scratch for that block's free nodes, parked out of the bins meanwhile.
@@ -242,6 +278,7 @@ impl PoolAllocator {
             live_bytes: 0,
             stats: PoolStats::default(),
             spare_moves: Vec::new(),
+            spare_held: Vec::new(),
             scratch_nodes: Vec::new(),
             scratch_parked: Vec::new(),
             sweep_up: false,
@@ -471,6 +508,7 @@ impl PoolAllocator {
         let started = Instant::now();
         let mut plan = DefragPlan {
             moves: std::mem::take(&mut self.spare_moves),
+            held: std::mem::take(&mut self.spare_held),
             ..DefragPlan::default()
         };
         let live_blocks = self.tlsf.blocks.iter().filter(|b| b.live).count();
@@ -592,21 +630,21 @@ impl PoolAllocator {
 
     /// Compaction around the gap, the largest free range of the pool:
     ///
-    /// 1. Each allocation bordering the gap (looking past ranges already
-    ///    pending, which will join it) moves into a hole elsewhere that holds
-    ///    it: the hole closes and the gap grows by as much.
-    /// 2. While the free bytes outside the gap exceed `1 / SWEEP_TRIGGER` of
-    ///    all free bytes, the gap also sweeps through the block: the
-    ///    allocation bordering it on the sweep's side moves to the gap's far
-    ///    end, so the holes behind that allocation join the gap. At the block's
-    ///    end the sweep turns. A sweep costs at most the block's live bytes and
-    ///    gathers every hole it passes.
+    /// 1. Fill: the allocations bordering the gap, on both sides, move into
+    ///    holes elsewhere (each hole closes at once; the gap grows by the moved
+    ///    ranges once their fence passes).
+    /// 2. Sweep: when the fill found nothing to move and more than
+    ///    `1 / SWEEP_TRIGGER` of the free bytes lie outside the gap, the gap
+    ///    sweeps through the block: the allocations bordering it on the
+    ///    sweep's side move to its far end (at most `SWEEP_BYTES` a plan), so
+    ///    the holes behind them join the gap. At the block's end, or at a
+    ///    pinned allocation, the sweep turns.
     ///
-    /// Each side stops at a pinned allocation (the sweep then turns) or at
-    /// one that cannot move; at most `COMPACTION_CANDIDATES` allocations are
-    /// examined, so planning time stays bounded.
+    /// Both walk outward from the gap past pending and free ranges (which
+    /// join the gap with the moved ones) and are bounded by the budget and by
+    /// the free bytes outside the ranges they cover, so planning time stays
+    /// bounded. See [`compact`](Self::compact).
     fn plan_compaction(&mut self, budget: DefragBudget, plan: &mut DefragPlan) {
-        const COMPACTION_CANDIDATES: u32 = 128;
         const SWEEP_TRIGGER: u64 = 32;
         let Some(gap) = self.tlsf.largest_free_node() else {
             return;
@@ -619,85 +657,214 @@ impl PoolAllocator {
         }
         let sweeping =
             scattered > trigger && self.sweep_stalled.is_none_or(|s| scattered > s + trigger);
-        let mut examined = 0;
+        self.compact(budget, plan, gap, Compaction::Fill, scattered);
+        if plan.moves.is_empty() && sweeping {
+            let down = !self.sweep_up;
+            self.compact(budget, plan, gap, Compaction::Sweep { down }, scattered);
+        }
+    }
+
+    /// One compaction pass around `gap` (see [`plan_compaction`](Self::plan_compaction)):
+    ///
+    /// 1. Each side the pass works on is walked outward from the gap, past
+    ///    pending and free ranges, collecting the allocations to move, until
+    ///    the budget, a pinned or reserved range, the block's end, or the room
+    ///    there is for them: the free bytes outside the walked ranges (plus
+    ///    `SWEEP_BYTES` for a sweep).
+    /// 2. In that order, each gets a destination: a hole outside every walked
+    ///    range (one inside would wall the gap off again), or for a sweep the
+    ///    gap's far end. A side stops at its first allocation with none, since
+    ///    what lies beyond could not join the gap.
+    /// 3. The free ranges between the gap and the last allocation moved on
+    ///    each side are held (pending, out of the bins) until the moves'
+    ///    fence passes: they join the gap then, and a small allocation placed
+    ///    in one meanwhile would cut the gap off from everything behind it.
+    ///    Without this, a hole left of a level unload routinely kept a
+    ///    hundred megabytes apart from the gap for good.
+    fn compact(
+        &mut self,
+        budget: DefragBudget,
+        plan: &mut DefragPlan,
+        gap: u32,
+        pass: Compaction,
+        scattered: u64,
+    ) {
+        /// Bytes a sweep may move to the gap's far end per plan: the gap
+        /// shrinks by as much until the fence passes, which costs more than
+        /// it gains when free space is scattered after a burst of frees.
+        const SWEEP_BYTES: u64 = 8 << 20;
+        let (sides, sweep_room): (&[bool], u64) = match pass {
+            Compaction::Fill => (&[true, false], 0),
+            Compaction::Sweep { down: true } => (&[true], SWEEP_BYTES),
+            Compaction::Sweep { down: false } => (&[false], SWEEP_BYTES),
+        };
+        let g = self.tlsf.nodes[gap as usize];
+        let mut walk = Walk {
+            lo: g.offset(),
+            hi: g.offset() + g.size(),
+            room: scattered + sweep_room,
+            bytes: 0,
+        };
+        let mut cands = std::mem::take(&mut self.scratch_nodes);
+        cands.clear();
+        let mut side_end = [0usize; 2];
+        for (i, &down) in sides.iter().enumerate() {
+            let end = self.walk_side(gap, down, budget, &mut walk, &mut cands);
+            side_end[i] = cands.len();
+            if matches!(pass, Compaction::Sweep { .. })
+                && matches!(end, WalkEnd::BlockEnd | WalkEnd::Pinned)
+            {
+                self.turn_sweep(down, scattered);
+            }
+        }
+        let first = [self.neighbour(gap, true), self.neighbour(gap, false)];
+        let mut parked = std::mem::take(&mut self.scratch_parked);
+        let mut last_moved = [None; 2];
         let mut gap = gap;
-        let sweep_down = !self.sweep_up;
-        for down in [sweep_down, !sweep_down] {
-            let sweep_here = sweeping && down == sweep_down;
-            // The neighbour on this side, past pending and free ranges.
-            let mut n = self.neighbour(gap, down);
-            loop {
-                while n != NIL && !self.is_movable_candidate(n) {
-                    if self.tlsf.nodes[n as usize].state == NodeState::Used {
-                        break; // reserved or pinned: stop below
-                    }
-                    n = self.neighbour(n, down);
-                }
-                if n == NIL {
-                    if sweep_here {
-                        self.turn_sweep(down, scattered); // reached the block's end
-                    }
-                    break;
-                }
-                if !self.is_movable_candidate(n) || examined >= COMPACTION_CANDIDATES {
-                    if sweep_here && self.is_pinned(n) {
-                        self.turn_sweep(down, scattered);
-                    }
-                    break;
-                }
-                examined += 1;
-                let node = self.tlsf.nodes[n as usize];
-                let key = key_of(self.tlsf.owners[n as usize]);
+        let mut swept = 0;
+        let mut side_start = 0;
+        for (i, &down) in sides.iter().enumerate() {
+            for &(n, key) in &cands[side_start..side_end[i]] {
                 let (size, align) = (self.keys[key].size(), self.keys[key].align());
-                if !Self::budget_allows(plan, budget, size) {
-                    return;
-                }
-                // 1. Into a hole that is neither the gap nor between it and `n`.
-                let g = self.tlsf.nodes[gap as usize];
-                let hole = self.tlsf.find(size, align).filter(|&h| {
-                    let hn = &self.tlsf.nodes[h as usize];
-                    let between = hn.block == g.block
-                        && if down {
-                            hn.offset() > node.offset() && hn.offset() <= g.offset()
-                        } else {
-                            hn.offset() < node.offset() && hn.offset() >= g.offset()
-                        };
-                    !between
-                });
+                let hole = self.find_outside(size, align, g.block, &walk, &mut parked);
+                let mut gap_used_up = false;
                 let dest = match hole {
                     Some(h) => self.tlsf.alloc_in(h, size, align, false),
-                    None if sweep_here => {
-                        // 2. To the gap's far end; what is left of the gap stays
+                    None if sweep_room > 0 && (swept == 0 || swept + size <= sweep_room) => {
+                        // To the gap's far end; what is left of the gap stays
                         // on the near side.
+                        self.tlsf.unpark(gap);
                         let d = self.tlsf.alloc_in(gap, size, align, down);
                         if let Some(d) = d {
-                            let rest = if down {
-                                self.tlsf.nodes[d as usize].prev
+                            swept += size;
+                            let rest = self.neighbour(d, down);
+                            if rest != NIL
+                                && self.tlsf.nodes[rest as usize].state == NodeState::Free
+                            {
+                                gap = rest;
                             } else {
-                                self.tlsf.nodes[d as usize].next
-                            };
-                            match rest {
-                                r if r != NIL
-                                    && self.tlsf.nodes[r as usize].state == NodeState::Free =>
-                                {
-                                    gap = r
-                                }
-                                _ => {
-                                    self.push_move(plan, key, n, d);
-                                    return; // the gap is used up
-                                }
+                                gap_used_up = true;
                             }
                         }
                         d
                     }
                     None => None,
                 };
-                match dest {
-                    Some(d) => self.push_move(plan, key, n, d),
-                    None => break,
+                let Some(d) = dest else { break };
+                self.push_move(plan, key, n, d);
+                last_moved[i] = Some(n);
+                if gap_used_up {
+                    break;
+                }
+            }
+            side_start = side_end[i];
+        }
+        for n in parked.drain(..) {
+            self.tlsf.unpark(n);
+        }
+        self.scratch_parked = parked;
+        for (i, &down) in sides.iter().enumerate() {
+            if let Some(last) = last_moved[i] {
+                let mut n = first[(!down) as usize];
+                while n != NIL && n != last {
+                    if self.tlsf.nodes[n as usize].state == NodeState::Free {
+                        self.tlsf.hold(n);
+                        self.pending_bytes += self.tlsf.nodes[n as usize].size();
+                        plan.held.push(n);
+                    }
+                    n = self.neighbour(n, down);
+                }
+            }
+        }
+        self.scratch_nodes = cands;
+    }
+
+    /// A free range outside the walked range (or in another block) that
+    /// holds `size` at `align`. The ranges inside met on the way are parked
+    /// in `parked` (out of the bins until the plan's destinations are
+    /// chosen), so each is looked at once per plan however many searches
+    /// meet it; at most `PARK_LIMIT` of them.
+    fn find_outside(
+        &mut self,
+        size: u64,
+        align: u64,
+        block: u32,
+        walk: &Walk,
+        parked: &mut Vec<u32>,
+    ) -> Option<u32> {
+        /// Ranges a plan parks at most: a walk passes about as many free
+        /// ranges as it takes allocations, so this bounds the plan's time
+        /// well above any budget's number of moves in use.
+        const PARK_LIMIT: usize = 4096;
+        loop {
+            let h = self.tlsf.find(size, align)?;
+            let node = &self.tlsf.nodes[h as usize];
+            if node.block != block
+                || node.offset() + node.size() <= walk.lo
+                || node.offset() >= walk.hi
+            {
+                return Some(h);
+            }
+            if parked.len() >= PARK_LIMIT {
+                return None;
+            }
+            self.tlsf.park(h);
+            parked.push(h);
+        }
+    }
+
+    /// Walks from `gap` outward (down or up) past free and pending ranges,
+    /// appending the allocations met to `cands` while `budget` and the
+    /// walk's room allow; widens the walked range.
+    fn walk_side(
+        &self,
+        gap: u32,
+        down: bool,
+        budget: DefragBudget,
+        walk: &mut Walk,
+        cands: &mut Vec<(u32, AllocKey)>,
+    ) -> WalkEnd {
+        let mut passed_free = 0;
+        let mut n = self.neighbour(gap, down);
+        loop {
+            while n != NIL && self.tlsf.nodes[n as usize].state != NodeState::Used {
+                let node = &self.tlsf.nodes[n as usize];
+                if node.state == NodeState::Free {
+                    passed_free += node.size();
                 }
                 n = self.neighbour(n, down);
             }
+            if n == NIL {
+                walk.room = walk.room.saturating_sub(passed_free);
+                return WalkEnd::BlockEnd;
+            }
+            if !self.is_movable_candidate(n) {
+                walk.room = walk.room.saturating_sub(passed_free);
+                return if self.is_pinned(n) {
+                    WalkEnd::Pinned
+                } else {
+                    WalkEnd::Reserved
+                };
+            }
+            let key = key_of(self.tlsf.owners[n as usize]);
+            let size = self.keys[key].size();
+            if cands.len() as u32 >= budget.max_moves
+                || walk.bytes + size > budget.max_bytes
+                || passed_free + size > walk.room
+            {
+                walk.room = walk.room.saturating_sub(passed_free);
+                return WalkEnd::Budget;
+            }
+            walk.room -= size;
+            walk.bytes += size;
+            cands.push((n, key));
+            let node = &self.tlsf.nodes[n as usize];
+            if down {
+                walk.lo = node.offset();
+            } else {
+                walk.hi = node.offset() + node.size();
+            }
+            n = self.neighbour(n, down);
         }
     }
 
@@ -778,8 +945,12 @@ impl PoolAllocator {
                 None => self.tlsf.free(m.dest_node),
             }
         }
+        for n in plan.held.drain(..) {
+            self.pending.push_back((frame, n));
+        }
         self.stats.blocks_emptied += plan.blocks_emptied as u64;
         self.spare_moves = plan.moves;
+        self.spare_held = plan.held;
     }
 
     /// Abandons a plan: its reserved destinations are released.
@@ -787,7 +958,12 @@ impl PoolAllocator {
         for m in plan.moves.drain(..) {
             self.tlsf.free(m.dest_node);
         }
+        for n in plan.held.drain(..) {
+            self.pending_bytes -= self.tlsf.nodes[n as usize].size();
+            self.tlsf.free(n);
+        }
         self.spare_moves = plan.moves;
+        self.spare_held = plan.held;
     }
 
     /// Checks the pool's invariants (for tests and debugging): ranges of each

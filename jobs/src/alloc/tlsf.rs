@@ -460,6 +460,34 @@ impl Tlsf {
         // and a stale key finds nothing in the handle table anyway.
     }
 
+    /// Takes the free node `n` out of the bins for a while, so that
+    /// searches pass it by; [`unpark`](Self::unpark) puts it back. Nothing
+    /// may free a neighbour meanwhile (it would not merge).
+    pub(crate) fn park(&mut self, n: u32) {
+        debug_assert_eq!(self.nodes[n as usize].state, NodeState::Free);
+        self.remove_free(n);
+        self.nodes[n as usize].state = NodeState::Spare;
+    }
+
+    /// Puts a node taken by [`park`](Self::park) back in its bin, unless it
+    /// was put back (and perhaps allocated from) since.
+    pub(crate) fn unpark(&mut self, n: u32) {
+        if self.nodes[n as usize].state == NodeState::Spare {
+            self.insert_free(n);
+        }
+    }
+
+    /// Takes the free node `n` out of the bins as a pending range: nothing
+    /// is allocated from it until it is freed again (with its neighbours).
+    pub(crate) fn hold(&mut self, n: u32) {
+        debug_assert_eq!(self.nodes[n as usize].state, NodeState::Free);
+        self.remove_free(n);
+        let node = &mut self.nodes[n as usize];
+        node.state = NodeState::Pending;
+        let size = node.size();
+        self.blocks[node.block as usize].used_bytes += size;
+    }
+
     /// Frees a used or pending node, merging it with free neighbours.
     #[inline]
     pub(crate) fn free(&mut self, n: u32) {
