@@ -4,7 +4,8 @@
 //! (`--simulate-hours`, 216,000 frames an hour; see `ChurnTrace`) in one 2 GiB
 //! block, with frees deferred two frames (a simulated fence) and, in the main
 //! run, a defragmentation plan every frame within a budget of 32 MiB and 64
-//! moves. Every allocation and free is timed (TSC). The same trace runs without
+//! moves. Every allocation and free is timed (TSC). The same trace runs under
+//! budgets of 64 MiB / 256 moves and 128 MiB / 512 moves, without
 //! defragmentation, and through the `offset-allocator` crate (alignment by
 //! padding); with `--compare`, the first 20,000 frames are also replayed
 //! untimed per operation through both for the whole trace's speed (fastest of
@@ -31,6 +32,17 @@ const BUDGET: DefragBudget = DefragBudget {
     max_bytes: 32 << 20,
     max_moves: 64,
 };
+/// Budgets the trace is also replayed under (`frag_ext_*_at_*` metrics).
+const LARGER_BUDGETS: [DefragBudget; 2] = [
+    DefragBudget {
+        max_bytes: 64 << 20,
+        max_moves: 256,
+    },
+    DefragBudget {
+        max_bytes: 128 << 20,
+        max_moves: 512,
+    },
+];
 
 /// Nanoseconds of TSC-timed operations.
 struct Latency {
@@ -82,6 +94,12 @@ struct ChurnResult {
     frag_max: f64,
     /// The 99th percentile of the same samples.
     frag_p99: f64,
+    /// Samples over 5%.
+    samples_over_5: u64,
+    /// Frames (after the first simulated minute, free space at least 10% of
+    /// the pool) whose F_ext after the frame's plan was over 5%: what a
+    /// sample once a second can miss.
+    frames_over_5: u64,
     failures: u64,
     latency: Latency,
     plan_us: Vec<f64>,
@@ -89,11 +107,12 @@ struct ChurnResult {
     allocations_moved: u64,
 }
 
-/// Replays the churn through forgeflow's allocator.
+/// Replays the churn through forgeflow's allocator, with a defragmentation
+/// plan every frame within `defrag` if given.
 fn churn_forgeflow(
     frames: u64,
     seed: u64,
-    defrag: bool,
+    defrag: Option<DefragBudget>,
     integrity: &mut Integrity,
     progress: &mut Progress,
 ) -> ChurnResult {
@@ -104,7 +123,8 @@ fn churn_forgeflow(
     let mut plan_us = Vec::new();
     let (mut frame, mut frag_max, mut failures) = (0u64, 0.0f64, 0u64);
     let mut frag_samples = Vec::new();
-    let label = if defrag {
+    let mut frames_over_5 = 0;
+    let label = if defrag.is_some() {
         "pool: churn, defrag on"
     } else {
         "pool: churn, defrag off"
@@ -128,11 +148,17 @@ fn churn_forgeflow(
                 // A frame's order in a renderer: the fences that passed release
                 // their ranges, then the frame's defrag job plans and copies.
                 pool.retire(frame.saturating_sub(FENCE_LAG));
-                if defrag {
+                if let Some(budget) = defrag {
                     let t = Instant::now();
-                    let plan = pool.plan_defrag(BUDGET);
+                    let plan = pool.plan_defrag(budget);
                     plan_us.push(t.elapsed().as_secs_f64() * 1e6);
                     pool.commit_defrag(plan, frame);
+                }
+                if frame >= WARMUP_FRAMES
+                    && pool.free_bytes() >= POOL / 10
+                    && pool.fragmentation() > 0.05
+                {
+                    frames_over_5 += 1;
                 }
                 if frame % 60 == 0 {
                     if frame >= WARMUP_FRAMES && pool.free_bytes() >= POOL / 10 {
@@ -156,6 +182,8 @@ fn churn_forgeflow(
             .get(((frag_samples.len() as f64 - 1.0) * 0.99).round() as usize)
             .copied()
             .unwrap_or(0.0),
+        samples_over_5: frag_samples.iter().filter(|&&f| f > 0.05).count() as u64,
+        frames_over_5,
         failures,
         latency,
         plan_us,
@@ -216,6 +244,8 @@ fn churn_offset_allocator(frames: u64, seed: u64, progress: &mut Progress) -> Ch
     ChurnResult {
         frag_max,
         frag_p99: f64::NAN,
+        samples_over_5: 0,
+        frames_over_5: 0,
         failures,
         latency,
         plan_us: Vec::new(),
@@ -309,8 +339,8 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
         .max(WARMUP_FRAMES as f64 + 600.0) as u64;
     let mut integrity = Integrity::default();
 
-    let mut on = churn_forgeflow(frames, opts.seed, true, &mut integrity, progress);
-    let off = churn_forgeflow(frames, opts.seed, false, &mut integrity, progress);
+    let mut on = churn_forgeflow(frames, opts.seed, Some(BUDGET), &mut integrity, progress);
+    let off = churn_forgeflow(frames, opts.seed, None, &mut integrity, progress);
     let plan_p99 = {
         let mut v = on.plan_us.clone();
         v.sort_by(|a, b| a.total_cmp(b));
@@ -323,6 +353,8 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
     report.metric("pool_bytes", POOL as f64);
     report.metric("frag_ext_max_pct", on.frag_max * 100.0);
     report.metric("frag_ext_p99_pct", on.frag_p99 * 100.0);
+    report.metric("frag_ext_samples_over_5", on.samples_over_5 as f64);
+    report.metric("frag_ext_frames_over_5", on.frames_over_5 as f64);
     report.metric("frag_ext_max_pct_no_defrag", off.frag_max * 100.0);
     report.metric("alloc_failures", on.failures as f64);
     report.metric("alloc_failures_no_defrag", off.failures as f64);
@@ -333,6 +365,16 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
     report.metric("defrag_plan_us_p99", plan_p99);
     report.metric("defrag_bytes_moved", on.bytes_moved as f64);
     report.metric("defrag_allocations_moved", on.allocations_moved as f64);
+    // The same trace under larger budgets: what closing a level unload
+    // within a frame or two costs, and what it buys.
+    for budget in LARGER_BUDGETS {
+        let r = churn_forgeflow(frames, opts.seed, Some(budget), &mut integrity, progress);
+        let at = format!("at_{}mib_{}_moves", budget.max_bytes >> 20, budget.max_moves);
+        report.metric(&format!("frag_ext_max_pct_{at}"), r.frag_max * 100.0);
+        report.metric(&format!("frag_ext_samples_over_5_{at}"), r.samples_over_5 as f64);
+        report.metric(&format!("frag_ext_frames_over_5_{at}"), r.frames_over_5 as f64);
+        report.metric(&format!("defrag_bytes_moved_{at}"), r.bytes_moved as f64);
+    }
     progress.update("pool: utilization", 0.0);
     let uni = utilization(true, opts.seed, true) * 100.0;
     let rnd = utilization(false, opts.seed, true) * 100.0;
