@@ -419,6 +419,7 @@ fn a_hole_the_compaction_walks_past_is_held_until_the_moves_fence() {
         "the small hole is held: {:?}",
         pool.free_ranges()
     );
+    assert_eq!(pool.metrics().held_bytes, 4 << 10);
     let meanwhile = pool.alloc(4 << 10, 16).unwrap();
     assert!(!overlaps(&pool.resolve(meanwhile).unwrap(), &h_at));
     pool.validate().unwrap();
@@ -426,11 +427,59 @@ fn a_hole_the_compaction_walks_past_is_held_until_the_moves_fence() {
     assert!(pool.free_ranges().iter().all(|r| r.0 != h_at.offset));
     pool.retire(7);
     pool.validate().unwrap();
+    assert_eq!(pool.metrics().held_bytes, 0);
     let largest = *pool.free_ranges().iter().max_by_key(|r| r.1).unwrap();
     for old in [a_at, h_at, b_at] {
         assert!(within(&old, largest), "{old:?} joined the gap {largest:?}");
     }
     assert_eq!(pool.resolve(x).unwrap().size, 64 << 10);
+}
+
+#[test]
+fn an_allocation_that_fits_only_in_held_ranges_takes_them() {
+    // From the gap outward: B and A (16 KiB each) with a 12 KiB hole between
+    // them, then a 64 KiB hole. Compaction moves A and B into the big hole
+    // and holds the small one. Once everything else is full, a 12 KiB
+    // request fits only in the held range: it must get it, not fail.
+    let mut pool = PoolAllocator::new();
+    pool.add_block(256 << 10);
+    let rest = pool.alloc(96 << 10, 16).unwrap();
+    let big_hole = pool.alloc(64 << 10, 16).unwrap();
+    let a = pool.alloc(16 << 10, 16).unwrap();
+    let h = pool.alloc(12 << 10, 16).unwrap();
+    let b = pool.alloc(16 << 10, 16).unwrap();
+    let gap_filler = pool.alloc(pool.free_bytes(), 4).unwrap();
+    pool.free_now(big_hole).unwrap();
+    pool.free_now(h).unwrap();
+    pool.free_now(gap_filler).unwrap();
+    let plan = pool.plan_defrag(DefragBudget {
+        max_bytes: 1 << 20,
+        max_moves: 16,
+    });
+    assert_eq!(plan.moves.len(), 2);
+    pool.commit_defrag(plan, 3);
+    let held = pool.metrics().held_bytes;
+    assert_eq!(held, 12 << 10);
+    // Fill everything that is free, then ask for one more range of the
+    // held size: it fits only where the hold is.
+    let mut fillers = Vec::new();
+    while pool.free_bytes() >= 4 {
+        let take = pool.metrics().largest_free;
+        fillers.push(pool.alloc(take, 4).unwrap());
+    }
+    let k = pool.alloc(12 << 10, 4).expect("the held range serves it");
+    assert_eq!(pool.metrics().held_bytes, 0);
+    assert!(matches!(
+        pool.alloc(4, 4),
+        Err(AllocError::OutOfSpace { .. })
+    ));
+    pool.validate().unwrap();
+    pool.retire(u64::MAX);
+    pool.validate().unwrap();
+    for key in [rest, a, b, k].into_iter().chain(fillers) {
+        pool.free_now(key).unwrap();
+    }
+    assert_eq!(pool.free_ranges(), vec![(0, 256 << 10)]);
 }
 
 #[test]

@@ -138,6 +138,10 @@ pub struct PoolMetrics {
     pub live_bytes: u64,
     /// Bytes freed but waiting for their fence.
     pub pending_bytes: u64,
+    /// Free bytes that defragmentation holds back until the fence of its
+    /// moves passes, so that they join the gap (an allocation that fits
+    /// nowhere else takes them). Not counted in `free_bytes`.
+    pub held_bytes: u64,
     /// Free bytes.
     pub free_bytes: u64,
     /// The largest free range.
@@ -226,6 +230,10 @@ pub struct PoolAllocator {
     /// Frees waiting for their frame's fence: (last frame that may use it, node), in frame order.
     pending: VecDeque<(u64, u32)>,
     pending_bytes: u64,
+    /// Free ranges compaction holds back until its moves' frame retires:
+    /// (that frame, node), in frame order (see `compact`).
+    held: VecDeque<(u64, u32)>,
+    held_bytes: u64,
     live_bytes: u64,
     stats: PoolStats,
     /// The last committed or cancelled plan's move list, cleared, for the next
@@ -275,6 +283,8 @@ impl PoolAllocator {
             keys: SlotMap::with_key(),
             pending: VecDeque::new(),
             pending_bytes: 0,
+            held: VecDeque::new(),
+            held_bytes: 0,
             live_bytes: 0,
             stats: PoolStats::default(),
             spare_moves: Vec::new(),
@@ -334,10 +344,15 @@ impl PoolAllocator {
         // the gap's front join the gap once their fence passes, and an
         // allocation carved in between would wall them off as a new hole.
         let high = !self.sweep_up;
-        match fits_a_block
+        let mut found = fits_a_block
             .then(|| self.tlsf.alloc_from(size, align, high))
-            .flatten()
-        {
+            .flatten();
+        if found.is_none() && fits_a_block && !self.held.is_empty() {
+            // Held ranges are free, only kept for the gap: rather than fail,
+            // give them back.
+            found = self.release_all_held(size, align, high);
+        }
+        match found {
             Some(node) => {
                 let key = self.keys.insert(Entry::new(node, size, align));
                 self.tlsf.owners[node as usize] = key.data().as_ffi();
@@ -408,8 +423,29 @@ impl PoolAllocator {
             self.tlsf.free(node);
             released += 1;
         }
+        while let Some(&(frame, node)) = self.held.front() {
+            if frame > completed {
+                break;
+            }
+            self.held.pop_front();
+            self.release_held(node);
+        }
         self.stats.released += released as u64;
         released
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn release_all_held(&mut self, size: u64, align: u64, high: bool) -> Option<u32> {
+        while let Some((_, node)) = self.held.pop_front() {
+            self.release_held(node);
+        }
+        self.tlsf.alloc_from(size, align, high)
+    }
+
+    fn release_held(&mut self, node: u32) {
+        self.held_bytes -= self.tlsf.nodes[node as usize].size();
+        self.tlsf.free(node);
     }
 
     /// Pins (or unpins) an allocation: pinned allocations are never moved.
@@ -448,6 +484,7 @@ impl PoolAllocator {
             pool_bytes,
             live_bytes: self.live_bytes,
             pending_bytes: self.pending_bytes,
+            held_bytes: self.held_bytes,
             free_bytes: free,
             largest_free: largest,
             fragmentation: self.fragmentation(),
@@ -680,7 +717,8 @@ impl PoolAllocator {
     ///    fence passes: they join the gap then, and a small allocation placed
     ///    in one meanwhile would cut the gap off from everything behind it.
     ///    Without this, a hole left of a level unload routinely kept a
-    ///    hundred megabytes apart from the gap for good.
+    ///    hundred megabytes apart from the gap for good. Held ranges are
+    ///    free all the same: an allocation that fits nowhere else takes them.
     fn compact(
         &mut self,
         budget: DefragBudget,
@@ -769,7 +807,6 @@ impl PoolAllocator {
                 while n != NIL && n != last {
                     if self.tlsf.nodes[n as usize].state == NodeState::Free {
                         self.tlsf.hold(n);
-                        self.pending_bytes += self.tlsf.nodes[n as usize].size();
                         plan.held.push(n);
                     }
                     n = self.neighbour(n, down);
@@ -946,7 +983,8 @@ impl PoolAllocator {
             }
         }
         for n in plan.held.drain(..) {
-            self.pending.push_back((frame, n));
+            self.held_bytes += self.tlsf.nodes[n as usize].size();
+            self.held.push_back((frame, n));
         }
         self.stats.blocks_emptied += plan.blocks_emptied as u64;
         self.spare_moves = plan.moves;
@@ -959,7 +997,6 @@ impl PoolAllocator {
             self.tlsf.free(m.dest_node);
         }
         for n in plan.held.drain(..) {
-            self.pending_bytes -= self.tlsf.nodes[n as usize].size();
             self.tlsf.free(n);
         }
         self.spare_moves = plan.moves;

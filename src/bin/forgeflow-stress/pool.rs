@@ -369,10 +369,20 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
     // within a frame or two costs, and what it buys.
     for budget in LARGER_BUDGETS {
         let r = churn_forgeflow(frames, opts.seed, Some(budget), &mut integrity, progress);
-        let at = format!("at_{}mib_{}_moves", budget.max_bytes >> 20, budget.max_moves);
+        let at = format!(
+            "at_{}mib_{}_moves",
+            budget.max_bytes >> 20,
+            budget.max_moves
+        );
         report.metric(&format!("frag_ext_max_pct_{at}"), r.frag_max * 100.0);
-        report.metric(&format!("frag_ext_samples_over_5_{at}"), r.samples_over_5 as f64);
-        report.metric(&format!("frag_ext_frames_over_5_{at}"), r.frames_over_5 as f64);
+        report.metric(
+            &format!("frag_ext_samples_over_5_{at}"),
+            r.samples_over_5 as f64,
+        );
+        report.metric(
+            &format!("frag_ext_frames_over_5_{at}"),
+            r.frames_over_5 as f64,
+        );
         report.metric(&format!("defrag_bytes_moved_{at}"), r.bytes_moved as f64);
     }
     progress.update("pool: utilization", 0.0);
