@@ -221,7 +221,7 @@ impl SlowFrames {
 /// Memory over the run, at most `TRACE_POINTS` samples: when full, every
 /// other one is dropped and samples are taken half as often.
 struct MemoryTrace {
-    points: Vec<(f64, u64, u64, u64)>,
+    points: Vec<(f64, u64, u64, u64, u64)>,
     every: u64,
     seen: u64,
 }
@@ -237,7 +237,7 @@ impl MemoryTrace {
         }
     }
 
-    fn sample(&mut self, seconds: f64, rss: u64, heap: u64, gpu: u64) {
+    fn sample(&mut self, seconds: f64, rss: u64, heap: u64, malloc: u64, gpu: u64) {
         self.seen += 1;
         if !(self.seen - 1).is_multiple_of(self.every) {
             return;
@@ -250,15 +250,23 @@ impl MemoryTrace {
             });
             self.every *= 2;
         }
-        self.points.push((seconds, rss, heap, gpu));
+        self.points.push((seconds, rss, heap, malloc, gpu));
     }
 
-    /// `seconds RSS/heap/GPU MB` per sample, for the report's notes.
+    /// `seconds RSS/heap/malloc/GPU MB` per sample, for the report's notes.
     fn describe(&self) -> String {
         let mb = |b: u64| b as f64 / 1e6;
         self.points
             .iter()
-            .map(|&(t, r, h, g)| format!("{t:.0}s {:.0}/{:.0}/{:.0}", mb(r), mb(h), mb(g)))
+            .map(|&(t, r, h, m, g)| {
+                format!(
+                    "{t:.0}s {:.0}/{:.0}/{:.0}/{:.0}",
+                    mb(r),
+                    mb(h),
+                    mb(m),
+                    mb(g)
+                )
+            })
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -374,6 +382,7 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
     let (mut rss, mut heap, mut gpu_bytes) =
         (Growth::default(), Growth::default(), Growth::default());
     let (mut rss_anon, mut rss_file) = (Growth::default(), Growth::default());
+    let (mut malloc_used, mut malloc_free) = (Growth::default(), Growth::default());
     let (mut rss_end, mut gpu_bytes_end) = (0, 0);
     let mut trace = MemoryTrace::new();
     let started = Instant::now();
@@ -516,10 +525,12 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
             )?;
             let rss_now = crate::texture::rss().map_or(0, |(now, _)| now);
             let heap_now = crate::alloc::live();
+            let malloc_now = crate::alloc::malloc_totals();
             trace.sample(
                 started.elapsed().as_secs_f64(),
                 rss_now,
                 heap_now,
+                malloc_now.map_or(0, |(used, _)| used),
                 rt.gpu_bytes(),
             );
             if frame >= warmup {
@@ -538,6 +549,10 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
                     rss_file.sample(second, file);
                 }
                 heap.sample(second, heap_now);
+                if let Some((used, free)) = malloc_now {
+                    malloc_used.sample(second, used);
+                    malloc_free.sample(second, free);
+                }
                 gpu_bytes.sample(second, gpu_bytes_end);
             } else {
                 warmup_time = started.elapsed();
@@ -601,6 +616,20 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
     // The Rust heap alone (forgeflow, wgpu, this binary): a growth of RSS
     // without one of the heap is the driver's.
     report.metric("heap_growth_bytes_after_warmup", heap.growth());
+    // glibc's malloc as a whole (the Rust heap, the Vulkan driver, the
+    // loader): what it hands out, and what it keeps free in its arenas.
+    report.metric(
+        "malloc_in_use_growth_bytes_after_warmup",
+        malloc_used.growth(),
+    );
+    report.metric(
+        "malloc_in_use_floor_growth_bytes_after_warmup",
+        malloc_used.floor_growth(),
+    );
+    report.metric(
+        "malloc_free_floor_growth_bytes_after_warmup",
+        malloc_free.floor_growth(),
+    );
     report.metric("gpu_bytes_growth_after_warmup", gpu_growth);
     report.metric("rss_bytes_end", rss_end as f64);
     report.metric("gpu_bytes_end", gpu_bytes_end as f64);
@@ -659,7 +688,7 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
         gpu_growth <= 0.0,
     );
     report.notes.push(format!(
-        "memory over the run (time RSS/Rust heap/runtime GPU, MB): {}",
+        "memory over the run (time RSS/Rust heap/malloc in use/runtime GPU, MB): {}",
         trace.describe()
     ));
     for (_, text) in slow.worst {

@@ -71,3 +71,22 @@ pub fn peak_above_reset() -> u64 {
 pub fn live() -> u64 {
     LIVE.load(Ordering::Relaxed).max(0) as u64
 }
+
+/// What the C allocator holds, all threads' arenas together: (bytes in use,
+/// bytes it keeps free). glibc's malloc serves Rust's `System` allocator
+/// (so [`live`] is part of the first) and the Vulkan driver and loader alike:
+/// in-use bytes that grow while [`live`] does not are the driver's, free
+/// bytes that grow are fragmentation of its arenas. `None` off glibc.
+pub fn malloc_totals() -> Option<(u64, u64)> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallinfo2 (glibc 2.33+) takes no argument and returns a
+        // plain struct of counters, read under the allocator's own locks.
+        let m = unsafe { libc::mallinfo2() };
+        Some(((m.uordblks + m.hblkhd) as u64, m.fordblks as u64))
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        None
+    }
+}
