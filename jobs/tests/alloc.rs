@@ -383,23 +383,35 @@ fn within(a: &Allocation, outer: (u64, u64)) -> bool {
     a.offset >= outer.0 && a.offset + a.size <= outer.0 + outer.1
 }
 
-#[test]
-fn a_hole_the_compaction_walks_past_is_held_until_the_moves_fence() {
-    // From the gap outward: B (16 KiB), a 4 KiB hole, A (16 KiB), a 128 KiB
-    // hole, X (the rest of the filler). Compaction moves B and A into the big
-    // hole; the small one between them must not serve an allocation before
-    // the moved ranges are released, or it would wall them off from the gap.
+/// A pool where, from the gap outward, lie B and A (16 KiB each) with a
+/// `small`-byte hole between them, then a `big`-byte hole, then X (`rest`
+/// bytes), after one compaction plan, committed in frame `frame`: it moves
+/// A and B into the big hole and walks past the small one. The block must
+/// leave a gap larger than the big hole.
+struct WalkedPast {
+    pool: PoolAllocator,
+    x: AllocKey,
+    a: AllocKey,
+    b: AllocKey,
+    /// Where A, the small hole and B were.
+    a_at: Allocation,
+    small_at: Allocation,
+    b_at: Allocation,
+}
+
+fn walked_past(block: u64, rest: u64, big: u64, small: u64, frame: u64) -> WalkedPast {
     let mut pool = PoolAllocator::new();
-    pool.add_block(1 << 20);
-    let x = pool.alloc(64 << 10, 16).unwrap();
-    let h1 = pool.alloc(128 << 10, 16).unwrap();
+    pool.add_block(block);
+    let x = pool.alloc(rest, 16).unwrap();
+    let big_hole = pool.alloc(big, 16).unwrap();
     let a = pool.alloc(16 << 10, 16).unwrap();
-    let h = pool.alloc(4 << 10, 16).unwrap();
+    let small_hole = pool.alloc(small, 16).unwrap();
     let b = pool.alloc(16 << 10, 16).unwrap();
-    let (h1_at, h_at) = (pool.resolve(h1).unwrap(), pool.resolve(h).unwrap());
+    let big_at = pool.resolve(big_hole).unwrap();
+    let small_at = pool.resolve(small_hole).unwrap();
     let (a_at, b_at) = (pool.resolve(a).unwrap(), pool.resolve(b).unwrap());
-    pool.free_now(h1).unwrap();
-    pool.free_now(h).unwrap();
+    pool.free_now(big_hole).unwrap();
+    pool.free_now(small_hole).unwrap();
     let plan = pool.plan_defrag(DefragBudget {
         max_bytes: 1 << 20,
         max_moves: 16,
@@ -409,11 +421,34 @@ fn a_hole_the_compaction_walks_past_is_held_until_the_moves_fence() {
     assert!(moved.contains(&a) && moved.contains(&b));
     for m in &plan.moves {
         assert!(
-            within(&m.to, (h1_at.offset, 128 << 10)),
+            within(&m.to, (big_at.offset, big)),
             "{m:?} into the big hole"
         );
     }
-    pool.commit_defrag(plan, 7);
+    pool.commit_defrag(plan, frame);
+    WalkedPast {
+        pool,
+        x,
+        a,
+        b,
+        a_at,
+        small_at,
+        b_at,
+    }
+}
+
+#[test]
+fn a_hole_the_compaction_walks_past_is_held_until_the_moves_fence() {
+    // The small hole between A and B must not serve an allocation before
+    // their old ranges are released, or it would wall them off from the gap.
+    let WalkedPast {
+        mut pool,
+        x,
+        a_at,
+        small_at: h_at,
+        b_at,
+        ..
+    } = walked_past(1 << 20, 64 << 10, 128 << 10, 4 << 10, 7);
     assert!(
         pool.free_ranges().iter().all(|r| r.0 != h_at.offset),
         "the small hole is held: {:?}",
@@ -437,29 +472,17 @@ fn a_hole_the_compaction_walks_past_is_held_until_the_moves_fence() {
 
 #[test]
 fn an_allocation_that_fits_only_in_held_ranges_takes_them() {
-    // From the gap outward: B and A (16 KiB each) with a 12 KiB hole between
-    // them, then a 64 KiB hole. Compaction moves A and B into the big hole
-    // and holds the small one. Once everything else is full, a 12 KiB
-    // request fits only in the held range: it must get it, not fail.
-    let mut pool = PoolAllocator::new();
-    pool.add_block(256 << 10);
-    let rest = pool.alloc(96 << 10, 16).unwrap();
-    let big_hole = pool.alloc(64 << 10, 16).unwrap();
-    let a = pool.alloc(16 << 10, 16).unwrap();
-    let h = pool.alloc(12 << 10, 16).unwrap();
-    let b = pool.alloc(16 << 10, 16).unwrap();
-    let gap_filler = pool.alloc(pool.free_bytes(), 4).unwrap();
-    pool.free_now(big_hole).unwrap();
-    pool.free_now(h).unwrap();
-    pool.free_now(gap_filler).unwrap();
-    let plan = pool.plan_defrag(DefragBudget {
-        max_bytes: 1 << 20,
-        max_moves: 16,
-    });
-    assert_eq!(plan.moves.len(), 2);
-    pool.commit_defrag(plan, 3);
-    let held = pool.metrics().held_bytes;
-    assert_eq!(held, 12 << 10);
+    // Compaction holds the 12 KiB hole between A and B. Once everything else
+    // is full, a 12 KiB request fits only in the held range: it must get it,
+    // not fail.
+    let WalkedPast {
+        mut pool,
+        x: rest,
+        a,
+        b,
+        ..
+    } = walked_past(256 << 10, 32 << 10, 64 << 10, 12 << 10, 3);
+    assert_eq!(pool.metrics().held_bytes, 12 << 10);
     // Fill everything that is free, then ask for one more range of the
     // held size: it fits only where the hold is.
     let mut fillers = Vec::new();

@@ -211,17 +211,6 @@ struct Walk {
     bytes: u64,
 }
 
-/// Why a walk from the gap stopped.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum WalkEnd {
-    BlockEnd,
-    Pinned,
-    /// A destination this plan reserved.
-    Reserved,
-    /// The budget or the room for destinations.
-    Budget,
-}
-
 /// Sub-allocates blocks with generational handles, fence-deferred frees and
 /// defragmentation planning. See the [module documentation](super).
 pub struct PoolAllocator {
@@ -747,11 +736,9 @@ impl PoolAllocator {
         cands.clear();
         let mut side_end = [0usize; 2];
         for (i, &down) in sides.iter().enumerate() {
-            let end = self.walk_side(gap, down, budget, &mut walk, &mut cands);
+            let walled = self.walk_side(gap, down, budget, &mut walk, &mut cands);
             side_end[i] = cands.len();
-            if matches!(pass, Compaction::Sweep { .. })
-                && matches!(end, WalkEnd::BlockEnd | WalkEnd::Pinned)
-            {
+            if walled && matches!(pass, Compaction::Sweep { .. }) {
                 self.turn_sweep(down, scattered);
             }
         }
@@ -852,7 +839,8 @@ impl PoolAllocator {
 
     /// Walks from `gap` outward (down or up) past free and pending ranges,
     /// appending the allocations met to `cands` while `budget` and the
-    /// walk's room allow; widens the walked range.
+    /// walk's room allow; widens the walked range. Returns whether it ended
+    /// at the block's end or at a pinned allocation (where a sweep turns).
     fn walk_side(
         &self,
         gap: u32,
@@ -860,7 +848,7 @@ impl PoolAllocator {
         budget: DefragBudget,
         walk: &mut Walk,
         cands: &mut Vec<(u32, AllocKey)>,
-    ) -> WalkEnd {
+    ) -> bool {
         let mut passed_free = 0;
         let mut n = self.neighbour(gap, down);
         loop {
@@ -871,17 +859,17 @@ impl PoolAllocator {
                 }
                 n = self.neighbour(n, down);
             }
-            if n == NIL {
+            // The block's end, a pinned or reserved range, or the budget.
+            let stop = if n == NIL {
+                Some(true)
+            } else if !self.is_movable_candidate(n) {
+                Some(self.is_pinned(n))
+            } else {
+                None
+            };
+            if let Some(walled) = stop {
                 walk.room = walk.room.saturating_sub(passed_free);
-                return WalkEnd::BlockEnd;
-            }
-            if !self.is_movable_candidate(n) {
-                walk.room = walk.room.saturating_sub(passed_free);
-                return if self.is_pinned(n) {
-                    WalkEnd::Pinned
-                } else {
-                    WalkEnd::Reserved
-                };
+                return walled;
             }
             let key = key_of(self.tlsf.owners[n as usize]);
             let size = self.keys[key].size();
@@ -890,7 +878,7 @@ impl PoolAllocator {
                 || passed_free + size > walk.room
             {
                 walk.room = walk.room.saturating_sub(passed_free);
-                return WalkEnd::Budget;
+                return false;
             }
             walk.room -= size;
             walk.bytes += size;

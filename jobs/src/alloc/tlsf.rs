@@ -556,8 +556,7 @@ impl Tlsf {
         let mut n = self.blocks[block as usize].first;
         while n != NIL {
             if self.nodes[n as usize].state == NodeState::Free {
-                self.remove_free(n);
-                self.nodes[n as usize].state = NodeState::Spare; // parked; not recycled
+                self.park(n);
                 out.push(n);
             }
             n = self.nodes[n as usize].next;
@@ -567,7 +566,7 @@ impl Tlsf {
     /// Puts back nodes taken by `detach_block`, emptying `nodes`.
     pub(crate) fn reattach(&mut self, nodes: &mut Vec<u32>) {
         for n in nodes.drain(..) {
-            self.insert_free(n);
+            self.unpark(n);
         }
     }
 
