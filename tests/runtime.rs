@@ -797,6 +797,53 @@ fn texture_work_per_frame_is_bounded_in_time() {
     );
 }
 
+/// What a staged byte costs is learned per format: the first texture of a
+/// format declares a small probe in its first frame (a slow CPU decode
+/// must not take a frame's budget at a fast format's price), and a later
+/// texture of the same format starts from the measured cost.
+#[test]
+fn a_format_not_measured_yet_starts_with_a_probe() {
+    let Some(gpu) = gpu::for_test("a_format_not_measured_yet_starts_with_a_probe") else {
+        return;
+    };
+    let mut rt = runtime(
+        &gpu,
+        RuntimeConfig {
+            texture_upload_bytes_per_frame: 4 << 20,
+            texture_upload_ms_per_frame: 1000.0,
+            ..config()
+        },
+    );
+    // The staging bytes of the frames that staged some of an upload of 1
+    // MiB of RGBA8 (frames while the file is read or the last copy is in
+    // flight stage nothing).
+    let mut upload = |seed| {
+        let (file, pixels) = png(512, 512, seed);
+        let h = rt.load_texture_bytes(file);
+        let mut staged = Vec::new();
+        while !matches!(rt.texture(h).unwrap(), TextureStatus::Ready(_)) {
+            staged.push(frame(&gpu, &mut rt).staging_bytes);
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            assert!(staged.len() < 20_000, "the upload never completed");
+        }
+        assert_eq!(gpu.read_texture(ready(&rt, h), 0, 0..1).unwrap(), pixels);
+        staged.retain(|&b| b > 0);
+        staged
+    };
+    let first = upload(60);
+    assert!(
+        first[0] > 0 && first[0] <= 64 << 10,
+        "a format's first frame is a probe: {first:?}"
+    );
+    assert_eq!(first.len(), 2, "then the budget applies: {first:?}");
+    let second = upload(61);
+    assert_eq!(
+        second,
+        [1 << 20],
+        "the format's cost is known: the whole texture in one frame"
+    );
+}
+
 /// The request queues are bounded: loads beyond `max_queued_loads` and
 /// writes beyond `max_queued_write_bytes` are refused with `QueueFull`, and
 /// accepted again once frames have drained the queues.

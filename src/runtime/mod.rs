@@ -18,7 +18,7 @@
 //! 3. [`Runtime::end_frame`] declares the frame's job graph (a texture's
 //!    images copied or decoded into staging memory by *texture upload* /
 //!    *texture decode* jobs, within a per-frame budget of bytes and of
-//!    measured work; buffer writes are *buffer upload* jobs; the pool's
+//!    work measured per format; buffer writes are *buffer upload* jobs; the pool's
 //!    plan is a *defrag* job; page faults are *page fault* jobs), runs it,
 //!    then records into the embedder's encoder: the staging copies, the
 //!    pool's defragmentation copies, the virtual textures' feedback copies.
@@ -77,6 +77,7 @@
 mod error;
 #[cfg(feature = "tracy")]
 mod gpu_zones;
+mod texture_cost;
 mod vt_slot;
 
 pub use error::RuntimeError;
@@ -139,10 +140,12 @@ pub struct RuntimeConfig {
     /// block rows; a burst of loads never stalls one frame.
     pub texture_upload_bytes_per_frame: u64,
     /// Milliseconds of texture copy and decode work a frame declares at most
-    /// (default 1.0; CPU time summed over the workers), from the measured
-    /// cost per byte of each kind (a copy costs far less than a CPU decode).
-    /// With `texture_upload_bytes_per_frame`, whichever binds first bounds
-    /// the frame.
+    /// (default 1.0; CPU time summed over the workers), from the cost of a
+    /// staged byte measured per format and path (a copy costs far less than
+    /// a CPU decode, a BC1 decode far less than an ASTC one); the first
+    /// texture of a format declares a 64 KiB probe in its first frame. With
+    /// `texture_upload_bytes_per_frame`, whichever binds first bounds the
+    /// frame.
     pub texture_upload_ms_per_frame: f64,
     /// Extra usages of loaded textures (`COPY_DST | TEXTURE_BINDING` are
     /// always set; add `COPY_SRC` to read them back).
@@ -294,6 +297,8 @@ struct Streaming {
     staged: u64,
     /// The measured work of one of its staged bytes (ns; 0 until measured).
     ns_per_byte: f64,
+    /// Its format (`VkFormat`), whose cost it starts from.
+    vk_format: u32,
 }
 
 /// Textures uploading at once at most: the per-frame budget goes to the
@@ -398,7 +403,7 @@ pub struct Runtime {
     /// Moving means of the work a staged byte of texture costs (ns), over
     /// the textures uploaded: [a copy, a CPU decode]; 0 until measured. A
     /// texture's own cost replaces it once its first pieces have run.
-    texture_ns_per_byte: [f64; 2],
+    texture_costs: texture_cost::TextureCosts,
     upload_queue: VecDeque<TextureHandle>,
     /// Textures uploading, by the frame that recorded them (in frame order).
     uploading: VecDeque<(u64, TextureHandle)>,
@@ -477,7 +482,7 @@ impl Runtime {
             read_queue: VecDeque::new(),
             reading: Vec::new(),
             reads_done: (0, 0),
-            texture_ns_per_byte: [0.0; 2],
+            texture_costs: texture_cost::TextureCosts::default(),
             upload_queue: VecDeque::new(),
             uploading: VecDeque::new(),
             queued: WriteQueue::default(),
@@ -935,7 +940,7 @@ impl Runtime {
             TextureBudget {
                 bytes: self.config.texture_upload_bytes_per_frame,
                 ns: self.config.texture_upload_ms_per_frame * 1e6,
-                ns_per_byte: self.texture_ns_per_byte,
+                costs: &self.texture_costs,
             },
             (&mut self.pool, &mut defrag_plan),
             &mut self.vts,
@@ -957,7 +962,7 @@ impl Runtime {
             report.failure = Some(RuntimeError::Frame(e.to_string()));
             self.stats.failed_frames += 1;
         }
-        measure_texture_cost(&mut active, &mut self.texture_ns_per_byte);
+        measure_texture_cost(&mut active, &mut self.texture_costs);
         self.stats.buffer_writes += report.buffer_writes as u64;
         self.stats.buffer_write_bytes += queued.bytes.len() as u64;
 
@@ -1049,6 +1054,8 @@ impl Runtime {
             };
             match started {
                 Ok(upload) => {
+                    let vk_format =
+                        forgeflow_jobs::texture::source::TextureSource::desc(&*file).vk_format;
                     self.stats.texture_bytes += upload.gpu_bytes();
                     *slot = TextureSlot::Streaming {
                         bytes: upload.gpu_bytes(),
@@ -1061,6 +1068,7 @@ impl Runtime {
                         inflating: None,
                         staged: 0,
                         ns_per_byte: 0.0,
+                        vk_format,
                     };
                     spawn_inflate(&self.background, &mut streaming);
                     self.active.push(streaming);
@@ -1135,9 +1143,9 @@ impl Runtime {
 }
 
 /// After a frame has run: each streaming texture's cost per staged byte
-/// from its jobs' time, and the means over textures of each kind ([copy,
-/// decode]) that a texture starts from.
-fn measure_texture_cost(active: &mut [Streaming], means: &mut [f64; 2]) {
+/// from its jobs' time, and the cost of its format that a texture of the
+/// same format starts from.
+fn measure_texture_cost(active: &mut [Streaming], costs: &mut texture_cost::TextureCosts) {
     let ewma = |mean: &mut f64, sample: f64, keep: f64| {
         *mean = if *mean == 0.0 {
             sample
@@ -1151,9 +1159,9 @@ fn measure_texture_cost(active: &mut [Streaming], means: &mut [f64; 2]) {
         if staged == 0 {
             continue;
         }
-        let sample = work.as_nanos() as f64 / staged as f64;
-        ewma(&mut s.ns_per_byte, sample, 0.5);
-        ewma(&mut means[!s.upload.native() as usize], sample, 0.75);
+        let ns = work.as_nanos() as f64;
+        ewma(&mut s.ns_per_byte, ns / staged as f64, 0.5);
+        costs.record(s.upload.native(), s.vk_format, ns, staged);
     }
 }
 
@@ -1235,14 +1243,14 @@ impl TextureBook<'_> {
 }
 
 /// How much texture work a frame may declare.
-struct TextureBudget {
+struct TextureBudget<'a> {
     /// Staging bytes.
     bytes: u64,
-    /// Work (ns), from `ns_per_byte`.
+    /// Work (ns), from the measured costs.
     ns: f64,
-    /// Measured cost of a staged byte of a texture not measured yet: [copy,
-    /// decode] (0: not known yet either).
-    ns_per_byte: [f64; 2],
+    /// Measured costs of a staged byte per format, for a texture not
+    /// measured itself yet.
+    costs: &'a texture_cost::TextureCosts,
 }
 
 /// The frame's request lists, borrowed by its jobs.
@@ -1258,7 +1266,7 @@ fn declare_jobs<'s>(
     frame: &mut Frame<'s>,
     staging: &'s StagingFrame<'_>,
     requests: Declared<'s>,
-    texture_budget: TextureBudget,
+    texture_budget: TextureBudget<'_>,
     (pool, defrag_plan): (&'s mut BufferPool, &'s mut Option<DefragPlan>),
     vts: &mut SlotMap<VtHandle, Box<dyn ErasedVt>>,
     report: &mut FrameReport,
@@ -1266,7 +1274,7 @@ fn declare_jobs<'s>(
     let TextureBudget {
         bytes: byte_budget,
         ns: ns_budget,
-        ns_per_byte,
+        costs,
     } = texture_budget;
     let (mut used, mut spent) = (0u64, 0f64);
     for s in requests.active.iter_mut() {
@@ -1279,22 +1287,27 @@ fn declare_jobs<'s>(
             stepped,
             staged,
             ns_per_byte: own_cost,
+            vk_format,
             ..
         } = s;
         let file: &'s TextureFile = file;
         let cost = match *own_cost {
-            c if c > 0.0 => c,
-            _ => ns_per_byte[!upload.native() as usize],
+            c if c > 0.0 => Some(c),
+            _ => costs.get(upload.native(), *vk_format),
         };
-        let mut budget = byte_budget - used;
-        if cost > 0.0 {
-            budget = budget.min(((ns_budget - spent) / cost) as u64);
-        }
+        // A format not measured yet: a probe, and nothing after it.
+        let budget = match cost {
+            Some(c) => (byte_budget - used).min(((ns_budget - spent) / c) as u64),
+            None => (byte_budget - used).min(texture_cost::PROBE_BYTES),
+        };
         let before = staging.bytes();
         upload.step(file, staging, frame, budget)?;
         let bytes = staging.bytes() - before;
         used += bytes;
-        spent += bytes as f64 * cost;
+        spent = match cost {
+            Some(c) => spent + bytes as f64 * c,
+            None => ns_budget,
+        };
         *staged = bytes;
         *stepped = bytes > 0;
     }
