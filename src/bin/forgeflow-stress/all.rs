@@ -3,14 +3,18 @@
 //!
 //! Each frame: `begin_frame`; texture loads (the corpus's files by path and
 //! generated PNGs by bytes, a new one every `TEXTURE_EVERY` frames, the
-//! oldest freed beyond `LIVE_TEXTURES`); pool churn (allocations of 256 B to
+//! oldest freed beyond `LIVE_TEXTURES`, the same sequence in every cycle of
+//! the corpus, as a renderer going round its levels); pool churn (allocations of 256 B to
 //! 256 KiB written on creation, some rewritten, as many freed, about
 //! `LIVE_ALLOCATIONS` live; defragmentation runs in every frame);
 //! `end_frame` into the frame's encoder; then the embedder's own work: the
 //! camera and a render pass of the virtual-texture flythrough (feedback
 //! included), and the submit. Only `begin_frame` to
 //! `end_frame` is timed (`frame_cpu_ms_*`): the embedder's pass and
-//! `queue.submit` (inside which lavapipe renders) are not.
+//! `queue.submit` (inside which lavapipe renders) are not. The render
+//! thread runs at nice -10 where the system allows it (`--render-nice`; see
+//! `priority`), and a slow frame's note says how long of it the thread was
+//! runnable without a CPU.
 //!
 //! Integrity, every `VERIFY_EVERY` frames and at the end, read back with plain
 //! wgpu copies: live allocations against their CPU shadows (a sample of
@@ -20,7 +24,7 @@
 //! and the runtime's GPU bytes) is sampled every `VERIFY_EVERY` frames; the
 //! growth after warm-up is the highest sample of the second half of the run
 //! after warm-up less the highest of the first half (a leak shows; the live
-//! set's ups and downs do not).
+//! set's ups and downs, which repeat every cycle of the corpus, do not).
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -39,6 +43,8 @@ use crate::report::{Integrity, Progress, ScenarioReport};
 
 const TEXTURE_EVERY: u64 = 12;
 const LIVE_TEXTURES: usize = 16;
+/// Generated textures of a cycle when there is no corpus.
+const GENERATED_CYCLE: u64 = 64;
 const VERIFY_EVERY: u64 = 60;
 /// Random bytes that pool writes take slices of: a shadow is an offset.
 const NOISE_BYTES: usize = 1 << 20;
@@ -173,6 +179,8 @@ struct FrameSplit {
     begin_ms: f64,
     requests_ms: f64,
     end_ms: f64,
+    /// Of the frame, the time the render thread waited for a CPU.
+    runnable_ms: Option<f64>,
 }
 
 impl SlowFrames {
@@ -197,8 +205,11 @@ impl SlowFrames {
                 )
             })
             .collect();
+        let waited = split.runnable_ms.map_or(String::new(), |w| {
+            format!(", {w:.2} of it runnable without a CPU")
+        });
         let text = format!(
-            "frame {} {ms:.2} ms: begin_frame {:.2}, requests {:.2}, end_frame {:.2} \
+            "frame {} {ms:.2} ms{waited}: begin_frame {:.2}, requests {:.2}, end_frame {:.2} \
              (graph {:.2} {}; jobs: {})",
             split.frame,
             split.begin_ms,
@@ -378,6 +389,17 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
     let mut live: Vec<PoolHandle> = Vec::new();
     let (mut next_corpus, mut loads, mut alloc_refused) = (0usize, 0u64, 0u64);
     let mut cpu_ms = FrameTimes::new();
+    let runqueue = crate::runqueue::RunQueueWait::for_this_thread();
+    // Now that every thread of the runtime and the driver has started (they
+    // would inherit it), as a renderer would.
+    let nice = match opts.render_nice {
+        0 => 0,
+        n => crate::priority::set_this_thread_nice(n).unwrap_or_else(|why| {
+            report.notes.push(why);
+            0
+        }),
+    };
+    report.metric("render_thread_nice", nice as f64);
     let mut slow = SlowFrames { worst: Vec::new() };
     let (mut rss, mut heap, mut gpu_bytes) =
         (Growth::default(), Growth::default(), Growth::default());
@@ -417,11 +439,16 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
                 next_corpus += 1;
                 (None, corpus[(next_corpus - 1) % corpus.len()].clone())
             } else {
-                let (w, h) = (
-                    64 + 4 * rng.below(112) as u32,
-                    64 + 4 * rng.below(112) as u32,
-                );
-                (Some(generated_png(w, h, &mut rng)), PathBuf::new())
+                // The same texture at the same point of every cycle of the
+                // corpus: the live set repeats, so the two halves of the
+                // run compare equal sets (see `Growth`).
+                let cycle = match corpus.len() {
+                    0 => GENERATED_CYCLE,
+                    n => n as u64,
+                };
+                let mut g = SplitMix64::new(opts.seed ^ 0x6e6 ^ ((loads / 2 % cycle) << 8));
+                let (w, h) = (64 + 4 * g.below(112) as u32, 64 + 4 * g.below(112) as u32);
+                (Some(generated_png(w, h, &mut g)), PathBuf::new())
             }
         });
 
@@ -430,6 +457,7 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
                 warmup = frame + 1;
             }
         }
+        let runnable_before = runqueue.total_ns();
         let t = Instant::now();
         rt.begin_frame().map_err(err)?;
         let begun = t.elapsed();
@@ -496,11 +524,15 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
         if frame >= warmup {
             cpu_ms.record(ms);
             if slow.wants(ms) {
+                let runnable_ms = runnable_before
+                    .zip(runqueue.total_ns())
+                    .map(|(a, b)| b.saturating_sub(a) as f64 / 1e6);
                 let split = FrameSplit {
                     frame,
                     begin_ms: begun.as_secs_f64() * 1e3,
                     requests_ms: (requested - begun).as_secs_f64() * 1e3,
                     end_ms: ms - requested.as_secs_f64() * 1e3,
+                    runnable_ms,
                 };
                 slow.record(ms, split, rt.scheduler().last_frame_stats());
             }
