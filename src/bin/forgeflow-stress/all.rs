@@ -12,9 +12,9 @@
 //! included), and the submit. Only `begin_frame` to
 //! `end_frame` is timed (`frame_cpu_ms_*`): the embedder's pass and
 //! `queue.submit` (inside which lavapipe renders) are not. The render
-//! thread runs at nice -10 where the system allows it (`--render-nice`; see
-//! `priority`), and a slow frame's note says how long of it the thread was
-//! runnable without a CPU.
+//! thread runs in the real-time class where the system allows it (see
+//! `priority`; `--render-normal` leaves it in the normal class), and a slow
+//! frame's note says how long of it the thread was runnable without a CPU.
 //!
 //! Integrity, every `VERIFY_EVERY` frames and at the end, read back with plain
 //! wgpu copies: live allocations against their CPU shadows (a sample of
@@ -390,16 +390,21 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
     let (mut next_corpus, mut loads, mut alloc_refused) = (0usize, 0u64, 0u64);
     let mut cpu_ms = FrameTimes::new();
     let runqueue = crate::runqueue::RunQueueWait::for_this_thread();
-    // Now that every thread of the runtime and the driver has started (they
-    // would inherit it), as a renderer would.
-    let nice = match opts.render_nice {
-        0 => 0,
-        n => crate::priority::set_this_thread_nice(n).unwrap_or_else(|why| {
-            report.notes.push(why);
-            0
-        }),
-    };
-    report.metric("render_thread_nice", nice as f64);
+    // Now that every thread of the runtime and the driver has started (a
+    // thread inherits its creator's class), as a renderer would: the render
+    // thread and the runtime's workers (not its background threads, nor
+    // the driver's).
+    if opts.render_fifo {
+        let workers = crate::priority::set_threads_fifo("forgeflow-worke", 1);
+        match crate::priority::set_this_thread_fifo(1).and(workers) {
+            Ok(n) => report.metric("worker_threads_fifo", n as f64),
+            Err(why) => report.notes.push(why),
+        }
+    }
+    report.metric(
+        "render_thread_fifo",
+        crate::priority::this_thread_is_fifo() as u8 as f64,
+    );
     let mut slow = SlowFrames { worst: Vec::new() };
     let (mut rss, mut heap, mut gpu_bytes) =
         (Growth::default(), Growth::default(), Growth::default());

@@ -38,8 +38,8 @@ options:
   --budget-mb M    vt: GPU memory budget in MiB (default 256)
   --resolution WxH vt: frame size (default 1920x1080)
   --png-dir DIR    vt: where the PNG frames go (default: the temporary directory)
-  --render-nice N  all: the render thread's nice value (default -10, where the
-                   system allows it; 0 leaves it as started)
+  --render-normal  all: leave the render thread in the normal scheduling class
+                   (by default it runs real-time, SCHED_FIFO 1, where allowed)
   --compare        also run the peer baselines on the same work
   --quiet          no progress bar and no summary table
   -h, --help       this text
@@ -87,7 +87,7 @@ pub struct Options {
     pub budget_mb: u64,
     pub resolution: (u32, u32),
     pub png_dir: Option<PathBuf>,
-    pub render_nice: i32,
+    pub render_fifo: bool,
 }
 
 /// What parsing produced: options to run, or text to print and leave.
@@ -111,7 +111,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
         budget_mb: 256,
         resolution: (1920, 1080),
         png_dir: None,
-        render_nice: -10,
+        render_fifo: true,
     };
     let mut scenario_seen = false;
     let mut args = args.into_iter();
@@ -144,14 +144,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             "--size" => opts.vt_size = positive(&value("--size")?, "--size")? as u32,
             "--budget-mb" => opts.budget_mb = positive(&value("--budget-mb")?, "--budget-mb")?,
             "--png-dir" => opts.png_dir = Some(PathBuf::from(value("--png-dir")?)),
-            "--render-nice" => {
-                let v = value("--render-nice")?;
-                opts.render_nice = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (-20..=19).contains(n))
-                    .ok_or_else(|| format!("--render-nice {v:?} is not a nice value (-20..=19)"))?;
-            }
+            "--render-normal" => opts.render_fifo = false,
             "--resolution" => {
                 let v = value("--resolution")?;
                 opts.resolution = v
@@ -271,9 +264,8 @@ mod tests {
         assert_eq!(run(&["every"]).unwrap().scenario, Scenario::Every);
         assert!(run(&["graph", "all"]).unwrap_err().contains("one scenario"));
         assert!(run(&["--duration", "5 parsecs"]).is_err());
-        assert_eq!(run(&[]).unwrap().render_nice, -10);
-        assert_eq!(run(&["--render-nice", "0"]).unwrap().render_nice, 0);
-        assert!(run(&["--render-nice", "-21"]).is_err());
+        assert!(run(&[]).unwrap().render_fifo);
+        assert!(!run(&["--render-normal"]).unwrap().render_fifo);
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
     }

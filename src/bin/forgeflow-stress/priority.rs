@@ -1,32 +1,78 @@
-//! The render thread's scheduling priority. On the 2-core VM, lavapipe's
+//! The render thread's scheduling class. On the 2-core VM, lavapipe's
 //! threads (the stand-in GPU) keep both cores busy, and a render thread of
-//! the same priority waits out their time slices: over an hour, frames of
+//! the normal class that wakes up waits for the next scheduler tick (4 ms
+//! at 250 Hz, sometimes two) to get a core back: over an hour, frames of
 //! 8 ms of which 8 were spent runnable without a CPU (see `runqueue`). A
-//! renderer raises its render thread's priority for the same reason; so
-//! does this binary, where the system allows it, and says so in its report.
+//! nice of -10 or a short EEVDF slice did not change that; the real-time
+//! class does: a woken FIFO thread preempts normal ones at once. Latency-
+//! bound frame loops (compositors, audio) run so; this binary runs its
+//! render thread so where the system allows it, and says so in its report.
+//! The thread blocks every frame (fences, the driver's submit), and the
+//! kernel's real-time throttling bounds it anyway.
 
-/// Sets the calling thread's nice value (lower runs first; -20..=19).
-/// Returns the value now in effect, or the reason it could not be set
-/// (raising a priority needs `CAP_SYS_NICE` or a large enough `RLIMIT_NICE`).
-pub fn set_this_thread_nice(nice: i32) -> Result<i32, String> {
+/// Puts the calling thread in the real-time FIFO class at `priority`
+/// (1..=99; 1, the lowest, is enough to preempt every normal thread).
+/// Returns why not, where the system refuses (it needs `CAP_SYS_NICE` or an
+/// `RLIMIT_RTPRIO` of `priority`).
+pub fn set_this_thread_fifo(priority: i32) -> Result<(), String> {
+    set_thread_fifo(0, priority)
+}
+
+/// The same for the thread `tid` of this process (0: the calling thread).
+fn set_thread_fifo(tid: i32, priority: i32) -> Result<(), String> {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
-        // SAFETY: gettid and setpriority take plain integers; with
-        // PRIO_PROCESS and a thread id, Linux sets that thread's nice alone.
-        let tid = unsafe { libc::gettid() } as libc::id_t;
-        if unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, nice) } != 0 {
+        let param = libc::sched_param {
+            sched_priority: priority,
+        };
+        // SAFETY: `param` is a valid sched_param for the call's duration;
+        // on Linux a pid argument names one thread.
+        if unsafe { libc::sched_setscheduler(tid, libc::SCHED_FIFO, &param) } != 0 {
             return Err(format!(
-                "nice {nice} refused ({}): the render thread keeps its priority",
+                "real-time priority {priority} refused ({}): the render thread stays in the \
+                 normal class",
                 std::io::Error::last_os_error()
             ));
         }
-        // SAFETY: as above; errno is not consulted (-1 is a valid nice,
-        // and the thread exists: it is this one).
-        Ok(unsafe { libc::getpriority(libc::PRIO_PROCESS, tid) })
+        Ok(())
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     {
-        Err(format!("nice {nice}: not supported on this platform"))
+        Err(format!(
+            "real-time priority {priority}: not supported on this platform"
+        ))
+    }
+}
+
+/// Puts the threads of this process whose name starts with `prefix` in
+/// the real-time FIFO class at `priority`; returns how many. The frame's
+/// jobs run on the runtime's workers when they are not run inline, and the
+/// render thread waits for them: a worker of the normal class waits for a
+/// tick as the render thread did.
+pub fn set_threads_fifo(prefix: &str, priority: i32) -> Result<usize, String> {
+    let tasks = std::fs::read_dir("/proc/self/task").map_err(|e| e.to_string())?;
+    let mut n = 0;
+    for task in tasks.flatten() {
+        let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        let tid = task.file_name().to_string_lossy().parse::<i32>();
+        if let (true, Ok(tid)) = (name.starts_with(prefix), tid) {
+            set_thread_fifo(tid, priority)?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Whether the calling thread is in the real-time FIFO class.
+pub fn this_thread_is_fifo() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: no arguments beyond pid 0, the calling thread.
+        unsafe { libc::sched_getscheduler(0) == libc::SCHED_FIFO }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
     }
 }
 
@@ -35,15 +81,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lowering_the_priority_is_always_allowed() {
-        // A thread of its own: the test's nice must not leak into others.
-        let got = std::thread::spawn(|| set_this_thread_nice(5))
-            .join()
-            .unwrap();
-        if cfg!(all(target_os = "linux", target_env = "gnu")) {
-            assert_eq!(got, Ok(5));
-        } else {
-            assert!(got.is_err());
-        }
+    fn the_class_is_set_or_refused_with_a_reason() {
+        // A thread of its own: the class must not leak into the test harness.
+        std::thread::spawn(|| {
+            assert!(!this_thread_is_fifo());
+            match set_this_thread_fifo(1) {
+                Ok(()) => assert!(this_thread_is_fifo()),
+                Err(why) => {
+                    assert!(
+                        why.contains("refused") || why.contains("not supported"),
+                        "{why}"
+                    );
+                    assert!(!this_thread_is_fifo());
+                }
+            }
+        })
+        .join()
+        .unwrap();
     }
 }
