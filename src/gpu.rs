@@ -15,6 +15,9 @@ pub struct Gpu {
     pub queue: wgpu::Queue,
     /// Name, backend and type of the adapter.
     pub info: wgpu::AdapterInfo,
+    /// A test's turn at a hardware GPU (see [`for_test`]), given back after
+    /// the fields above are dropped (fields drop in order).
+    _turn: Option<TestTurn>,
 }
 
 impl fmt::Debug for Gpu {
@@ -75,6 +78,12 @@ pub fn wanted_features() -> wgpu::Features {
 /// `WGPU_BACKEND` and `WGPU_ADAPTER_NAME` apply) and a device with the adapter's
 /// full limits and the [`wanted_features`] it supports.
 pub fn open() -> Result<Gpu, GpuError> {
+    // One opening at a time in a process: NVIDIA's Linux driver deadlocks
+    // (or crashes) when threads create instances and devices at once, as
+    // parallel tests do (on an H100, 15 runtime tests on 16 threads hung
+    // 8 runs in 8; one at a time they take 3 s).
+    static OPENING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = OPENING.lock().unwrap_or_else(|p| p.into_inner());
     let instance =
         wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle().with_env());
     let adapter = pollster::block_on(wgpu::util::initialize_adapter_from_env_or_default(
@@ -101,18 +110,62 @@ pub fn open() -> Result<Gpu, GpuError> {
         device,
         queue,
         info,
+        _turn: None,
     })
+}
+
+/// One test at a time at a hardware GPU in a process. NVIDIA's Linux
+/// driver deadlocks when threads create, use and destroy devices at once,
+/// as parallel tests do: on an H100, the 15 runtime tests on 16 threads hung
+/// in 8 runs of 8 (in 3 of 8 with only the openings serialized); one test
+/// at a time they take 3 s. A CPU adapter (lavapipe) is not held to it.
+struct TestTurn;
+
+static TEST_TURN_TAKEN: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+static TEST_TURN_FREED: std::sync::Condvar = std::sync::Condvar::new();
+
+impl TestTurn {
+    /// Waits for the turn.
+    fn take() -> TestTurn {
+        let mut taken = TEST_TURN_TAKEN.lock().unwrap_or_else(|p| p.into_inner());
+        while *taken {
+            taken = TEST_TURN_FREED
+                .wait(taken)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+        *taken = true;
+        TestTurn
+    }
+}
+
+impl Drop for TestTurn {
+    fn drop(&mut self) {
+        *TEST_TURN_TAKEN.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        TEST_TURN_FREED.notify_one();
+    }
 }
 
 /// The GPU for a test, through the one rule every GPU test follows: with
 /// `FORGEFLOW_REQUIRE_GPU=1` (as CI sets it) a missing GPU fails the test;
 /// otherwise the test prints that it skipped and why, and gets `None`.
+/// On a hardware GPU the tests of a process take turns: the returned `Gpu`
+/// holds the turn until it is dropped (NVIDIA's driver deadlocks when
+/// threads create and use devices at once); a test must not open a second
+/// one meanwhile. Tests on a CPU adapter (lavapipe) run side by side.
 ///
 /// # Panics
 /// When `FORGEFLOW_REQUIRE_GPU=1` and no GPU can be opened: that is the test failing.
 pub fn for_test(test: &str) -> Option<Gpu> {
+    // Taken before opening, kept while the test holds the GPU unless the
+    // adapter is a CPU one (see `TestTurn`).
+    let turn = TestTurn::take();
     match open() {
-        Ok(gpu) => Some(gpu),
+        Ok(mut gpu) => {
+            if gpu.info.device_type != wgpu::DeviceType::Cpu {
+                gpu._turn = Some(turn);
+            }
+            Some(gpu)
+        }
         Err(err) => {
             if std::env::var("FORGEFLOW_REQUIRE_GPU").is_ok_and(|v| v == "1") {
                 panic!("{test}: FORGEFLOW_REQUIRE_GPU=1 but {err}");

@@ -356,13 +356,20 @@ fn native_and_fallback_bc_textures_sample_the_same() {
     // differ from the exact ones by up to 2 steps (bcdec and Pillow agree
     // within 1), a wrong mode or channel by far more. BC4, BC5 and BC7 within
     // one step of 8 bits (snorm: of 7), BC6H within 1e-3 relative.
-    let bc123 = 2.01 / 255.0;
+    // Hardware decoders round their own way too: NVIDIA's (an H100)
+    // interpolates BC1-BC3 colours in 5:6:5 before widening them to 8 bits
+    // (rgbcx's `cBC1NVidia` mode), up to 5 steps from the exact result, and
+    // BC4/BC5 up to 3.2 steps off; its BC6H and BC7 are exact.
+    let hardware = gpu.info.device_type != wgpu::DeviceType::Cpu;
+    let bc123 = if hardware { 6.01 } else { 2.01 } / 255.0;
+    let bc45 = if hardware { 4.01 } else { 1.01 } / 255.0;
+    let mut failures = Vec::new();
     for (name, tolerance) in [
         ("t2d/BC1.ktx2", bc123),
         ("t2d/BC2.ktx2", bc123),
         ("t2d/BC3.ktx2", bc123),
-        ("t2d/BC4.ktx2", 1.01 / 255.0),
-        ("t2d/BC5.ktx2", 1.01 / 255.0),
+        ("t2d/BC4.ktx2", bc45),
+        ("t2d/BC5.ktx2", bc45),
         ("t2d/BC7.ktx2", 1.01 / 255.0),
         ("cts/output_BC5_SNORM_BLOCK_2D.ktx2", 1.01 / 127.0),
         ("cts/pattern_02_bc2.ktx2", bc123),
@@ -395,11 +402,12 @@ fn native_and_fallback_bc_textures_sample_the_same() {
                 }
             }
         }
-        assert!(
-            worst <= tolerance,
-            "{name}: GPU and CPU decodes differ by {worst}"
-        );
+        eprintln!("{name}: GPU and CPU decodes differ by {worst} (tolerance {tolerance})");
+        if worst > tolerance {
+            failures.push(format!("{name}: differ by {worst}, more than {tolerance}"));
+        }
     }
+    assert!(failures.is_empty(), "{failures:#?}");
 }
 
 #[test]
