@@ -141,9 +141,10 @@ pub struct RuntimeConfig {
     pub texture_upload_bytes_per_frame: u64,
     /// Milliseconds of texture copy and decode work a frame declares at most
     /// (default 1.0; CPU time summed over the workers), from the cost of a
-    /// staged byte measured per format and path (a copy costs far less than
-    /// a CPU decode, a BC1 decode far less than an ASTC one); the first
-    /// texture of a format declares a 64 KiB probe in its first frame. With
+    /// staged byte measured per texture (a copy costs far less than a CPU
+    /// decode, a BC1 decode far less than an ASTC one); a texture declares
+    /// a probe of 64 KiB in its first frame, less where its format is known
+    /// to be slow. With
     /// `texture_upload_bytes_per_frame`, whichever binds first bounds the
     /// frame.
     pub texture_upload_ms_per_frame: f64,
@@ -1291,20 +1292,17 @@ fn declare_jobs<'s>(
             ..
         } = s;
         let file: &'s TextureFile = file;
-        let cost = match *own_cost {
-            c if c > 0.0 => Some(c),
-            _ => costs.get(upload.native(), *vk_format),
-        };
-        // A format not measured yet: a probe, and nothing after it.
-        let budget = match cost {
-            Some(c) => (byte_budget - used).min(((ns_budget - spent) / c) as u64),
-            None => (byte_budget - used).min(texture_cost::PROBE_BYTES),
-        };
+        let budget = texture_cost::step_budget(
+            *own_cost,
+            costs.get(upload.native(), *vk_format),
+            byte_budget - used,
+            ns_budget - spent,
+        );
         let before = staging.bytes();
-        upload.step(file, staging, frame, budget)?;
+        upload.step(file, staging, frame, budget.bytes)?;
         let bytes = staging.bytes() - before;
         used += bytes;
-        spent = match cost {
+        spent = match budget.ns_per_byte {
             Some(c) => spent + bytes as f64 * c,
             None => ns_budget,
         };
