@@ -18,7 +18,7 @@
 //! 3. [`Runtime::end_frame`] declares the frame's job graph (a texture's
 //!    images copied or decoded into staging memory by *texture upload* /
 //!    *texture decode* jobs, within a per-frame budget of bytes and of
-//!    work measured per format; buffer writes are *buffer upload* jobs; the pool's
+//!    work measured per texture; buffer writes are *buffer upload* jobs; the pool's
 //!    plan is a *defrag* job; page faults are *page fault* jobs), runs it,
 //!    then records into the embedder's encoder: the staging copies, the
 //!    pool's defragmentation copies, the virtual textures' feedback copies.

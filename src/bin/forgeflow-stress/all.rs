@@ -181,6 +181,9 @@ struct FrameSplit {
     end_ms: f64,
     /// Of the frame, the time the render thread waited for a CPU.
     runnable_ms: Option<f64>,
+    /// Of the frame, the time `end_frame` waited for the GPU: for a staging
+    /// buffer to come back, and for the fence of the frame that many back.
+    gpu_wait_ms: f64,
 }
 
 impl SlowFrames {
@@ -210,11 +213,12 @@ impl SlowFrames {
         });
         let text = format!(
             "frame {} {ms:.2} ms{waited}: begin_frame {:.2}, requests {:.2}, end_frame {:.2} \
-             (graph {:.2} {}; jobs: {})",
+             (waiting for the GPU {:.2}; graph {:.2} {}; jobs: {})",
             split.frame,
             split.begin_ms,
             split.requests_ms,
             split.end_ms,
+            split.gpu_wait_ms,
             stats.run_time.as_secs_f64() * 1e3,
             if stats.ran_inline {
                 "on the render thread"
@@ -463,6 +467,7 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
             }
         }
         let runnable_before = runqueue.total_ns();
+        let staging_waited_before = rt.staging().stats().wait_total;
         let t = Instant::now();
         rt.begin_frame().map_err(err)?;
         let begun = t.elapsed();
@@ -532,12 +537,15 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
                 let runnable_ms = runnable_before
                     .zip(runqueue.total_ns())
                     .map(|(a, b)| b.saturating_sub(a) as f64 / 1e6);
+                let staging_wait = rt.staging().stats().wait_total - staging_waited_before;
+                let fence_wait = rt.scheduler().last_frame_stats().fence_wait;
                 let split = FrameSplit {
                     frame,
                     begin_ms: begun.as_secs_f64() * 1e3,
                     requests_ms: (requested - begun).as_secs_f64() * 1e3,
                     end_ms: ms - requested.as_secs_f64() * 1e3,
                     runnable_ms,
+                    gpu_wait_ms: (staging_wait + fence_wait).as_secs_f64() * 1e3,
                 };
                 slow.record(ms, split, rt.scheduler().last_frame_stats());
             }
