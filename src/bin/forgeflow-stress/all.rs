@@ -12,9 +12,10 @@
 //! included), and the submit. Only `begin_frame` to
 //! `end_frame` is timed (`frame_cpu_ms_*`): the embedder's pass and
 //! `queue.submit` (inside which lavapipe renders) are not. The render
-//! thread runs in the real-time class where the system allows it (see
-//! `priority`; `--render-normal` leaves it in the normal class), and a slow
-//! frame's note says how long of it the thread was runnable without a CPU.
+//! thread and the runtime's workers run in the real-time class where the
+//! system allows it (see `priority`; `--render-normal` leaves them in the
+//! normal class), and a slow frame's note says how long of it the render
+//! thread was runnable without a CPU and `end_frame` waited for the GPU.
 //!
 //! Integrity, every `VERIFY_EVERY` frames and at the end, read back with plain
 //! wgpu copies: live allocations against their CPU shadows (a sample of

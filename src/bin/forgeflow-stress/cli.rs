@@ -38,8 +38,9 @@ options:
   --budget-mb M    vt: GPU memory budget in MiB (default 256)
   --resolution WxH vt: frame size (default 1920x1080)
   --png-dir DIR    vt: where the PNG frames go (default: the temporary directory)
-  --render-normal  all: leave the render thread in the normal scheduling class
-                   (by default it runs real-time, SCHED_FIFO 1, where allowed)
+  --render-normal  all: leave the render thread and the workers in the normal
+                   scheduling class (by default they run real-time, SCHED_FIFO 1,
+                   where allowed)
   --compare        also run the peer baselines on the same work
   --quiet          no progress bar and no summary table
   -h, --help       this text
