@@ -78,12 +78,6 @@ pub fn wanted_features() -> wgpu::Features {
 /// `WGPU_BACKEND` and `WGPU_ADAPTER_NAME` apply) and a device with the adapter's
 /// full limits and the [`wanted_features`] it supports.
 pub fn open() -> Result<Gpu, GpuError> {
-    // One opening at a time in a process: NVIDIA's Linux driver deadlocks
-    // (or crashes) when threads create instances and devices at once, as
-    // parallel tests do (on an H100, 15 runtime tests on 16 threads hung
-    // 8 runs in 8; one at a time they take 3 s).
-    static OPENING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one_at_a_time = OPENING.lock().unwrap_or_else(|p| p.into_inner());
     let instance =
         wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle().with_env());
     let adapter = pollster::block_on(wgpu::util::initialize_adapter_from_env_or_default(

@@ -1147,13 +1147,6 @@ impl Runtime {
 /// from its jobs' time, and the cost of its format that a texture of the
 /// same format starts from.
 fn measure_texture_cost(active: &mut [Streaming], costs: &mut texture_cost::TextureCosts) {
-    let ewma = |mean: &mut f64, sample: f64, keep: f64| {
-        *mean = if *mean == 0.0 {
-            sample
-        } else {
-            keep * *mean + (1.0 - keep) * sample
-        };
-    };
     for s in active {
         let work = s.upload.take_work();
         let staged = std::mem::take(&mut s.staged);
@@ -1161,7 +1154,7 @@ fn measure_texture_cost(active: &mut [Streaming], costs: &mut texture_cost::Text
             continue;
         }
         let ns = work.as_nanos() as f64;
-        ewma(&mut s.ns_per_byte, ns / staged as f64, 0.5);
+        texture_cost::fold(&mut s.ns_per_byte, ns / staged as f64, 0.5);
         costs.record(s.upload.native(), s.vk_format, ns, staged);
     }
 }

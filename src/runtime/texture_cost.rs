@@ -76,12 +76,19 @@ impl TextureCosts {
         if staged == 0 {
             return;
         }
-        let sample = ns / staged as f64;
-        self.by_format
-            .entry((native, vk_format))
-            .and_modify(|c| *c = KEEP * *c + (1.0 - KEEP) * sample)
-            .or_insert(sample);
+        let cost = self.by_format.entry((native, vk_format)).or_insert(0.0);
+        fold(cost, ns / staged as f64, KEEP);
     }
+}
+
+/// Folds `sample` into a running estimate that keeps `keep` of itself
+/// (0: nothing measured yet, the sample is taken whole).
+pub(super) fn fold(estimate: &mut f64, sample: f64, keep: f64) {
+    *estimate = if *estimate == 0.0 {
+        sample
+    } else {
+        keep * *estimate + (1.0 - keep) * sample
+    };
 }
 
 #[cfg(test)]

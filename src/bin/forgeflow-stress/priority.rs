@@ -29,8 +29,8 @@ fn set_thread_fifo(tid: i32, priority: i32) -> Result<(), String> {
         // on Linux a pid argument names one thread.
         if unsafe { libc::sched_setscheduler(tid, libc::SCHED_FIFO, &param) } != 0 {
             return Err(format!(
-                "real-time priority {priority} refused ({}): the render thread stays in the \
-                 normal class",
+                "real-time priority {priority} refused ({}): the thread stays in the normal \
+                 class",
                 std::io::Error::last_os_error()
             ));
         }
