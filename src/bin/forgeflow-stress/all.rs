@@ -306,6 +306,12 @@ impl Growth {
         *slot = Some(slot.map_or((v, v), |(hi, lo)| (hi.max(v), lo.min(v))));
     }
 
+    /// Whether `v` would be the highest sample of its half so far.
+    fn would_raise(&self, second_half: bool, v: u64) -> bool {
+        let slot = if second_half { self.second } else { self.first };
+        slot.is_none_or(|(hi, _)| v > hi)
+    }
+
     /// The second half's highest less the first half's: a leak raises it;
     /// the live set's ups and downs (textures of many sizes come and go) do not.
     fn growth(&self) -> f64 {
@@ -417,6 +423,12 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
     let (mut malloc_used, mut malloc_free) = (Growth::default(), Growth::default());
     let (mut rss_end, mut gpu_bytes_end) = (0, 0);
     let mut trace = MemoryTrace::new();
+    // Where each half's highest RSS lay (see `smaps`), allocated up front.
+    let mut rss_peaks = [
+        crate::smaps::Snapshot::with_capacity(4096),
+        crate::smaps::Snapshot::with_capacity(4096),
+    ];
+    let mut smaps_text = String::with_capacity(1 << 20);
     let started = Instant::now();
     let frames = opts.frames.max(2 * VERIFY_EVERY);
     // Warm-up: a tenth of the run (at least a minute of a timed run), so
@@ -589,6 +601,10 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
                 };
                 rss_end = rss_now;
                 gpu_bytes_end = rt.gpu_bytes();
+                if rss.would_raise(second, rss_end) {
+                    let at = started.elapsed().as_secs_f64();
+                    rss_peaks[second as usize].take(&mut smaps_text, rss_end, at);
+                }
                 rss.sample(second, rss_end);
                 if let Some((anon, file)) = crate::texture::rss_parts() {
                     rss_anon.sample(second, anon);
@@ -654,6 +670,14 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
     report.metric("rss_anon_growth_bytes_after_warmup", rss_anon.growth());
     report.metric("rss_file_growth_bytes_after_warmup", rss_file.growth());
     report.metric("rss_floor_growth_bytes_after_warmup", rss.floor_growth());
+    // The RSS peak growth by kind of mapping, and the mappings behind it.
+    if rss_peaks.iter().all(|s| s.is_taken()) {
+        let (kinds, text) = crate::smaps::diff(&rss_peaks[0], &rss_peaks[1]);
+        for (kind, bytes) in kinds {
+            report.metric(&format!("rss_peak_growth_{}_bytes", kind.name()), bytes);
+        }
+        report.notes.push(text);
+    }
     report.metric("heap_floor_growth_bytes_after_warmup", heap.floor_growth());
     report.metric(
         "gpu_bytes_floor_growth_after_warmup",

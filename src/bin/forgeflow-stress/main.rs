@@ -11,6 +11,7 @@ mod priority;
 mod replay;
 mod report;
 mod runqueue;
+mod smaps;
 mod texture;
 mod upload;
 mod vt;
