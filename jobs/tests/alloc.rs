@@ -471,6 +471,48 @@ fn a_hole_the_compaction_walks_past_is_held_until_the_moves_fence() {
 }
 
 #[test]
+fn allocations_are_carved_from_the_gaps_end_away_from_what_compaction_vacates() {
+    // One block: the gap [0, 832K), then Z, Y and X of 64 KiB each. X is
+    // freed: compaction moves Z (next to the gap, above it) into X's hole,
+    // and Z's old range joins the gap when the moves' fence passes. An
+    // allocation made meanwhile must come from the gap's low end: carved
+    // from its high end, it would wall Z's old range off as a new hole.
+    let mut pool = PoolAllocator::new();
+    pool.add_block(1 << 20);
+    let unit = 64 << 10;
+    let x = pool.alloc(unit, 256).unwrap();
+    let y = pool.alloc(unit, 256).unwrap();
+    let z = pool.alloc(unit, 256).unwrap();
+    let (x_at, z_at) = (pool.resolve(x).unwrap(), pool.resolve(z).unwrap());
+    assert!(
+        z_at.offset < pool.resolve(y).unwrap().offset
+            && pool.resolve(y).unwrap().offset < x_at.offset
+    );
+    assert_eq!(
+        x_at.offset + unit,
+        1 << 20,
+        "the first allocations sit at the block's top"
+    );
+    pool.free_now(x).unwrap();
+    let plan = pool.plan_defrag(DefragBudget {
+        max_bytes: 1 << 20,
+        max_moves: 8,
+    });
+    assert_eq!(plan.moves.len(), 1, "{plan:?}");
+    assert_eq!(plan.moves[0].from, z_at);
+    pool.commit_defrag(plan, 1);
+    let meanwhile = pool.alloc(16 << 10, 256).unwrap();
+    assert_eq!(pool.resolve(meanwhile).unwrap().offset, 0);
+    pool.retire(1);
+    pool.validate().unwrap();
+    assert_eq!(pool.fragmentation(), 0.0, "{:?}", pool.free_ranges());
+    assert_eq!(
+        pool.free_ranges(),
+        [(16 << 10, (1 << 20) - 16 * 1024 - 2 * unit)]
+    );
+}
+
+#[test]
 fn an_allocation_that_fits_only_in_held_ranges_takes_them() {
     // Compaction holds the 12 KiB hole between A and B. Once everything else
     // is full, a 12 KiB request fits only in the held range: it must get it,

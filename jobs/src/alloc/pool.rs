@@ -190,6 +190,10 @@ pub struct DefragPlan {
     /// held out of the bins until the moves' fence passes (see
     /// `PoolAllocator::compact`).
     held: Vec<u32>,
+    /// Whether the plan moves allocations away from below the gap (`[0]`)
+    /// and from above it (`[1]`): those ranges join the gap when the fence
+    /// passes, so new allocations are carved from the gap's other end.
+    vacates: [bool; 2],
 }
 
 /// A compaction pass (see `PoolAllocator::plan_compaction`).
@@ -242,6 +246,9 @@ pub struct PoolAllocator {
     /// (pinned allocations wall the holes off): the sweep waits until new
     /// holes appear rather than copy the block back and forth for nothing.
     sweep_stalled: Option<u64>,
+    /// The frame of the last committed plan that vacated ranges below
+    /// (`[0]`) or above (`[1]`) the gap, until it retires (see `alloc`).
+    vacating: [Option<u64>; 2],
 }
 
 impl Default for PoolAllocator {
@@ -283,6 +290,7 @@ impl PoolAllocator {
             sweep_up: false,
             sweep_turns: [u64::MAX; 2],
             sweep_stalled: None,
+            vacating: [None; 2],
         }
     }
 
@@ -328,11 +336,18 @@ impl PoolAllocator {
         // Larger than any block: refused before the size arithmetic can overflow.
         let fits_a_block = size <= MAX_BLOCK && align <= MAX_BLOCK;
         let size = size.min(MAX_BLOCK + 1).div_ceil(GRANULE) * GRANULE;
-        // From the end of the free range away from the compaction sweep's
-        // front (see `plan_compaction`): the ranges the sweep moves away from
-        // the gap's front join the gap once their fence passes, and an
-        // allocation carved in between would wall them off as a new hole.
-        let high = !self.sweep_up;
+        // From the end of a free range away from the ranges compaction is
+        // vacating next to the gap (see `plan_compaction`): they join the gap
+        // once their fence passes, and an allocation carved from the gap's
+        // end on their side would wall them off as a new hole (a level's
+        // worth of megabytes, after a fill that moved it into the holes of an
+        // unload). With no fill pending on exactly one side, away from the
+        // sweep's front.
+        let high = match self.vacating {
+            [Some(_), None] => true,
+            [None, Some(_)] => false,
+            _ => !self.sweep_up,
+        };
         let mut found = fits_a_block
             .then(|| self.tlsf.alloc_from(size, align, high))
             .flatten();
@@ -418,6 +433,11 @@ impl PoolAllocator {
             }
             self.held.pop_front();
             self.release_held(node);
+        }
+        for side in &mut self.vacating {
+            if side.is_some_and(|frame| frame <= completed) {
+                *side = None;
+            }
         }
         self.stats.released += released as u64;
         released
@@ -720,8 +740,14 @@ impl PoolAllocator {
         /// shrinks by as much until the fence passes, which costs more than
         /// it gains when free space is scattered after a burst of frees.
         const SWEEP_BYTES: u64 = 8 << 20;
+        // A fill goes on first where the last plans vacate (so new
+        // allocations keep being carved from the gap's other end).
+        let fill_sides = match self.vacating {
+            [None, Some(_)] => [false, true],
+            _ => [true, false],
+        };
         let (sides, sweep_room): (&[bool], u64) = match pass {
-            Compaction::Fill => (&[true, false], 0),
+            Compaction::Fill => (&fill_sides, 0),
             Compaction::Sweep { down: true } => (&[true], SWEEP_BYTES),
             Compaction::Sweep { down: false } => (&[false], SWEEP_BYTES),
         };
@@ -790,6 +816,7 @@ impl PoolAllocator {
         self.scratch_parked = parked;
         for (i, &down) in sides.iter().enumerate() {
             if let Some(last) = last_moved[i] {
+                plan.vacates[(!down) as usize] = true;
                 let mut n = first[(!down) as usize];
                 while n != NIL && n != last {
                     if self.tlsf.nodes[n as usize].state == NodeState::Free {
@@ -974,6 +1001,11 @@ impl PoolAllocator {
             self.held_bytes += self.tlsf.nodes[n as usize].size();
             self.held.push_back((frame, n));
         }
+        for (side, vacates) in plan.vacates.iter_mut().enumerate() {
+            if std::mem::take(vacates) {
+                self.vacating[side] = Some(frame);
+            }
+        }
         self.stats.blocks_emptied += plan.blocks_emptied as u64;
         self.spare_moves = plan.moves;
         self.spare_held = plan.held;
@@ -987,6 +1019,7 @@ impl PoolAllocator {
         for n in plan.held.drain(..) {
             self.tlsf.free(n);
         }
+        plan.vacates = [false; 2];
         self.spare_moves = plan.moves;
         self.spare_held = plan.held;
     }
