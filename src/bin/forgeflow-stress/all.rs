@@ -22,10 +22,12 @@
 //! them), generated textures against their pixels, every frame's report
 //! without a failed job, and every corpus file ready or refused with a typed
 //! error. At the end everything is freed: no handle may leak. Memory (RSS,
-//! and the runtime's GPU bytes) is sampled every `VERIFY_EVERY` frames; the
-//! growth after warm-up is the highest sample of the second half of the run
-//! after warm-up less the highest of the first half (a leak shows; the live
-//! set's ups and downs, which repeat every cycle of the corpus, do not).
+//! exact from `/proc/self/smaps_rollup`, and the runtime's GPU bytes) is
+//! sampled every `VERIFY_EVERY` frames; the growth after warm-up is the
+//! highest sample of the second half of the run after warm-up less the
+//! highest of the first half (a leak shows; the live set's ups and downs,
+//! which repeat every cycle of the corpus, do not). Where each half's
+//! highest RSS lay, by kind of mapping, is in the notes (see `smaps`).
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -429,6 +431,7 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
         crate::smaps::Snapshot::with_capacity(4096),
     ];
     let mut smaps_text = String::with_capacity(1 << 20);
+    let mut rollup_text = String::with_capacity(4096);
     let started = Instant::now();
     let frames = opts.frames.max(2 * VERIFY_EVERY);
     // Warm-up: a tenth of the run (at least a minute of a timed run), so
@@ -581,7 +584,12 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
                 &mut rng,
                 &mut integrity,
             )?;
-            let rss_now = crate::texture::rss().map_or(0, |(now, _)| now);
+            // Exact where the rollup can be read (see `smaps::exact_rss`).
+            let rss_exact = crate::smaps::exact_rss(&mut rollup_text);
+            let rss_now = rss_exact
+                .map(|(all, _)| all)
+                .or_else(|| crate::texture::rss().map(|(now, _)| now))
+                .unwrap_or(0);
             let heap_now = crate::alloc::live();
             let malloc_now = crate::alloc::malloc_totals();
             trace.sample(
@@ -606,7 +614,10 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
                     rss_peaks[second as usize].take(&mut smaps_text, rss_end, at);
                 }
                 rss.sample(second, rss_end);
-                if let Some((anon, file)) = crate::texture::rss_parts() {
+                let parts = rss_exact
+                    .map(|(all, anon)| (anon, all - anon))
+                    .or_else(crate::texture::rss_parts);
+                if let Some((anon, file)) = parts {
                     rss_anon.sample(second, anon);
                     rss_file.sample(second, file);
                 }
