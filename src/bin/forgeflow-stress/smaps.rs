@@ -217,12 +217,18 @@ pub(crate) fn diff(a: &Snapshot, b: &Snapshot) -> ([(Kind, f64); 5], String) {
         }
     }
     changes.sort_by_key(|(d, _)| std::cmp::Reverse(d.unsigned_abs()));
+    // The mappings are read a few milliseconds after the RSS sample, while
+    // other threads allocate and free: their sum is given beside it.
+    let sum = |k: [u64; 5]| k.iter().sum::<u64>() as f64 / 1e6;
     let mut text = format!(
-        "RSS peaks at {:.0} s ({:.2} MB) and {:.0} s ({:.2} MB), by kind of mapping (kB):",
+        "RSS peaks at {:.0} s ({:.2} MB; its mappings {:.2} MB) and {:.0} s ({:.2} MB; {:.2} MB), \
+         by kind of mapping (kB):",
         a.at_s,
         a.rss as f64 / 1e6,
+        sum(ka),
         b.at_s,
-        b.rss as f64 / 1e6
+        b.rss as f64 / 1e6,
+        sum(kb),
     );
     for (k, d) in kinds {
         let _ = write!(text, " {} {:+.0}", k.name(), d / 1024.0);
