@@ -290,6 +290,63 @@ impl MemoryTrace {
     }
 }
 
+/// The samples of each half of the run after warm-up, for their medians: a
+/// leak moves the whole second half up, while the peaks also move with how
+/// much free memory the C allocator happens to keep at one moment. At most
+/// `HALF_SAMPLES` a half, allocated up front (the heap is measured too):
+/// when full, every other one is dropped and samples are kept half as often.
+struct Medians {
+    halves: [Vec<u64>; 2],
+    every: [u64; 2],
+    seen: [u64; 2],
+}
+
+const HALF_SAMPLES: usize = 4096;
+
+impl Medians {
+    fn new() -> Self {
+        Medians {
+            halves: [
+                Vec::with_capacity(HALF_SAMPLES),
+                Vec::with_capacity(HALF_SAMPLES),
+            ],
+            every: [1; 2],
+            seen: [0; 2],
+        }
+    }
+
+    fn sample(&mut self, second_half: bool, v: u64) {
+        let h = second_half as usize;
+        self.seen[h] += 1;
+        if !(self.seen[h] - 1).is_multiple_of(self.every[h]) {
+            return;
+        }
+        let half = &mut self.halves[h];
+        if half.len() == HALF_SAMPLES {
+            let mut i = 0;
+            half.retain(|_| {
+                i += 1;
+                i % 2 == 1
+            });
+            self.every[h] *= 2;
+        }
+        half.push(v);
+    }
+
+    /// The second half's median less the first half's.
+    fn growth(&mut self) -> f64 {
+        let median = |v: &mut Vec<u64>| {
+            v.sort_unstable();
+            v.get(v.len() / 2).copied()
+        };
+        let [a, b] = &mut self.halves;
+        match (median(a), median(b)) {
+            (Some(a), Some(b)) => b as f64 - a as f64,
+            _ => f64::NAN,
+        }
+    }
+}
+
 /// The highest and lowest memory samples of the first and the second half
 /// of the run after warm-up.
 #[derive(Default)]
@@ -419,6 +476,7 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
         crate::priority::this_thread_is_fifo() as u8 as f64,
     );
     let mut slow = SlowFrames { worst: Vec::new() };
+    let mut rss_medians = Medians::new();
     let (mut rss, mut heap, mut gpu_bytes) =
         (Growth::default(), Growth::default(), Growth::default());
     let (mut rss_anon, mut rss_file) = (Growth::default(), Growth::default());
@@ -614,6 +672,7 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
                     rss_peaks[second as usize].take(&mut smaps_text, rss_end, at);
                 }
                 rss.sample(second, rss_end);
+                rss_medians.sample(second, rss_end);
                 let parts = rss_exact
                     .map(|(all, anon)| (anon, all - anon))
                     .or_else(crate::texture::rss_parts);
@@ -681,6 +740,7 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
     report.metric("rss_anon_growth_bytes_after_warmup", rss_anon.growth());
     report.metric("rss_file_growth_bytes_after_warmup", rss_file.growth());
     report.metric("rss_floor_growth_bytes_after_warmup", rss.floor_growth());
+    report.metric("rss_median_growth_bytes_after_warmup", rss_medians.growth());
     // The RSS peak growth by kind of mapping, and the mappings behind it.
     if rss_peaks.iter().all(|s| s.is_taken()) {
         let (kinds, text) = crate::smaps::diff(&rss_peaks[0], &rss_peaks[1]);
@@ -826,4 +886,28 @@ fn verify(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Medians;
+
+    #[test]
+    fn median_growth_compares_the_halves_and_survives_decimation() {
+        let mut m = Medians::new();
+        // Three times the room: the halves are decimated twice.
+        for i in 0..3 * super::HALF_SAMPLES as u64 {
+            m.sample(false, 1000 + i % 100);
+            m.sample(true, 1010 + i % 100);
+        }
+        assert!(m.halves.iter().all(|h| h.len() <= super::HALF_SAMPLES));
+        assert_eq!(m.growth(), 10.0);
+        // A spike in one half moves its peak, not its median.
+        let mut m = Medians::new();
+        for i in 0..101 {
+            m.sample(false, 500);
+            m.sample(true, if i == 50 { 900 } else { 500 });
+        }
+        assert_eq!(m.growth(), 0.0);
+    }
 }
