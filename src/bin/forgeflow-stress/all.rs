@@ -236,31 +236,30 @@ impl SlowFrames {
     }
 }
 
-/// Memory over the run, at most `TRACE_POINTS` samples: when full, every
-/// other one is dropped and samples are taken half as often.
-struct MemoryTrace {
-    points: Vec<(f64, u64, u64, u64, u64)>,
+/// Samples kept within a fixed capacity, allocated up front (the heap is
+/// measured too): when full, every other one is dropped and samples are kept
+/// half as often, so they stay spread over the whole run.
+struct Decimated<T> {
+    points: Vec<T>,
     every: u64,
     seen: u64,
 }
 
-const TRACE_POINTS: usize = 32;
-
-impl MemoryTrace {
-    fn new() -> Self {
-        MemoryTrace {
-            points: Vec::with_capacity(TRACE_POINTS),
+impl<T> Decimated<T> {
+    fn with_capacity(capacity: usize) -> Self {
+        Decimated {
+            points: Vec::with_capacity(capacity),
             every: 1,
             seen: 0,
         }
     }
 
-    fn sample(&mut self, seconds: f64, rss: u64, heap: u64, malloc: u64, gpu: u64) {
+    fn sample(&mut self, point: T) {
         self.seen += 1;
         if !(self.seen - 1).is_multiple_of(self.every) {
             return;
         }
-        if self.points.len() == TRACE_POINTS {
+        if self.points.len() == self.points.capacity() {
             let mut i = 0;
             self.points.retain(|_| {
                 i += 1;
@@ -268,13 +267,30 @@ impl MemoryTrace {
             });
             self.every *= 2;
         }
-        self.points.push((seconds, rss, heap, malloc, gpu));
+        self.points.push(point);
+    }
+}
+
+/// Memory over the run, at most `TRACE_POINTS` samples of
+/// (seconds, RSS, heap, malloc in use, GPU bytes).
+struct MemoryTrace(Decimated<(f64, u64, u64, u64, u64)>);
+
+const TRACE_POINTS: usize = 32;
+
+impl MemoryTrace {
+    fn new() -> Self {
+        MemoryTrace(Decimated::with_capacity(TRACE_POINTS))
+    }
+
+    fn sample(&mut self, seconds: f64, rss: u64, heap: u64, malloc: u64, gpu: u64) {
+        self.0.sample((seconds, rss, heap, malloc, gpu));
     }
 
     /// `seconds RSS/heap/malloc/GPU MB` per sample, for the report's notes.
     fn describe(&self) -> String {
         let mb = |b: u64| b as f64 / 1e6;
-        self.points
+        self.0
+            .points
             .iter()
             .map(|&(t, r, h, m, g)| {
                 format!(
@@ -293,12 +309,9 @@ impl MemoryTrace {
 /// The samples of each half of the run after warm-up, for their medians: a
 /// leak moves the whole second half up, while the peaks also move with how
 /// much free memory the C allocator happens to keep at one moment. At most
-/// `HALF_SAMPLES` a half, allocated up front (the heap is measured too):
-/// when full, every other one is dropped and samples are kept half as often.
+/// `HALF_SAMPLES` a half.
 struct Medians {
-    halves: [Vec<u64>; 2],
-    every: [u64; 2],
-    seen: [u64; 2],
+    halves: [Decimated<u64>; 2],
 }
 
 const HALF_SAMPLES: usize = 4096;
@@ -307,30 +320,14 @@ impl Medians {
     fn new() -> Self {
         Medians {
             halves: [
-                Vec::with_capacity(HALF_SAMPLES),
-                Vec::with_capacity(HALF_SAMPLES),
+                Decimated::with_capacity(HALF_SAMPLES),
+                Decimated::with_capacity(HALF_SAMPLES),
             ],
-            every: [1; 2],
-            seen: [0; 2],
         }
     }
 
     fn sample(&mut self, second_half: bool, v: u64) {
-        let h = second_half as usize;
-        self.seen[h] += 1;
-        if !(self.seen[h] - 1).is_multiple_of(self.every[h]) {
-            return;
-        }
-        let half = &mut self.halves[h];
-        if half.len() == HALF_SAMPLES {
-            let mut i = 0;
-            half.retain(|_| {
-                i += 1;
-                i % 2 == 1
-            });
-            self.every[h] *= 2;
-        }
-        half.push(v);
+        self.halves[second_half as usize].sample(v);
     }
 
     /// The second half's median less the first half's.
@@ -340,7 +337,7 @@ impl Medians {
             v.get(v.len() / 2).copied()
         };
         let [a, b] = &mut self.halves;
-        match (median(a), median(b)) {
+        match (median(&mut a.points), median(&mut b.points)) {
             (Some(a), Some(b)) => b as f64 - a as f64,
             _ => f64::NAN,
         }
@@ -900,7 +897,10 @@ mod tests {
             m.sample(false, 1000 + i % 100);
             m.sample(true, 1010 + i % 100);
         }
-        assert!(m.halves.iter().all(|h| h.len() <= super::HALF_SAMPLES));
+        assert!(m
+            .halves
+            .iter()
+            .all(|h| h.points.len() <= super::HALF_SAMPLES));
         assert_eq!(m.growth(), 10.0);
         // A spike in one half moves its peak, not its median.
         let mut m = Medians::new();

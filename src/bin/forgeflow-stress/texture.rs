@@ -180,11 +180,7 @@ pub(crate) fn rss_parts() -> Option<(u64, u64)> {
 /// Two fields of `/proc/self/status` (given in kB), in bytes.
 fn status_bytes(names: [&str; 2]) -> Option<(u64, u64)> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let field = |name: &str| -> Option<u64> {
-        let line = status.lines().find(|l| l.starts_with(name))?;
-        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kb * 1024)
-    };
+    let field = |name| crate::smaps::kb_field(&status, name);
     Some((field(names[0])?, field(names[1])?))
 }
 
