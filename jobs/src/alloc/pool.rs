@@ -140,11 +140,11 @@ pub struct PoolMetrics {
     pub pending_bytes: u64,
     /// Free bytes that defragmentation holds back until the fence of its
     /// moves passes, so that they join the gap (an allocation that fits
-    /// nowhere else takes them). Not counted in `free_bytes`.
+    /// nowhere else takes them). Part of `free_bytes`.
     pub held_bytes: u64,
-    /// Free bytes.
+    /// Free bytes, held ones included.
     pub free_bytes: u64,
-    /// The largest free range.
+    /// The largest free range (held or not).
     pub largest_free: u64,
     /// External fragmentation, `1 - largest_free / free_bytes` (0 when nothing is free).
     pub fragmentation: f64,
@@ -487,8 +487,8 @@ impl PoolAllocator {
             .filter(|b| b.live)
             .map(|b| b.size)
             .sum();
-        let free = self.tlsf.free_bytes;
-        let largest = self.tlsf.largest_free();
+        let free = self.free_bytes();
+        let largest = self.largest_free();
         PoolMetrics {
             pool_bytes,
             live_bytes: self.live_bytes,
@@ -506,14 +506,25 @@ impl PoolAllocator {
         }
     }
 
-    /// External fragmentation, `1 - largest_free / free_bytes`.
+    /// External fragmentation, `1 - largest_free / free_bytes`. Ranges held
+    /// for the gap are free and count: one held apart from the gap is
+    /// fragmentation until its fence passes.
     pub fn fragmentation(&self) -> f64 {
-        let free = self.tlsf.free_bytes;
+        let free = self.free_bytes();
         if free == 0 {
             0.0
         } else {
-            1.0 - self.tlsf.largest_free() as f64 / free as f64
+            1.0 - self.largest_free() as f64 / free as f64
         }
+    }
+
+    /// The largest free range, held ranges included.
+    pub fn largest_free(&self) -> u64 {
+        let held = self
+            .held
+            .iter()
+            .map(|&(_, n)| self.tlsf.nodes[n as usize].size());
+        held.fold(self.tlsf.largest_free(), u64::max)
     }
 
     /// Free ranges as (offset, size), block after block in address order: for
@@ -533,9 +544,9 @@ impl PoolAllocator {
         out
     }
 
-    /// Free bytes.
+    /// Free bytes, ranges held for the gap included.
     pub fn free_bytes(&self) -> u64 {
-        self.tlsf.free_bytes
+        self.tlsf.free_bytes + self.held_bytes
     }
 
     /// Bytes of live allocations.
@@ -1044,6 +1055,12 @@ impl PoolAllocator {
                         "block {bi}: node {n} at {} (expected {at})",
                         node.offset()
                     ));
+                }
+                if node.state == NodeState::Free
+                    && prev != NIL
+                    && self.tlsf.nodes[prev as usize].state == NodeState::Free
+                {
+                    return Err(format!("block {bi}: free nodes {prev} and {n} not merged"));
                 }
                 match node.state {
                     NodeState::Free => free += node.size(),
