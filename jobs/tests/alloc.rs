@@ -633,3 +633,43 @@ fn requests_larger_than_any_block_fail_cleanly() {
     assert!(!pool.is_block_empty(big));
     pool.validate().unwrap();
 }
+
+#[test]
+fn a_walk_stopped_before_a_hole_leaves_it_to_the_other_side() {
+    // 1 MiB of 64 KiB allocations, in address order: X X [hole H: 4] I
+    // [gap: 5] Y Y Y Y. Compaction walks down from the gap, takes I and
+    // stops before X (H then X would be more than the free bytes outside
+    // can take). H is outside the walked range, so the walk up from the gap
+    // may still fill it with three of the Ys: the frame closes H at once
+    // rather than leave it to the next plans.
+    let unit = 64 << 10;
+    let mut pool = PoolAllocator::new();
+    pool.add_block(16 * unit);
+    let mut keys: Vec<AllocKey> = (0..16).map(|_| pool.alloc(unit, 16).unwrap()).collect();
+    keys.sort_by_key(|k| pool.resolve(*k).unwrap().offset);
+    for i in (2..6).chain(7..12) {
+        pool.free_now(keys[i]).unwrap();
+    }
+    let budget = DefragBudget {
+        max_bytes: 16 * unit,
+        max_moves: 64,
+    };
+    let plan = pool.plan_defrag(budget);
+    let gap_top = 12 * unit;
+    let from_above = plan
+        .moves
+        .iter()
+        .filter(|m| m.from.offset >= gap_top)
+        .count();
+    assert_eq!(plan.moves.len(), 4, "{:?}", plan.moves);
+    assert_eq!(from_above, 3, "{:?}", plan.moves);
+    assert!(plan
+        .moves
+        .iter()
+        .all(|m| m.to.offset >= 2 * unit && m.to.offset < 6 * unit));
+    pool.commit_defrag(plan, 1);
+    assert_eq!(pool.fragmentation(), 0.0, "{:?}", pool.free_ranges());
+    pool.retire(1);
+    pool.validate().unwrap();
+    assert_eq!(pool.free_ranges(), [(6 * unit, 9 * unit)]);
+}

@@ -887,7 +887,11 @@ impl PoolAllocator {
         walk: &mut Walk,
         cands: &mut Vec<(u32, AllocKey)>,
     ) -> bool {
+        // Free bytes passed so far, and those passed up to the last
+        // allocation taken: only these end up inside the walked range (the
+        // ones passed after it stay outside, destinations for either side).
         let mut passed_free = 0;
+        let mut passed_inside = 0;
         let mut n = self.neighbour(gap, down);
         loop {
             while n != NIL && self.tlsf.nodes[n as usize].state != NodeState::Used {
@@ -906,7 +910,7 @@ impl PoolAllocator {
                 None
             };
             if let Some(walled) = stop {
-                walk.room = walk.room.saturating_sub(passed_free);
+                walk.room = walk.room.saturating_sub(passed_inside);
                 return walled;
             }
             let key = key_of(self.tlsf.owners[n as usize]);
@@ -915,11 +919,12 @@ impl PoolAllocator {
                 || walk.bytes + size > budget.max_bytes
                 || passed_free + size > walk.room
             {
-                walk.room = walk.room.saturating_sub(passed_free);
+                walk.room = walk.room.saturating_sub(passed_inside);
                 return false;
             }
             walk.room -= size;
             walk.bytes += size;
+            passed_inside = passed_free;
             cands.push((n, key));
             let node = &self.tlsf.nodes[n as usize];
             if down {
