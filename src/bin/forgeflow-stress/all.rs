@@ -489,12 +489,14 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
     let mut rollup_text = String::with_capacity(4096);
     let started = Instant::now();
     let frames = opts.frames.max(2 * VERIFY_EVERY);
-    // Warm-up: a tenth of the run (at least a minute of a timed run), so
-    // the virtual texture's cache, the pool's blocks and the corpus cycle
-    // reach their steady state before growth is measured.
-    let warmup_for = opts
-        .duration
-        .map(|d| (d / 10).max(std::time::Duration::from_secs(60)).min(d / 2));
+    // Warm-up: a tenth of the run (at least a minute of a timed run) unless
+    // `--warmup` says otherwise, so the virtual texture's cache, the pool's
+    // blocks and the corpus cycle reach their steady state before growth is
+    // measured.
+    let warmup_for = opts.duration.map(|d| {
+        opts.warmup
+            .unwrap_or_else(|| (d / 10).max(std::time::Duration::from_secs(60)).min(d / 2))
+    });
     let mut warmup = (frames / 10).clamp(VERIFY_EVERY, 600);
     let mut frame = 0u64;
     let mut warmup_time = std::time::Duration::ZERO;
@@ -725,6 +727,7 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
     report.frames = frame;
     report.metric("frames", frame as f64);
     report.metric("warmup_frames", warmup as f64);
+    report.metric("warmup_seconds", warmup_time.as_secs_f64());
     report.metric("duration_s", started.elapsed().as_secs_f64());
     report.metric("frame_cpu_ms_p50", p50);
     report.metric("frame_cpu_ms_p99", p99);

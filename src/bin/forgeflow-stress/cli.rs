@@ -30,6 +30,8 @@ scenarios:
 options:
   --frames N       frames of the main measurement (default 2000; other phases scale with it)
   --duration D     keep running the integrity phases until D has passed (30s, 5m, 1h)
+  --warmup D       all, with --duration: warm-up before growth is measured (default a
+                   tenth of the duration, at least a minute)
   --seed S         seed of the generated graphs (default 1)
   --threads N      worker threads (default: one per core)
   --json PATH      write the report as JSON to PATH
@@ -78,6 +80,8 @@ pub struct Options {
     pub scenario: Scenario,
     pub frames: u64,
     pub duration: Option<Duration>,
+    /// `all`: the warm-up before memory growth is measured (with `duration`).
+    pub warmup: Option<Duration>,
     pub seed: u64,
     pub threads: usize,
     pub json: Option<PathBuf>,
@@ -102,6 +106,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
         scenario: Scenario::All,
         frames: 2000,
         duration: None,
+        warmup: None,
         seed: 1,
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         json: None,
@@ -125,6 +130,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             "-h" | "--help" => return Ok(Parsed::Help),
             "--frames" => opts.frames = positive(&value("--frames")?, "--frames")?,
             "--duration" => opts.duration = Some(parse_duration(&value("--duration")?)?),
+            "--warmup" => opts.warmup = Some(parse_duration(&value("--warmup")?)?),
             "--seed" => {
                 let v = value("--seed")?;
                 opts.seed = v
@@ -174,6 +180,15 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             }
             s => return Err(format!("unexpected argument {s:?} (one scenario at most)")),
         }
+    }
+    match (opts.warmup, opts.duration) {
+        (Some(_), None) => return Err("--warmup needs --duration".into()),
+        (Some(w), Some(d)) if w >= d => {
+            return Err(format!(
+                "--warmup {w:?} leaves nothing of --duration {d:?} to measure"
+            ))
+        }
+        _ => {}
     }
     Ok(Parsed::Run(opts))
 }
@@ -240,6 +255,14 @@ mod tests {
         assert!(o.compare && o.quiet);
         assert_eq!(o.duration, Some(Duration::from_secs(90)));
         assert_eq!(run(&[]).unwrap().scenario, Scenario::All);
+    }
+
+    #[test]
+    fn a_warmup_needs_a_longer_duration() {
+        let o = run(&["--duration", "80m", "--warmup", "20m"]).unwrap();
+        assert_eq!(o.warmup, Some(Duration::from_secs(1200)));
+        assert!(run(&["--warmup", "20m"]).is_err());
+        assert!(run(&["--duration", "10m", "--warmup", "10m"]).is_err());
     }
 
     #[test]
