@@ -673,3 +673,49 @@ fn a_walk_stopped_before_a_hole_leaves_it_to_the_other_side() {
     pool.validate().unwrap();
     assert_eq!(pool.free_ranges(), [(6 * unit, 9 * unit)]);
 }
+
+#[test]
+fn a_walk_stops_at_a_large_free_range_and_fills_it() {
+    // 1 MiB allocations, in address order: ten live ones with a 1 MiB hole
+    // after each, four more (X), a 16 MiB hole (H), two (I), the 40 MiB gap,
+    // then the rest. Walked past, H would only join the gap at the moves'
+    // fence and could take none of them; the walk stops there instead, and
+    // the allocations moved from both sides of the gap land in H in this
+    // frame.
+    let mib = 1 << 20;
+    let mut pool = PoolAllocator::new();
+    pool.add_block(128 * mib);
+    let mut keys: Vec<AllocKey> = (0..128).map(|_| pool.alloc(mib, 16).unwrap()).collect();
+    keys.sort_by_key(|k| pool.resolve(*k).unwrap().offset);
+    let holes = (0..10).map(|i| 2 * i + 1);
+    let h = 24..40;
+    let gap = 42..82;
+    for i in holes.chain(h.clone()).chain(gap) {
+        pool.free_now(keys[i]).unwrap();
+    }
+    let before = pool.fragmentation();
+    let budget = DefragBudget {
+        max_bytes: 64 * mib,
+        max_moves: 64,
+    };
+    let plan = pool.plan_defrag(budget);
+    let in_h = |offset: u64| offset >= h.start as u64 * mib && offset < h.end as u64 * mib;
+    let into_h = plan.moves.iter().filter(|m| in_h(m.to.offset)).count();
+    assert!(into_h >= 8, "{into_h} moves into H: {:?}", plan.moves);
+    assert!(
+        plan.moves
+            .iter()
+            .any(|m| m.from.offset >= 82 * mib && in_h(m.to.offset)),
+        "the side above the gap fills H too: {:?}",
+        plan.moves
+    );
+    pool.commit_defrag(plan, 1);
+    assert!(
+        pool.fragmentation() < before / 2.0,
+        "{} then {}",
+        before,
+        pool.fragmentation()
+    );
+    pool.retire(1);
+    pool.validate().unwrap();
+}

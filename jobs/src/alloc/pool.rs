@@ -196,6 +196,15 @@ pub struct DefragPlan {
     vacates: [bool; 2],
 }
 
+/// A free range at least this large ends a compaction walk rather than be
+/// walked past. Walked past, it would join the gap only when the moves'
+/// fence passes, counting as fragmentation until then, and could take none
+/// of the moved allocations; left outside, it takes them, and closes in the
+/// frame (after a level unload, the frame its ranges are released in). Over
+/// 192 seeds of the stress trace, 4, 8 and 16 MiB all cut the samples over
+/// 5% at every budget measured; 8 MiB the most.
+const FILL_RANGE: u64 = 8 << 20;
+
 /// A compaction pass (see `PoolAllocator::plan_compaction`).
 #[derive(Clone, Copy)]
 enum Compaction {
@@ -897,6 +906,11 @@ impl PoolAllocator {
             while n != NIL && self.tlsf.nodes[n as usize].state != NodeState::Used {
                 let node = &self.tlsf.nodes[n as usize];
                 if node.state == NodeState::Free {
+                    if node.size() >= FILL_RANGE {
+                        // Left outside the walk, a destination for both sides.
+                        walk.room = walk.room.saturating_sub(passed_inside);
+                        return false;
+                    }
                     passed_free += node.size();
                 }
                 n = self.neighbour(n, down);
