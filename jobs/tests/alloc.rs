@@ -719,3 +719,36 @@ fn a_walk_stops_at_a_large_free_range_and_fills_it() {
     pool.retire(1);
     pool.validate().unwrap();
 }
+
+#[test]
+fn a_range_that_ends_a_walk_is_filled_from_its_far_end() {
+    // 1 MiB allocations: the 40 MiB gap at the block's start, two (I), a
+    // 16 MiB hole (H), then live ones to the end. The walk up from the gap
+    // takes I and stops at H, which takes them: at its far end from the
+    // gap, so that the rest of H joins the gap with I's old ranges when the
+    // fence passes. Filled from its near end, H would be walled off by them.
+    let mib = 1 << 20;
+    let mut pool = PoolAllocator::new();
+    pool.add_block(128 * mib);
+    let mut keys: Vec<AllocKey> = (0..128).map(|_| pool.alloc(mib, 16).unwrap()).collect();
+    keys.sort_by_key(|k| pool.resolve(*k).unwrap().offset);
+    let (gap, h) = (0..40, 42..58);
+    for i in gap.clone().chain(h.clone()) {
+        pool.free_now(keys[i]).unwrap();
+    }
+    let budget = DefragBudget {
+        max_bytes: 64 * mib,
+        max_moves: 64,
+    };
+    let plan = pool.plan_defrag(budget);
+    let to: Vec<u64> = plan.moves.iter().map(|m| m.to.offset / mib).collect();
+    assert_eq!(to.len(), 2, "{:?}", plan.moves);
+    assert!(
+        to.iter().all(|&o| o >= 56 && o < 58),
+        "H is filled from its far end: {to:?}"
+    );
+    pool.commit_defrag(plan, 1);
+    pool.retire(1);
+    pool.validate().unwrap();
+    assert_eq!(pool.free_ranges(), [(0, 56 * mib)]);
+}

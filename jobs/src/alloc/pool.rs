@@ -800,7 +800,14 @@ impl PoolAllocator {
                 let hole = self.find_outside(size, align, g.block, &walk, &mut parked);
                 let mut gap_used_up = false;
                 let dest = match hole {
-                    Some(h) => self.tlsf.alloc_in(h, size, align, false),
+                    Some(h) => {
+                        // At the hole's end away from the gap: a hole next to
+                        // the walk (one that ended it) then joins the gap with
+                        // what the walk vacates.
+                        let hn = &self.tlsf.nodes[h as usize];
+                        let above = hn.block == g.block && hn.offset() > g.offset();
+                        self.tlsf.alloc_in(h, size, align, above)
+                    }
                     None if sweep_room > 0 && (swept == 0 || swept + size <= sweep_room) => {
                         // To the gap's far end; what is left of the gap stays
                         // on the near side.
