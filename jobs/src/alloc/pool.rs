@@ -536,8 +536,9 @@ impl PoolAllocator {
         held.fold(self.tlsf.largest_free(), u64::max)
     }
 
-    /// Free ranges as (offset, size), block after block in address order: for
-    /// diagnostics and visualisation (walks every range).
+    /// Free ranges in the bins as (offset, size), block after block in address
+    /// order (ranges held for the gap are left out): for diagnostics and
+    /// visualisation (walks every range).
     pub fn free_ranges(&self) -> Vec<(u64, u64)> {
         let mut out = Vec::new();
         for b in &self.tlsf.blocks {
