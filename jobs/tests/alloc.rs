@@ -634,6 +634,16 @@ fn requests_larger_than_any_block_fail_cleanly() {
     pool.validate().unwrap();
 }
 
+/// A block of `count` allocations of `unit` bytes with nothing free, and
+/// their keys in address order: tests free some to lay out holes and a gap.
+fn units_in_a_block(unit: u64, count: usize) -> (PoolAllocator, Vec<AllocKey>) {
+    let mut pool = PoolAllocator::new();
+    pool.add_block(count as u64 * unit);
+    let mut keys: Vec<AllocKey> = (0..count).map(|_| pool.alloc(unit, 16).unwrap()).collect();
+    keys.sort_by_key(|k| pool.resolve(*k).unwrap().offset);
+    (pool, keys)
+}
+
 #[test]
 fn a_walk_stopped_before_a_hole_leaves_it_to_the_other_side() {
     // 1 MiB of 64 KiB allocations, in address order: X X [hole H: 4] I
@@ -643,10 +653,7 @@ fn a_walk_stopped_before_a_hole_leaves_it_to_the_other_side() {
     // may still fill it with three of the Ys: the frame closes H at once
     // rather than leave it to the next plans.
     let unit = 64 << 10;
-    let mut pool = PoolAllocator::new();
-    pool.add_block(16 * unit);
-    let mut keys: Vec<AllocKey> = (0..16).map(|_| pool.alloc(unit, 16).unwrap()).collect();
-    keys.sort_by_key(|k| pool.resolve(*k).unwrap().offset);
+    let (mut pool, keys) = units_in_a_block(unit, 16);
     for i in (2..6).chain(7..12) {
         pool.free_now(keys[i]).unwrap();
     }
@@ -683,10 +690,7 @@ fn a_walk_stops_at_a_large_free_range_and_fills_it() {
     // the allocations moved from both sides of the gap land in H in this
     // frame.
     let mib = 1 << 20;
-    let mut pool = PoolAllocator::new();
-    pool.add_block(128 * mib);
-    let mut keys: Vec<AllocKey> = (0..128).map(|_| pool.alloc(mib, 16).unwrap()).collect();
-    keys.sort_by_key(|k| pool.resolve(*k).unwrap().offset);
+    let (mut pool, keys) = units_in_a_block(mib, 128);
     let holes = (0..10).map(|i| 2 * i + 1);
     let h = 24..40;
     let gap = 42..82;
@@ -728,10 +732,7 @@ fn a_range_that_ends_a_walk_is_filled_from_its_far_end() {
     // gap, so that the rest of H joins the gap with I's old ranges when the
     // fence passes. Filled from its near end, H would be walled off by them.
     let mib = 1 << 20;
-    let mut pool = PoolAllocator::new();
-    pool.add_block(128 * mib);
-    let mut keys: Vec<AllocKey> = (0..128).map(|_| pool.alloc(mib, 16).unwrap()).collect();
-    keys.sort_by_key(|k| pool.resolve(*k).unwrap().offset);
+    let (mut pool, keys) = units_in_a_block(mib, 128);
     let (gap, h) = (0..40, 42..58);
     for i in gap.clone().chain(h.clone()) {
         pool.free_now(keys[i]).unwrap();
