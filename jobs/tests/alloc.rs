@@ -745,7 +745,7 @@ fn a_range_that_ends_a_walk_is_filled_from_its_far_end() {
     let to: Vec<u64> = plan.moves.iter().map(|m| m.to.offset / mib).collect();
     assert_eq!(to.len(), 2, "{:?}", plan.moves);
     assert!(
-        to.iter().all(|&o| o >= 56 && o < 58),
+        to.iter().all(|o| (56..58).contains(o)),
         "H is filled from its far end: {to:?}"
     );
     pool.commit_defrag(plan, 1);
