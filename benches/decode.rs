@@ -4,9 +4,9 @@
 //! Throughput in pixels.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use forgeflow::jobs::synthetic::SplitMix64;
 use forgeflow::jobs::texture::decode::decode;
 use forgeflow::jobs::texture::format;
+use forgeflow_test_support::SplitMix64;
 
 const SIDE: u32 = 1024;
 

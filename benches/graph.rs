@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use forgeflow::graph::{JobKey, Scheduler, SchedulerConfig};
-use forgeflow::jobs::synthetic::{busy_work, calibrate, run_sequential, DagSpec, RayonScopeRunner};
+use forgeflow_tools::synthetic::{busy_work, calibrate, run_sequential, DagSpec, RayonScopeRunner};
 
 fn scheduler() -> Scheduler {
     Scheduler::new(SchedulerConfig {

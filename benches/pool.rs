@@ -7,15 +7,12 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use forgeflow::jobs::alloc::AllocKey;
-use forgeflow::jobs::synthetic::ChurnEvent;
+use forgeflow_tools::replay;
+use forgeflow_tools::synthetic::ChurnEvent;
 
 const POOL: u64 = 2 << 30;
 /// Frames between a free and its fence.
 const FENCE_LAG: u64 = 2;
-
-/// The replay loops, shared with `forgeflow-stress pool`.
-#[path = "../src/bin/forgeflow-stress/replay.rs"]
-mod replay;
 
 fn churn(c: &mut Criterion) {
     let (events, ids) = replay::dense_trace(20_000, 1);

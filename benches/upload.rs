@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use forgeflow::graph::{Scheduler, SchedulerConfig};
-use forgeflow::jobs::synthetic::SplitMix64;
 use forgeflow::staging::{StagingConfig, StagingRing};
+use forgeflow_test_support::SplitMix64;
 
 const PIECE: usize = 64 << 10;
 const PIECES: usize = 256;

@@ -12,11 +12,14 @@
 //! Without a texture argument it takes `t2d/BC7.ktx2` from the shared corpus
 //! when there is one, else it draws the terrain alone.
 
+use forgeflow_test_support::gpu::VerifyRead as _;
 use std::path::PathBuf;
 
-use forgeflow::jobs::vt::{Terrain, VtLayout};
+use forgeflow::jobs::vt::VtLayout;
+
 use forgeflow::runtime::{Runtime, RuntimeConfig, TextureHandle, TextureStatus};
 use forgeflow::vt::{wgsl, VtConfig};
+use forgeflow_tools::Terrain;
 
 const SIZE: (u32, u32) = (640, 360);
 

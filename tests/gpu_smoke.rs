@@ -1,7 +1,8 @@
 //! The GPU path CI runs on (Mesa's lavapipe): an adapter opens through the
 //! shared helper and a buffer round-trips byte-exact through a GPU copy.
 
-use forgeflow::gpu;
+use forgeflow::gpu::GpuError;
+use forgeflow_test_support::gpu;
 
 #[test]
 fn a_buffer_round_trips_through_the_gpu() {
@@ -47,7 +48,7 @@ fn a_buffer_round_trips_through_the_gpu() {
 
 #[test]
 fn the_missing_gpu_message_says_what_to_install() {
-    let err = gpu::GpuError::NoAdapter {
+    let err = GpuError::NoAdapter {
         detail: "none found".into(),
     };
     assert!(err

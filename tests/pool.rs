@@ -2,12 +2,14 @@
 //! defragmentation, every live allocation read back through its handle equals
 //! its CPU shadow copy.
 
+use forgeflow_test_support::gpu::VerifyRead as _;
 use std::collections::HashMap;
 
-use forgeflow::gpu::{self, Gpu};
+use forgeflow::gpu::Gpu;
 use forgeflow::jobs::alloc::DefragBudget;
-use forgeflow::jobs::synthetic::SplitMix64;
 use forgeflow::pool::{BufferPool, BufferPoolConfig, PoolError, PoolHandle};
+use forgeflow_test_support::gpu;
+use forgeflow_test_support::SplitMix64;
 
 fn bytes(len: usize, rng: &mut SplitMix64) -> Vec<u8> {
     (0..len).map(|_| rng.next_u64() as u8).collect()

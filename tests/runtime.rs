@@ -5,17 +5,21 @@
 //! lost device, stale handles) reported as a typed error while what is
 //! already resident stays intact.
 
+use forgeflow_test_support::gpu::VerifyRead as _;
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use forgeflow::gpu::{self, Gpu};
-use forgeflow::jobs::synthetic::SplitMix64;
-use forgeflow::jobs::vt::{PackError, Terrain, TileFormat, TileId, TileSource, VtLayout};
+use forgeflow::gpu::Gpu;
+use forgeflow::jobs::vt::{PackError, TileFormat, TileId, TileSource, VtLayout};
+use forgeflow_test_support::gpu;
+use forgeflow_test_support::SplitMix64;
+
 use forgeflow::pool::{BufferPoolConfig, PoolError, PoolHandle};
 use forgeflow::runtime::{
     FrameReport, Runtime, RuntimeConfig, RuntimeError, TextureHandle, TextureStatus,
 };
 use forgeflow::vt::VtConfig;
+use forgeflow_tools::Terrain;
 
 fn config() -> RuntimeConfig {
     RuntimeConfig {
@@ -602,7 +606,7 @@ fn supercompressed_levels_inflate_outside_the_frame() {
     let Some(gpu) = gpu::for_test("supercompressed_levels_inflate_outside_the_frame") else {
         return;
     };
-    let Some(dir) = forgeflow::jobs::texture::corpus::ktx2_dir() else {
+    let Some(dir) = forgeflow_test_support::corpus::ktx2_dir() else {
         assert!(
             std::env::var_os("FORGEFLOW_REQUIRE_GPU").is_none(),
             "the corpus is needed: set FORGEFLOW_CORPUS"

@@ -1,16 +1,18 @@
 //! Staging rings on a real GPU (lavapipe in CI): every upload is read back with
 //! plain wgpu copies, independently of the rings, and compared byte for byte.
 
+use forgeflow_test_support::gpu::VerifyRead as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use forgeflow::gpu::{self, Gpu};
+use forgeflow::gpu::Gpu;
 use forgeflow::graph::{Scheduler, SchedulerConfig};
-use forgeflow::jobs::synthetic::SplitMix64;
 use forgeflow::staging::{
     GpuScatter, OverflowPolicy, ReadbackConfig, ReadbackRing, StagingConfig, StagingError,
     StagingRing,
 };
+use forgeflow_test_support::gpu;
+use forgeflow_test_support::SplitMix64;
 
 fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
     let mut rng = SplitMix64::new(seed);

@@ -3,15 +3,17 @@
 //! to the file's images; fallback uploads read back identical to the CPU
 //! decode of the same image. Readback with plain wgpu copies.
 
-use forgeflow::jobs::texture::corpus::ktx2_dir;
+use forgeflow_test_support::corpus::ktx2_dir;
+use forgeflow_test_support::gpu::VerifyRead as _;
 
-use forgeflow::gpu::{self, Gpu};
+use forgeflow::gpu::Gpu;
 use forgeflow::graph::{Scheduler, SchedulerConfig};
 use forgeflow::jobs::texture::decode::decode;
 use forgeflow::jobs::texture::file::ImageSelector;
 use forgeflow::jobs::texture::source::{TextureFile, TextureSource};
 use forgeflow::staging::{StagingConfig, StagingRing};
 use forgeflow::texture::{load_texture_blocking, TextureUpload, UploadOptions};
+use forgeflow_test_support::gpu;
 
 /// Loads `file` through a staging frame and a graph frame, submits, waits.
 fn load(gpu: &Gpu, file: &TextureFile, force_fallback: bool) -> forgeflow::texture::LoadedTexture {

@@ -1,22 +1,23 @@
 //! What a Tracy profiler sees of the runtime (feature `tracy`): a capture
 //! connects as a Tracy 0.14 profiler would (protocol 82, see
-//! `support/tracy_capture.rs`) while the runtime runs frames with every kind
+//! `forgeflow_test_support::tracy_capture`) while the runtime runs frames with every kind
 //! of job, and the test checks the stream by name: one zone per job named
-//! after its kind, a frame mark per frame, the runtime's plots, and GPU zones
+//! after its kind, a secondary frame mark ("forgeflow") per frame and never
+//! the application's main one, the runtime's plots, and GPU zones
 //! where the adapter has timestamps inside encoders.
 #![cfg(feature = "tracy")]
 
-#[path = "support/tracy_capture.rs"]
-mod tracy_capture;
-
 use std::time::{Duration, Instant};
 
-use forgeflow::gpu::{self, Gpu};
-use forgeflow::jobs::vt::{Terrain, TileId, VtLayout};
+use forgeflow::gpu::Gpu;
+use forgeflow::jobs::vt::{TileId, VtLayout};
+use forgeflow_test_support::gpu;
+
 use forgeflow::pool::BufferPoolConfig;
 use forgeflow::runtime::{FrameReport, Runtime, RuntimeConfig, TextureStatus};
 use forgeflow::vt::VtConfig;
-use tracy_capture::Capture;
+use forgeflow_test_support::tracy_capture::Capture;
+use forgeflow_tools::Terrain;
 
 /// The client's port: tracy-client listens on 8086 unless `TRACY_PORT` says otherwise.
 fn tracy_addr() -> String {
@@ -134,10 +135,19 @@ fn a_connected_profiler_sees_job_zones_frame_marks_plots_and_gpu_zones() {
         "the welcome message names the program"
     );
     assert_eq!(session.unanswered, 0, "every name query answered");
+    let forgeflow_marks = session
+        .named_frame_marks
+        .get("forgeflow")
+        .copied()
+        .unwrap_or(0);
     assert!(
-        session.frame_marks >= u64::from(frames),
-        "a frame mark per frame: {} for {frames_run} frames",
-        session.frame_marks
+        forgeflow_marks >= u64::from(frames),
+        "a \"forgeflow\" frame mark per frame: {forgeflow_marks} for {frames_run} frames ({:?})",
+        session.named_frame_marks
+    );
+    assert_eq!(
+        session.frame_marks, 0,
+        "the main frame mark is the application's: forgeflow never emits it"
     );
     for job in ["buffer upload", "defrag", "texture upload", "page fault"] {
         assert!(

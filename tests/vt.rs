@@ -3,13 +3,17 @@
 //! computed on the CPU from the terrain's tiles; and the fallback to a coarser
 //! tile before the fine ones have arrived.
 
-use forgeflow::gpu::{self, Gpu};
+use forgeflow::gpu::Gpu;
 use forgeflow::graph::{Scheduler, SchedulerConfig};
 use forgeflow::jobs::vt::{
-    write_pack, PackError, Terrain, TileFormat, TileId, TilePack, TileSource, VtLayout,
+    write_pack, PackError, TileFormat, TileId, TilePack, TileSource, VtLayout,
 };
+use forgeflow_test_support::gpu;
+use forgeflow_test_support::gpu::VerifyRead as _;
+
 use forgeflow::staging::{ReadbackConfig, ReadbackRing, StagingConfig, StagingRing};
 use forgeflow::vt::{wgsl, VirtualTexture, VtConfig};
+use forgeflow_tools::Terrain;
 
 const SIDE: u32 = 128;
 
@@ -377,9 +381,9 @@ fn updates_without_new_feedback_allocate_nothing() {
 
 #[test]
 fn bc7_tiles_render_natively_and_decoded_the_same_as_their_blocks() {
-    use forgeflow::jobs::texture::corpus::ktx2_dir;
     use forgeflow::jobs::texture::decode::decode;
     use forgeflow::jobs::texture::file::Ktx2File;
+    use forgeflow_test_support::corpus::ktx2_dir;
     let Some(gpu) = gpu::for_test("bc7_tiles_render_natively_and_decoded_the_same_as_their_blocks")
     else {
         return;

@@ -1,11 +1,13 @@
 //! Tracy integration (feature `tracy`): one zone per job, named after the job;
-//! a frame mark per frame; plots of the frame statistics.
+//! a secondary frame mark named "forgeflow" per frame (the main frame mark
+//! is the application's); plots of the frame statistics.
 //!
 //! Zones use one static source location per job name, created once when a
 //! graph is planned (and leaked: there are as many as there are distinct job
-//! names), so emitting a zone allocates nothing. tracy-client is built with
-//! `only-localhost` and `ondemand` and without `broadcast`: it listens on
-//! loopback only and records nothing until a profiler connects.
+//! names), so emitting a zone allocates nothing. How the client behaves
+//! (where it listens, whether it records with no profiler connected) is the
+//! application's choice of tracy-client features: forgeflow asks only for
+//! `enable`. Its tools and tests choose `only-localhost` and `ondemand`.
 
 use std::collections::HashMap;
 use std::ffi::CString;
@@ -94,12 +96,14 @@ pub(crate) fn named_zone(name: &'static str) -> Option<Zone> {
     Some(Zone(ctx))
 }
 
-/// Starts the Tracy client (idempotent).
+/// Starts the Tracy client, which forgeflow's zones need (idempotent: an
+/// application that started it already keeps its client as it is).
 pub(crate) fn start() {
     let _ = tracy_client::Client::start();
 }
 
-/// A frame mark and the frame's statistics as plots.
+/// A frame mark of forgeflow's own frame set ("forgeflow": secondary frames
+/// in Tracy, beside the application's main frames) and the frame's statistics as plots.
 pub(crate) fn frame_end(stats: &FrameStats) {
     let Some(client) = tracy_client::Client::running() else {
         return;
@@ -128,5 +132,5 @@ pub(crate) fn frame_end(stats: &FrameStats) {
         tracy_client::plot_name!("forgeflow graph ms"),
         stats.run_time.as_secs_f64() * 1e3,
     );
-    client.frame_mark();
+    client.secondary_frame_mark(tracy_client::frame_name!("forgeflow"));
 }

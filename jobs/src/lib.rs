@@ -4,17 +4,23 @@
 //! the plain data they exchange. Everything here is testable, fuzzable and
 //! benchable without a GPU.
 //!
-//! For now it holds the [`synthetic`] workloads that measure the scheduler
-//! (random, wide and deep job graphs with calibrated costs) and the peer
-//! baselines they are compared with.
+//! - [`texture`]: texture files (KTX2, KTX 1, DDS, PNG) read and validated,
+//!   supercompression inflated, block formats decoded on the CPU.
+//! - [`alloc`]: the pool allocator's core (TLSF bins over GPU blocks) and its
+//!   defragmentation planning.
+//! - [`staging`]: the staging ring's arithmetic (which bytes of which buffer
+//!   a piece takes).
+//! - [`memcpy`]: the parallel copy into mapped staging memory.
+//! - [`vt`]: virtual texturing's tiling, page table, tile cache, request
+//!   de-duplication, residency policy and tile pack format.
+//!
+//! Nothing here depends on `forgeflow-graph`: the kernels are plain functions
+//! and the policies plain data, which the `forgeflow` crate runs as jobs.
 
 #![warn(missing_docs)]
-
-pub use forgeflow_graph as graph;
 
 pub mod alloc;
 pub mod memcpy;
 pub mod staging;
-pub mod synthetic;
 pub mod texture;
 pub mod vt;

@@ -11,11 +11,11 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use forgeflow_jobs::synthetic::SplitMix64;
 use forgeflow_jobs::texture::astc::{decode_block, Profile};
-use forgeflow_jobs::texture::corpus::ktx2_dir;
 use forgeflow_jobs::texture::decode::{decode, decode_3d};
 use forgeflow_jobs::texture::file::{ImageSelector, Ktx2File};
+use forgeflow_test_support::corpus::ktx2_dir;
+use forgeflow_test_support::SplitMix64;
 
 fn have_astcenc(test: &str) -> bool {
     let ok = Command::new("astcenc")

@@ -4,11 +4,11 @@
 //! back the KTX2 file's images; PNG files decode to their pixels; truncated
 //! and corrupted files give errors, never panics.
 
-use forgeflow_jobs::synthetic::SplitMix64;
-use forgeflow_jobs::texture::corpus::ktx2_dir;
 use forgeflow_jobs::texture::file::{ImageSelector, Ktx2File, TextureError};
 use forgeflow_jobs::texture::source::{TextureFile, TextureSource};
 use forgeflow_jobs::texture::{Container, KTX1_MAGIC};
+use forgeflow_test_support::corpus::ktx2_dir;
+use forgeflow_test_support::SplitMix64;
 
 #[test]
 fn corpus_dds_files_load_with_their_images_after_the_header() {

@@ -3,11 +3,11 @@
 //! originals the corpus's BC7 and ETC2 files were encoded from, and a second
 //! ASTC decoder.
 
-use forgeflow_jobs::texture::corpus::ktx2_dir;
+use forgeflow_test_support::corpus::ktx2_dir;
 
-use forgeflow_jobs::synthetic::SplitMix64;
 use forgeflow_jobs::texture::decode::{decode, DecodedFormat};
 use forgeflow_jobs::texture::file::{ImageSelector, Ktx2File};
+use forgeflow_test_support::SplitMix64;
 
 // ---- A reference from the specification (Khronos Data Format, S3TC/RGTC) ----
 

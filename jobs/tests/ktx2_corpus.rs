@@ -3,12 +3,12 @@
 //! error its name describes, every other KTX2 file there validates, and no
 //! truncation or corruption of them makes the validator panic.
 
-use forgeflow_jobs::texture::corpus::ktx2_dir;
+use forgeflow_test_support::corpus::ktx2_dir;
 use std::path::{Path, PathBuf};
 
-use forgeflow_jobs::synthetic::SplitMix64;
 use forgeflow_jobs::texture::ktx2::{validate, Ktx2Error};
 use forgeflow_jobs::texture::{detect, Container};
+use forgeflow_test_support::SplitMix64;
 
 fn ktx2_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

@@ -11,11 +11,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use forgeflow_jobs::synthetic::SplitMix64;
-use forgeflow_jobs::texture::corpus::ktx2_dir;
 use forgeflow_jobs::texture::decode::decode;
 use forgeflow_jobs::texture::file::ImageSelector;
 use forgeflow_jobs::texture::source::{TextureFile, TextureSource};
+use forgeflow_test_support::corpus::ktx2_dir;
+use forgeflow_test_support::SplitMix64;
 
 fn python_has_references(test: &str) -> bool {
     let ok = Command::new("python3")

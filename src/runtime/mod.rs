@@ -1341,7 +1341,7 @@ impl Drop for Runtime {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use forgeflow_jobs::synthetic::SplitMix64;
+    use forgeflow_test_support::SplitMix64;
 
     /// Whatever order the GPU applies a frame's writes in, the buffer ends
     /// with the newest bytes: every queued write agrees, over its range,

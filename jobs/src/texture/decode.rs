@@ -11,6 +11,9 @@
 //!   bit-exact with Arm's astcenc; 3D images go a slab of blocks at a time
 //!   ([`decode_3d`]).
 //!
+//! Each family is a cargo feature (`bc`, `etc2`, `astc`; all on by default):
+//! a format whose family was built out is [`DecodeError::FeatureDisabled`].
+//!
 //! Uncompressed three-channel formats (R8G8B8, B8G8R8, R16G16B16 float),
 //! which no GPU format holds, are expanded the same way, texel by texel.
 //!
@@ -55,6 +58,14 @@ pub enum DecodeError {
         /// Why.
         why: &'static str,
     },
+    /// A format whose decoder family this build leaves out.
+    FeatureDisabled {
+        /// The Vulkan format.
+        vk_format: u32,
+        /// The cargo feature of `forgeflow` (and `forgeflow-jobs`) that
+        /// decodes it.
+        feature: &'static str,
+    },
     /// Fewer block bytes than the image size needs.
     DataSize {
         /// Bytes needed.
@@ -70,6 +81,11 @@ impl fmt::Display for DecodeError {
             DecodeError::Unsupported { vk_format, why } => {
                 write!(f, "cannot decode vkFormat {vk_format}: {why}")
             }
+            DecodeError::FeatureDisabled { vk_format, feature } => write!(
+                f,
+                "cannot decode vkFormat {vk_format}: this build of forgeflow leaves out \
+                 the `{feature}` feature that decodes it"
+            ),
             DecodeError::DataSize { expected, got } => {
                 write!(
                     f,
@@ -83,6 +99,11 @@ impl fmt::Display for DecodeError {
 impl std::error::Error for DecodeError {}
 
 #[derive(Clone, Copy)]
+// Fields go unread when their decoder family is built out.
+#[cfg_attr(
+    not(all(feature = "bc", feature = "etc2", feature = "astc")),
+    allow(dead_code)
+)]
 enum Kind {
     Bc1 {
         opaque: bool,
@@ -213,6 +234,7 @@ fn plan(vk_format: u32) -> Result<Plan, DecodeError> {
             })
         }
     };
+    family_enabled(vk_format, kind)?;
     let out = match kind {
         Kind::Bc6h { .. } | Kind::AstcHdr => DecodedFormat::Rgba16Float,
         Kind::Bc4 { signed: true }
@@ -227,6 +249,31 @@ fn plan(vk_format: u32) -> Result<Plan, DecodeError> {
         block_bytes: info.bytes as usize,
         out,
     })
+}
+
+/// `Ok` when the decoder family of `kind` is built in.
+fn family_enabled(vk_format: u32, kind: Kind) -> Result<(), DecodeError> {
+    let (feature, enabled) = match kind {
+        Kind::Bc1 { .. }
+        | Kind::Bc2
+        | Kind::Bc3
+        | Kind::Bc4 { .. }
+        | Kind::Bc5 { .. }
+        | Kind::Bc6h { .. }
+        | Kind::Bc7 => ("bc", cfg!(feature = "bc")),
+        Kind::Etc2Rgb
+        | Kind::Etc2Rgba1
+        | Kind::Etc2Rgba8
+        | Kind::EacR { .. }
+        | Kind::EacRg { .. } => ("etc2", cfg!(feature = "etc2")),
+        Kind::Astc | Kind::AstcHdr => ("astc", cfg!(feature = "astc")),
+        Kind::Rgb8 { .. } | Kind::Rgb16f => return Ok(()),
+    };
+    if enabled {
+        Ok(())
+    } else {
+        Err(DecodeError::FeatureDisabled { vk_format, feature })
+    }
 }
 
 /// The decoded format and bytes an image of `vk_format` decodes to.
@@ -261,11 +308,31 @@ pub fn decode_3d(
     height: u32,
     depth: u32,
 ) -> Result<(DecodedFormat, Vec<u8>), DecodeError> {
-    use super::astc::{decode_block, Profile};
     let hdr = astc_3d(vk_format).ok_or(DecodeError::Unsupported {
         vk_format,
         why: "not a 3D ASTC format",
     })?;
+    #[cfg(not(feature = "astc"))]
+    {
+        let _ = (data, width, height, depth, hdr);
+        Err(DecodeError::FeatureDisabled {
+            vk_format,
+            feature: "astc",
+        })
+    }
+    #[cfg(feature = "astc")]
+    decode_astc_3d(vk_format, hdr, data, (width, height, depth))
+}
+
+/// [`decode_3d`] once the format is known to be 3D ASTC.
+#[cfg(feature = "astc")]
+fn decode_astc_3d(
+    vk_format: u32,
+    hdr: bool,
+    data: &[u8],
+    (width, height, depth): (u32, u32, u32),
+) -> Result<(DecodedFormat, Vec<u8>), DecodeError> {
+    use super::astc::{decode_block, Profile};
     let info = format::info(vk_format).expect("a 3D ASTC format");
     let [bw, bh, bd] = info.block;
     let depth = depth.clamp(1, bd);
@@ -368,16 +435,19 @@ pub fn decode_rows(
     let mut tile = vec![0u8; (bw * bh) as usize * bpp];
     // Formats bcdec writes as RGBA8 with a row pitch: whole blocks go
     // straight into `out`, with no copy through `tile`.
+    #[cfg(feature = "bc")]
     let direct = matches!(
         p.kind,
         Kind::Bc1 { opaque: false } | Kind::Bc2 | Kind::Bc3 | Kind::Bc7
     );
     for by in rows {
+        #[cfg(feature = "bc")]
         let whole_rows = by * bh + bh <= height;
         for bx in 0..blocks_x {
             let at = (by as usize * blocks_x + bx) * p.block_bytes;
             let block = &data[at..at + p.block_bytes];
             let x0 = bx as u32 * bw;
+            #[cfg(feature = "bc")]
             if direct && whole_rows && x0 + bw <= width {
                 let dst_at = (by * bh - first_y) as usize * row_bytes + x0 as usize * bpp;
                 let dst = &mut out[dst_at..];
@@ -407,21 +477,30 @@ pub fn decode_rows(
 }
 
 /// BGRA packed in a u32 (texture2ddecoder's output) to RGBA bytes.
+#[cfg(feature = "etc2")]
 fn bgra(p: u32) -> [u8; 4] {
     [(p >> 16) as u8, (p >> 8) as u8, p as u8, (p >> 24) as u8]
 }
 
+#[cfg_attr(
+    not(all(feature = "bc", feature = "etc2", feature = "astc")),
+    allow(unused_variables)
+)]
 fn decode_block(kind: Kind, block: &[u8], (bw, bh): (u32, u32), tile: &mut [u8]) {
     let pitch = 4 * 4;
     match kind {
+        #[cfg(feature = "bc")]
         Kind::Bc1 { opaque } => {
             bcdec_rs::bc1(block, tile, pitch);
             if opaque {
                 tile.chunks_exact_mut(4).for_each(|px| px[3] = 255);
             }
         }
+        #[cfg(feature = "bc")]
         Kind::Bc2 => bcdec_rs::bc2(block, tile, pitch),
+        #[cfg(feature = "bc")]
         Kind::Bc3 => bcdec_rs::bc3(block, tile, pitch),
+        #[cfg(feature = "bc")]
         Kind::Bc4 { signed } => {
             let mut r = [0u8; 16];
             bcdec_rs::bc4(block, &mut r, 4, signed);
@@ -430,6 +509,7 @@ fn decode_block(kind: Kind, block: &[u8], (bw, bh): (u32, u32), tile: &mut [u8])
                 px.copy_from_slice(&[v, zero, zero, one]);
             }
         }
+        #[cfg(feature = "bc")]
         Kind::Bc5 { signed } => {
             let mut rg = [0u8; 32];
             bcdec_rs::bc5(block, &mut rg, 8, signed);
@@ -438,6 +518,7 @@ fn decode_block(kind: Kind, block: &[u8], (bw, bh): (u32, u32), tile: &mut [u8])
                 px.copy_from_slice(&[v[0], v[1], zero, one]);
             }
         }
+        #[cfg(feature = "bc")]
         Kind::Bc6h { signed } => {
             let mut rgb = [0u16; 48];
             bcdec_rs::bc6h_half(block, &mut rgb, 12, signed);
@@ -447,7 +528,9 @@ fn decode_block(kind: Kind, block: &[u8], (bw, bh): (u32, u32), tile: &mut [u8])
                 }
             }
         }
+        #[cfg(feature = "bc")]
         Kind::Bc7 => bcdec_rs::bc7(block, tile, pitch),
+        #[cfg(feature = "etc2")]
         Kind::Etc2Rgb
         | Kind::Etc2Rgba1
         | Kind::Etc2Rgba8
@@ -487,6 +570,7 @@ fn decode_block(kind: Kind, block: &[u8], (bw, bh): (u32, u32), tile: &mut [u8])
             tile[..6].copy_from_slice(&block[..6]);
             tile[6..8].copy_from_slice(&0x3C00u16.to_le_bytes());
         }
+        #[cfg(feature = "astc")]
         Kind::AstcHdr => {
             let input: [u8; 16] = block.try_into().unwrap_or([0; 16]);
             let mut texels = [[0u16; 4]; 144];
@@ -497,6 +581,7 @@ fn decode_block(kind: Kind, block: &[u8], (bw, bh): (u32, u32), tile: &mut [u8])
                 }
             }
         }
+        #[cfg(feature = "astc")]
         Kind::Astc => {
             let input: [u8; 16] = block.try_into().unwrap_or([0; 16]);
             astc_decode::astc_decode_block(
@@ -510,5 +595,8 @@ fn decode_block(kind: Kind, block: &[u8], (bw, bh): (u32, u32), tile: &mut [u8])
                 },
             );
         }
+        // A family built out: `plan` refused its formats before any block.
+        #[allow(unreachable_patterns)]
+        _ => {}
     }
 }

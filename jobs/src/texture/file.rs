@@ -363,7 +363,7 @@ mod tests {
     /// off, or names another width, is refused.
     #[test]
     fn cross_check_refuses_a_layout_the_ktx2_crate_disagrees_with() {
-        let Some(dir) = crate::texture::corpus::ktx2_dir() else {
+        let Some(dir) = forgeflow_test_support::corpus::ktx2_dir() else {
             return;
         };
         let mut checked = 0;

@@ -14,10 +14,9 @@
 //! - [`source::TextureFile`]: any of them (and PNG, decoded to RGBA8) behind
 //!   one [`source::TextureSource`]: a description and the bytes of an image.
 //! - [`decode`]: CPU decoders of block-compressed images.
-//! - [`corpus::ktx2_dir`]: where tests find the shared corpus of real files.
 
+#[cfg(feature = "astc")]
 pub mod astc;
-pub mod corpus;
 pub mod dds;
 pub mod decode;
 pub mod file;

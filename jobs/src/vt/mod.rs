@@ -10,21 +10,18 @@
 //! - [`cache`]: slots under a budget, LRU with a minimum age, pinning.
 //! - [`requests`]: feedback to de-duplicated, prioritised requests; the mip bias.
 //! - [`pack`]: the tile pack file (validated, checksummed, read tile by tile).
-//! - [`terrain`]: a deterministic procedural terrain as a tile source.
 
 pub mod cache;
 pub mod layout;
 pub mod pack;
 pub mod page_table;
 pub mod requests;
-pub mod terrain;
 
 pub use cache::{CacheStats, Insert, TileCache};
 pub use layout::{TileId, VtError, VtLayout};
 pub use pack::{write_pack, write_pack_parallel, PackError, TileFormat, TilePack};
 pub use page_table::{Delta, Entry, PageTable};
 pub use requests::{MipBias, Request, RequestQueue};
-pub use terrain::Terrain;
 
 use std::borrow::Cow;
 
@@ -68,20 +65,5 @@ impl TileSource for TilePack {
         scratch: &'a mut Vec<u8>,
     ) -> Result<Option<Cow<'a, [u8]>>, PackError> {
         TilePack::tile_if_cached(self, tile, scratch)
-    }
-}
-
-impl TileSource for Terrain {
-    fn layout(&self) -> VtLayout {
-        Terrain::layout(self)
-    }
-    fn format(&self) -> TileFormat {
-        TileFormat::Rgba8
-    }
-    fn tile(&self, tile: TileId) -> Result<Cow<'_, [u8]>, PackError> {
-        if !Terrain::layout(self).contains(tile) {
-            return Err(PackError::Layout(VtError::NoSuchTile(tile)));
-        }
-        Ok(Cow::Owned(self.tile_rgba8(tile)))
     }
 }

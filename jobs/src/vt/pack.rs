@@ -646,7 +646,7 @@ pub fn write_pack_parallel(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synthetic::SplitMix64;
+    use forgeflow_test_support::SplitMix64;
 
     #[test]
     fn a_pack_made_in_parallel_is_the_pack_made_in_order() {

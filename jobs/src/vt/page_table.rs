@@ -200,7 +200,7 @@ impl PageTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synthetic::SplitMix64;
+    use forgeflow_test_support::SplitMix64;
 
     #[test]
     fn misses_fall_back_to_the_nearest_resident_coarser_tile() {

@@ -8,18 +8,19 @@
 //! written to the temporary directory, its levels tiled from the BC7 image,
 //! and read back through a memory mapping like any texture file.
 
+use forgeflow_test_support::gpu::VerifyRead as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use forgeflow::graph::{Scheduler, SchedulerConfig};
-use forgeflow::jobs::synthetic::SplitMix64;
-use forgeflow::jobs::texture::corpus::ktx2_dir;
 use forgeflow::jobs::texture::decode::{decode, decode_rows, decoded_format};
 use forgeflow::jobs::texture::file::{ImageSelector, Ktx2File};
 use forgeflow::jobs::texture::format;
 use forgeflow::jobs::texture::source::{TextureFile, TextureSource};
 use forgeflow::staging::{StagingConfig, StagingRing};
 use forgeflow::texture::{load_texture_blocking, UploadOptions};
+use forgeflow_test_support::corpus::ktx2_dir;
+use forgeflow_test_support::SplitMix64;
 
 use crate::cli::Options;
 use crate::report::{Integrity, Progress, ScenarioReport};

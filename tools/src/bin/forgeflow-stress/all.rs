@@ -29,17 +29,20 @@
 //! which repeat every cycle of the corpus, do not). Where each half's
 //! highest RSS lay, by kind of mapping, is in the notes (see `smaps`).
 
+use forgeflow_test_support::gpu::VerifyRead as _;
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::time::Instant;
 
 use forgeflow::jobs::alloc::DefragBudget;
-use forgeflow::jobs::synthetic::SplitMix64;
-use forgeflow::jobs::vt::{write_pack_parallel, Terrain, TileFormat, TilePack, VtLayout};
+use forgeflow::jobs::vt::{write_pack_parallel, TileFormat, TilePack, VtLayout};
+use forgeflow_test_support::SplitMix64;
+
 use forgeflow::pool::{BufferPoolConfig, PoolHandle};
 use forgeflow::runtime::{Runtime, RuntimeConfig, RuntimeError, TextureHandle, TextureStatus};
 use forgeflow::staging::StagingConfig;
 use forgeflow::vt::VtConfig;
+use forgeflow_tools::Terrain;
 
 use crate::cli::Options;
 use crate::report::{Integrity, Progress, ScenarioReport};
@@ -94,7 +97,7 @@ fn terrain_pack(layout: VtLayout, seed: u64, progress: &mut Progress) -> Result<
 
 /// The corpus files listed in its manifest, when the corpus is there.
 fn corpus_files() -> Vec<PathBuf> {
-    let Some(dir) = forgeflow::jobs::texture::corpus::ktx2_dir() else {
+    let Some(dir) = forgeflow_test_support::corpus::ktx2_dir() else {
         return Vec::new();
     };
     let manifest = std::fs::read_to_string(dir.join("MANIFEST.tsv")).unwrap_or_default();

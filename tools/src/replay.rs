@@ -1,13 +1,12 @@
 //! Replays of a churn trace through forgeflow's allocator core and through
 //! offset-allocator, on the same events, frees released `fence_lag` frames
 //! late as after a fence, no defragmentation: the one loop behind
-//! `forgeflow-stress pool`'s whole-trace speed and `benches/pool.rs`
-//! (which includes this file).
+//! `forgeflow-stress pool`'s whole-trace speed and `benches/pool.rs`.
 
 use std::collections::VecDeque;
 
+use crate::synthetic::{ChurnEvent, ChurnTrace};
 use forgeflow::jobs::alloc::{AllocKey, PoolAllocator};
-use forgeflow::jobs::synthetic::{ChurnEvent, ChurnTrace};
 
 /// The first `frames` frames of the trace of `seed`, and how many allocation
 /// ids they use (ids are dense: they index a slot table of that length).

@@ -71,6 +71,7 @@ const SECOND_STRING_DATA_8: u8 = 115;
 const STRING_DATA: u8 = 119;
 const PLOT_NAME: u8 = 121;
 const SOURCE_LOCATION_PAYLOAD: u8 = 122;
+const FRAME_NAME: u8 = 125;
 const FRAME_IMAGE_DATA: u8 = 126;
 const SYMBOL_CODE: u8 = 129;
 const SOURCE_CODE: u8 = 130;
@@ -79,6 +80,7 @@ const SOURCE_CODE: u8 = 130;
 const QUERY_STRING: u8 = 1;
 const QUERY_SOURCE_LOCATION: u8 = 3;
 const QUERY_PLOT_NAME: u8 = 4;
+const QUERY_FRAME_NAME: u8 = 5;
 
 const PROTOCOL_VERSION: u32 = 82;
 const WELCOME_MESSAGE_SIZE: usize = 1170;
@@ -101,8 +103,11 @@ pub struct Session {
     pub gpu_times: u64,
     /// GPU contexts announced.
     pub gpu_contexts: u64,
-    /// Frame marks of the default (unnamed) frame set.
+    /// Frame marks of the default (unnamed) frame set: the application's
+    /// main frame mark.
     pub frame_marks: u64,
+    /// Frame marks of named (secondary) frame sets, by name.
+    pub named_frame_marks: BTreeMap<String, u64>,
     /// Plot values, by plot name.
     pub plots: BTreeMap<String, u64>,
     /// Queries sent that were never answered.
@@ -194,8 +199,11 @@ struct Reader {
     /// Source location pointer -> name pointer.
     srcloc_names: HashMap<u64, u64>,
     plot_counts: HashMap<u64, u64>,
+    /// Named frame marks per name pointer, until the name is known.
+    frame_counts: HashMap<u64, u64>,
     strings: HashMap<u64, String>,
     plot_names: HashMap<u64, String>,
+    frame_names: HashMap<u64, String>,
     asked: HashSet<(u8, u64)>,
     /// Source locations asked for, oldest first: their answers come in order.
     srcloc_order: VecDeque<u64>,
@@ -216,8 +224,10 @@ impl Reader {
             zone_counts: HashMap::new(),
             srcloc_names: HashMap::new(),
             plot_counts: HashMap::new(),
+            frame_counts: HashMap::new(),
             strings: HashMap::new(),
             plot_names: HashMap::new(),
+            frame_names: HashMap::new(),
             asked: HashSet::new(),
             srcloc_order: VecDeque::new(),
             answered: 0,
@@ -274,6 +284,14 @@ impl Reader {
                 .cloned()
                 .unwrap_or_else(|| format!("<unnamed plot {ptr:#x}>"));
             *self.session.plots.entry(name).or_default() += n;
+        }
+        for (ptr, n) in &self.frame_counts {
+            let name = self
+                .frame_names
+                .get(ptr)
+                .cloned()
+                .unwrap_or_else(|| format!("<unnamed frame set {ptr:#x}>"));
+            *self.session.named_frame_marks.entry(name).or_default() += n;
         }
         Ok(self.session)
     }
@@ -393,8 +411,17 @@ impl Reader {
                         self.query(QUERY_PLOT_NAME, name)?;
                     }
                 }
-                // The default frame set has no name (a null pointer).
-                FRAME_MARK_MSG if u64_at(item, 1 + 8) == 0 => self.session.frame_marks += 1,
+                // The default frame set has no name (a null pointer); a
+                // secondary one is named by a pointer the profiler asks about.
+                FRAME_MARK_MSG => match u64_at(item, 1 + 8) {
+                    0 => self.session.frame_marks += 1,
+                    name => {
+                        *self.frame_counts.entry(name).or_default() += 1;
+                        if !self.frame_names.contains_key(&name) {
+                            self.query(QUERY_FRAME_NAME, name)?;
+                        }
+                    }
+                },
                 GPU_TIME => self.session.gpu_times += 1,
                 GPU_NEW_CONTEXT => self.session.gpu_contexts += 1,
                 SOURCE_LOCATION => {
@@ -411,13 +438,13 @@ impl Reader {
                         self.query(QUERY_STRING, named)?;
                     }
                 }
-                STRING_DATA | PLOT_NAME => {
+                STRING_DATA | PLOT_NAME | FRAME_NAME => {
                     let ptr = u64_at(item, 1);
                     let text = String::from_utf8_lossy(&item[fixed + 2..]).into_owned();
-                    let (query, map) = if kind == STRING_DATA {
-                        (QUERY_STRING, &mut self.strings)
-                    } else {
-                        (QUERY_PLOT_NAME, &mut self.plot_names)
+                    let (query, map) = match kind {
+                        STRING_DATA => (QUERY_STRING, &mut self.strings),
+                        PLOT_NAME => (QUERY_PLOT_NAME, &mut self.plot_names),
+                        _ => (QUERY_FRAME_NAME, &mut self.frame_names),
                     };
                     map.insert(ptr, text);
                     if self.asked.contains(&(query, ptr)) {

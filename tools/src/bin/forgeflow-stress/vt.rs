@@ -12,13 +12,16 @@
 //! compared. `--compare` runs the same path under a naive policy: plain LRU
 //! (no minimum age), 8 uploads a frame, no mip bias.
 
+use forgeflow_test_support::gpu::VerifyRead as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use forgeflow::graph::{Scheduler, SchedulerConfig};
-use forgeflow::jobs::vt::{MipBias, Terrain, VtLayout};
+use forgeflow::jobs::vt::{MipBias, VtLayout};
+
 use forgeflow::staging::{ReadbackConfig, ReadbackRing, StagingConfig, StagingRing};
 use forgeflow::vt::{wgsl, VirtualTexture, VtConfig};
+use forgeflow_tools::Terrain;
 
 use crate::cli::Options;
 use crate::report::{Integrity, Progress, ScenarioReport};

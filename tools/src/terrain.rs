@@ -1,6 +1,7 @@
 //! A deterministic, seeded procedural terrain: a tile source for virtual
 //! sizes too large for disk (a 65536x65536 texture is 16 GiB of RGBA8), and
-//! the generator `forgeflow-tex vt-build` writes packs from.
+//! the generator `forgeflow-tex vt-build` writes packs from, and the source
+//! the stress runs, the tests and the example stream.
 //!
 //! Height is fractal value noise (octaves of a hashed lattice, smoothly
 //! interpolated) over the whole virtual texture; colour comes from height
@@ -8,7 +9,9 @@
 //! function of (seed, level-0 position, level), so a tile and its border,
 //! made separately, agree with their neighbours exactly.
 
-use super::layout::{TileId, VtLayout};
+use std::borrow::Cow;
+
+use forgeflow::jobs::vt::{PackError, TileFormat, TileId, TileSource, VtError, VtLayout};
 
 /// The terrain of a virtual texture.
 #[derive(Debug, Clone, Copy)]
@@ -141,6 +144,21 @@ impl Terrain {
             }
         }
         out
+    }
+}
+
+impl TileSource for Terrain {
+    fn layout(&self) -> VtLayout {
+        Terrain::layout(self)
+    }
+    fn format(&self) -> TileFormat {
+        TileFormat::Rgba8
+    }
+    fn tile(&self, tile: TileId) -> Result<Cow<'_, [u8]>, PackError> {
+        if !Terrain::layout(self).contains(tile) {
+            return Err(PackError::Layout(VtError::NoSuchTile(tile)));
+        }
+        Ok(Cow::Owned(self.tile_rgba8(tile)))
     }
 }
 

@@ -2,19 +2,16 @@
 //! `--features tracy` as a Tracy 0.14 profiler would (protocol 82), reads
 //! for a while, and prints what arrived by name (zones, GPU zones, frame
 //! marks, plots). For machines without the Tracy profiler; the protocol side
-//! is `tests/support/tracy_capture.rs`, which `tests/tracy.rs` also uses.
+//! is `forgeflow_test_support::tracy_capture`, which `tests/tracy.rs` also uses.
 //!
 //! ```text
 //! cargo run --release --features tracy --bin forgeflow-stress -- all --duration 60s &
-//! cargo run --release --example tracy_summary -- --seconds 10
+//! cargo run --release --bin tracy-summary -- --seconds 10
 //! ```
 //!
 //! Options: `--addr HOST:PORT` (default 127.0.0.1:8086), `--seconds S`
 //! (default 5), `--json` (the summary as JSON instead of text). Exits 1 when
 //! no client answers or the stream cannot be read.
-
-#[path = "../tests/support/tracy_capture.rs"]
-mod tracy_capture;
 
 use std::time::Duration;
 
@@ -42,7 +39,10 @@ fn main() {
             other => usage(&format!("unknown argument {other:?}")),
         }
     }
-    let capture = match tracy_capture::Capture::connect(&addr, Duration::from_secs(10)) {
+    let capture = match forgeflow_test_support::tracy_capture::Capture::connect(
+        &addr,
+        Duration::from_secs(10),
+    ) {
         Ok(c) => c,
         Err(e) => fail(&format!("no Tracy client answered on {addr}: {e}")),
     };
@@ -59,6 +59,7 @@ fn main() {
             "program": s.program,
             "seconds": seconds,
             "frame_marks": s.frame_marks,
+            "named_frame_marks": map(&s.named_frame_marks),
             "zones": map(&s.zones),
             "gpu_zones": map(&s.gpu_zones),
             "gpu_contexts": s.gpu_contexts,
@@ -79,6 +80,7 @@ fn main() {
             println!("  {n:>9}  {name}");
         }
     };
+    list("named frame marks", &s.named_frame_marks);
     list("zones", &s.zones);
     list("GPU zones", &s.gpu_zones);
     println!(
@@ -93,13 +95,13 @@ fn main() {
 
 fn usage(why: &str) -> ! {
     if !why.is_empty() {
-        eprintln!("tracy_summary: {why}");
+        eprintln!("tracy-summary: {why}");
     }
-    eprintln!("usage: tracy_summary [--addr HOST:PORT] [--seconds S] [--json]");
+    eprintln!("usage: tracy-summary [--addr HOST:PORT] [--seconds S] [--json]");
     std::process::exit(2)
 }
 
 fn fail(why: &str) -> ! {
-    eprintln!("tracy_summary: {why}");
+    eprintln!("tracy-summary: {why}");
     std::process::exit(1)
 }

@@ -13,17 +13,18 @@
 //! without defragmentation, until the first failed allocation. Integrity: the
 //! pool's invariants are validated at samples and after the run.
 
+use forgeflow_test_support::gpu::VerifyRead as _;
 use std::collections::HashMap;
 use std::time::Instant;
 
 use forgeflow::jobs::alloc::{AllocKey, DefragBudget, PoolAllocator};
-use forgeflow::jobs::synthetic::{ChurnEvent, ChurnTrace, SplitMix64};
+use forgeflow_tools::synthetic::{ChurnEvent, ChurnTrace, SplitMix64};
 
 use forgeflow::pool::{BufferPool, BufferPoolConfig, PoolHandle};
 
 use crate::cli::Options;
-use crate::replay;
 use crate::report::{Integrity, Progress, ScenarioReport};
+use forgeflow_tools::replay;
 
 const POOL: u64 = 2 << 30;
 const FENCE_LAG: u64 = 2;

@@ -8,7 +8,6 @@ mod cli;
 mod graph;
 mod pool;
 mod priority;
-mod replay;
 mod report;
 mod runqueue;
 mod smaps;

@@ -1,5 +1,6 @@
-//! Synthetic job graphs and the baselines that run them, shared by
-//! `forgeflow-stress graph` and the criterion bench so both measure the same work.
+//! Synthetic workloads and the baselines that run them, shared by
+//! `forgeflow-stress` and the criterion benches so both measure the same
+//! work: job graphs (below) and an allocation churn trace ([`ChurnTrace`]).
 //!
 //! A [`DagSpec`] is a plain graph: for each job its predecessors (always earlier
 //! jobs) and a cost in work units. [`busy_work`] burns a deterministic amount of
@@ -12,30 +13,7 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
-/// A small, fast, seedable generator (SplitMix64): reproducible workloads without a dependency.
-#[derive(Debug, Clone)]
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    /// A generator from a seed.
-    pub fn new(seed: u64) -> Self {
-        SplitMix64(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n` (`n > 0`).
-    pub fn below(&mut self, n: u64) -> u64 {
-        ((self.next_u64() as u128 * n as u128) >> 64) as u64
-    }
-}
+pub use forgeflow_test_support::SplitMix64;
 
 /// A job graph as plain data.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

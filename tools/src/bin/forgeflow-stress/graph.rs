@@ -23,7 +23,7 @@ use forgeflow::graph::{
     FailureKind, FrameError, FrameSummary, JobError, JobKey, ResourceKey, Scheduler,
     SchedulerConfig,
 };
-use forgeflow::jobs::synthetic::{
+use forgeflow_tools::synthetic::{
     busy_work, calibrate, run_sequential, DagSpec, RayonScopeRunner, SplitMix64,
 };
 

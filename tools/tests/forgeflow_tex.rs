@@ -1,6 +1,6 @@
 //! `forgeflow-tex` as a user runs it: exit codes, messages, extracted bytes.
 
-use forgeflow::jobs::texture::corpus::ktx2_dir;
+use forgeflow_test_support::corpus::ktx2_dir;
 use std::process::Command;
 
 fn tex(args: &[&str]) -> (i32, String, String) {
@@ -143,9 +143,9 @@ fn decode_writes_the_cpu_decode_as_png() {
 fn upload_reports_its_path_and_a_checksum_of_what_the_gpu_holds() {
     use forgeflow::jobs::texture::file::{ImageSelector, Ktx2File};
     let Some(dir) = ktx2_dir() else { return };
-    let Some(gpu) =
-        forgeflow::gpu::for_test("upload_reports_its_path_and_a_checksum_of_what_the_gpu_holds")
-    else {
+    let Some(gpu) = forgeflow_test_support::gpu::for_test(
+        "upload_reports_its_path_and_a_checksum_of_what_the_gpu_holds",
+    ) else {
         return;
     };
     let bc7 = dir.join("t2d/BC7.ktx2");
@@ -260,7 +260,9 @@ fn dds_png_and_unknown_files() {
 
 #[test]
 fn vt_build_writes_packs_of_the_terrain_and_of_images() {
-    use forgeflow::jobs::vt::{Terrain, TileId, TilePack, VtLayout};
+    use forgeflow::jobs::vt::{TileId, TilePack, VtLayout};
+
+    use forgeflow_tools::Terrain;
     let out = std::env::temp_dir().join(format!("ff-vt-{}.vtpack", std::process::id()));
     let (code, stdout, err) = tex(&[
         "vt-build",

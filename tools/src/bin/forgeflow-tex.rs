@@ -12,6 +12,7 @@
 //! - `upload FILE`: through the GPU path; says native or fallback, reads every
 //!   image back and prints a checksum (exit 2 without a GPU).
 
+use forgeflow_test_support::gpu::VerifyRead as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -420,7 +421,9 @@ fn upload(args: &[String]) -> ExitCode {
 
 /// `vt-build`: a tile pack from the procedural terrain or from an image.
 fn vt_build(args: &[String]) -> ExitCode {
-    use forgeflow::jobs::vt::{write_pack_parallel, Terrain, TileFormat, TileId, VtLayout};
+    use forgeflow::jobs::vt::{write_pack_parallel, TileFormat, TileId, VtLayout};
+
+    use forgeflow_tools::Terrain;
     use std::io::IsTerminal;
     let (mut terrain, mut image, mut out): (Option<u32>, Option<&String>, Option<&String>) =
         (None, None, None);

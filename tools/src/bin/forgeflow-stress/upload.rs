@@ -15,13 +15,14 @@
 //! by reading back the final state. Throughput counts until the GPU has
 //! finished the last frame.
 
+use forgeflow_test_support::gpu::VerifyRead as _;
 use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use forgeflow::graph::{Scheduler, SchedulerConfig};
-use forgeflow::jobs::synthetic::SplitMix64;
 use forgeflow::staging::{OverflowPolicy, StagingConfig, StagingRing};
+use forgeflow_test_support::SplitMix64;
 use rayon::prelude::*;
 use serde_json::{json, Map, Value};
 

@@ -1,0 +1,21 @@
+//! # forgeflow-test-support
+//!
+//! What forgeflow's tests, benches and tools share and a user of the library
+//! never needs (unpublished, like `wgpu-test`):
+//!
+//! - [`gpu`]: the GPU for a test (fails under `FORGEFLOW_REQUIRE_GPU=1`
+//!   instead of skipping; hardware GPUs taken one test at a time) and
+//!   verification reads that do not go through forgeflow's own rings.
+//! - [`corpus`]: where the shared corpus of real texture files is.
+//! - [`tracy_capture`]: the profiler's side of Tracy's protocol, enough to
+//!   count what a program built with `--features tracy` sends.
+//! - [`SplitMix64`]: a seedable generator for reproducible data.
+
+#![warn(missing_docs)]
+
+pub mod corpus;
+pub mod gpu;
+mod rng;
+pub mod tracy_capture;
+
+pub use rng::SplitMix64;
