@@ -41,9 +41,18 @@
 //!
 //! Jobs may borrow from the caller's stack, like `rayon::scope`: all of a
 //! frame's jobs have run or been dropped when `run` returns or the frame is
-//! dropped. `unsafe` is confined to `job.rs` (type-erased storage in the arena),
-//! `retire.rs` (the same for retire callbacks) and `exec.rs` (taking a job out of
-//! its slot after winning its state transition); each block says why it holds.
+//! dropped. `unsafe` is confined to these files, each block with a
+//! `SAFETY` comment saying why it holds:
+//!
+//! - `job.rs`: type-erased job storage in the frame's arena;
+//! - `exec.rs`: taking a job out of its slot after winning its state
+//!   transition;
+//! - `scheduler.rs`: dropping, once the pool is done with a frame, the jobs
+//!   that never ran;
+//! - `retire.rs`: type-erased retire callbacks, as in `job.rs`;
+//! - `background.rs`: `setpriority` on the background threads (Linux);
+//! - `profiling.rs` (feature `tracy`): Tracy's C zone calls on static source
+//!   locations.
 
 #![warn(missing_docs)]
 

@@ -8,7 +8,7 @@ use forgeflow_jobs::texture::file::TextureError;
 use crate::pool::PoolError;
 use crate::staging::StagingError;
 use crate::texture::TextureUploadError;
-use crate::vt::VtRuntimeError;
+use crate::vt::VirtualTextureError;
 
 /// Why a [`Runtime`](super::Runtime) call failed, or why a texture load did.
 #[derive(Debug, Clone)]
@@ -144,11 +144,11 @@ impl From<TextureUploadError> for RuntimeError {
     }
 }
 
-impl From<VtRuntimeError> for RuntimeError {
-    fn from(e: VtRuntimeError) -> Self {
+impl From<VirtualTextureError> for RuntimeError {
+    fn from(e: VirtualTextureError) -> Self {
         match e {
-            VtRuntimeError::Staging(e) => e.into(),
-            VtRuntimeError::Graph(e) => e.into(),
+            VirtualTextureError::Staging(e) => e.into(),
+            VirtualTextureError::Graph(e) => e.into(),
             other => RuntimeError::VirtualTexture(other.to_string()),
         }
     }

@@ -6,7 +6,7 @@ use forgeflow_graph::Frame;
 use forgeflow_jobs::vt::TileSource;
 
 use crate::staging::{ReadbackFrame, StagingFrame};
-use crate::vt::{VirtualTexture, VtRuntimeError, VtStats};
+use crate::vt::{VirtualTexture, VirtualTextureError, VtStats};
 
 /// The calls the runtime makes on a virtual texture, whatever its source type.
 pub(crate) trait ErasedVt: Send {
@@ -14,8 +14,8 @@ pub(crate) trait ErasedVt: Send {
         &mut self,
         staging: &'s StagingFrame<'_>,
         frame: &mut Frame<'s>,
-    ) -> Result<(), VtRuntimeError>;
-    fn settle_faults(&mut self, staging: &StagingFrame<'_>) -> Result<usize, VtRuntimeError>;
+    ) -> Result<(), VirtualTextureError>;
+    fn settle_faults(&mut self, staging: &StagingFrame<'_>) -> Result<usize, VirtualTextureError>;
     fn end_frame(&mut self, encoder: &mut wgpu::CommandEncoder, readback: &mut ReadbackFrame<'_>);
     fn stats(&self) -> &VtStats;
     fn bind_group(&self) -> &wgpu::BindGroup;
@@ -28,10 +28,10 @@ impl<S: TileSource + 'static> ErasedVt for VirtualTexture<S> {
         &mut self,
         staging: &'s StagingFrame<'_>,
         frame: &mut Frame<'s>,
-    ) -> Result<(), VtRuntimeError> {
+    ) -> Result<(), VirtualTextureError> {
         VirtualTexture::update(self, staging, frame)
     }
-    fn settle_faults(&mut self, staging: &StagingFrame<'_>) -> Result<usize, VtRuntimeError> {
+    fn settle_faults(&mut self, staging: &StagingFrame<'_>) -> Result<usize, VirtualTextureError> {
         VirtualTexture::settle_faults(self, staging)
     }
     fn end_frame(&mut self, encoder: &mut wgpu::CommandEncoder, readback: &mut ReadbackFrame<'_>) {

@@ -138,7 +138,7 @@ impl Default for VtConfig {
 /// Why a virtual texture could not be made or fed.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum VtRuntimeError {
+pub enum VirtualTextureError {
     /// The budget cannot hold the page table, the feedback and a few slots.
     Budget(String),
     /// Staging refused a piece.
@@ -147,26 +147,26 @@ pub enum VtRuntimeError {
     Graph(GraphError),
 }
 
-impl std::fmt::Display for VtRuntimeError {
+impl std::fmt::Display for VirtualTextureError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            VtRuntimeError::Budget(why) => write!(f, "virtual texture budget: {why}"),
-            VtRuntimeError::Staging(e) => e.fmt(f),
-            VtRuntimeError::Graph(e) => e.fmt(f),
+            VirtualTextureError::Budget(why) => write!(f, "virtual texture budget: {why}"),
+            VirtualTextureError::Staging(e) => e.fmt(f),
+            VirtualTextureError::Graph(e) => e.fmt(f),
         }
     }
 }
 
-impl std::error::Error for VtRuntimeError {}
+impl std::error::Error for VirtualTextureError {}
 
-impl From<StagingError> for VtRuntimeError {
+impl From<StagingError> for VirtualTextureError {
     fn from(e: StagingError) -> Self {
-        VtRuntimeError::Staging(e)
+        VirtualTextureError::Staging(e)
     }
 }
-impl From<GraphError> for VtRuntimeError {
+impl From<GraphError> for VirtualTextureError {
     fn from(e: GraphError) -> Self {
-        VtRuntimeError::Graph(e)
+        VirtualTextureError::Graph(e)
     }
 }
 
@@ -367,7 +367,7 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
         source: S,
         config: VtConfig,
         screen: (u32, u32),
-    ) -> Result<Self, VtRuntimeError> {
+    ) -> Result<Self, VirtualTextureError> {
         let layout = source.layout();
         // BC tiles stay compressed in the atlas when the adapter samples BC
         // and slots are whole blocks; otherwise page-fault jobs decode them.
@@ -409,7 +409,7 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
         let columns_max = (max_side / slot).min(256);
         let slots = config.budget_bytes.saturating_sub(fixed) / slot_bytes;
         if slots < 4 {
-            return Err(VtRuntimeError::Budget(format!(
+            return Err(VirtualTextureError::Budget(format!(
                 "{} bytes hold {slots} slots of {slot_bytes} after {fixed} for the page table and feedback",
                 config.budget_bytes
             )));
@@ -657,7 +657,7 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
         &mut self,
         staging: &'s StagingFrame<'_>,
         frame: &mut Frame<'s>,
-    ) -> Result<(), VtRuntimeError> {
+    ) -> Result<(), VirtualTextureError> {
         self.frame += 1;
         let now = self.frame;
         let started = std::time::Instant::now();
@@ -913,7 +913,7 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
         self.stats.evicted += 1;
     }
 
-    fn upload_page_table(&mut self, staging: &StagingFrame<'_>) -> Result<(), VtRuntimeError> {
+    fn upload_page_table(&mut self, staging: &StagingFrame<'_>) -> Result<(), VirtualTextureError> {
         let mut deltas = std::mem::take(&mut self.deltas);
         self.page_table.swap_deltas(&mut deltas);
         let mips = self.layout.mips() as usize;
@@ -963,7 +963,7 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
 
     /// The parameters through the staging ring (no buffer of wgpu's own per
     /// write, as `Queue::write_buffer` would make).
-    fn write_params(&self, staging: &StagingFrame<'_>) -> Result<(), VtRuntimeError> {
+    fn write_params(&self, staging: &StagingFrame<'_>) -> Result<(), VirtualTextureError> {
         let (w, h) = self.layout.size();
         let atlas = self.atlas.size();
         let div = self.config.feedback_divisor.max(1);
@@ -1018,7 +1018,10 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
     /// off loads are counted in [`VtStats::deferred_loads`]). (The coarsest
     /// tile, if its first load fails, stays mapped and is loaded again next
     /// update.)
-    pub fn settle_faults(&mut self, staging: &StagingFrame<'_>) -> Result<usize, VtRuntimeError> {
+    pub fn settle_faults(
+        &mut self,
+        staging: &StagingFrame<'_>,
+    ) -> Result<usize, VirtualTextureError> {
         let root = TileId {
             mip: (self.layout.mips() - 1) as u8,
             x: 0,
