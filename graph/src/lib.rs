@@ -79,3 +79,8 @@ pub use scheduler::{
     Frame, JobBuilder, Scheduler, SchedulerConfig, MAX_FRAMES_IN_FLIGHT, MAX_JOBS_PER_FRAME,
 };
 pub use stats::{FrameStats, FrameSummary, JobNameStats, SchedulerStats};
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctest;

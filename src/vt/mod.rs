@@ -78,11 +78,13 @@ use std::sync::{Arc, Mutex};
 
 use forgeflow_graph::{Frame, GraphError};
 use forgeflow_jobs::vt::{
-    Insert, MipBias, PageTable, Request, RequestQueue, TileCache, TileFormat, TileId, TileSource,
+    Load, LoadOutcome, MipBias, Residency, ResidencyConfig, TileFormat, TileId, TileSource,
     VtLayout,
 };
 
 use crate::staging::{ReadbackFrame, StagingError, StagingFrame};
+
+pub use forgeflow_jobs::vt::VtStats;
 
 /// The WGSL module to include in shaders that sample a virtual texture, its
 /// bindings in bind group `group`.
@@ -182,109 +184,11 @@ const LOAD_WRITTEN: u8 = 1;
 /// See [`LOAD_FAILED`]: put off, the bytes were not in memory yet.
 const LOAD_PUT_OFF: u8 = 2;
 
-/// Frames a requested tile's load may be put off for want of its bytes in
-/// memory ([`TileSource::tile_if_cached`]); after that its page-fault job
-/// reads it, from the disk if need be.
-const MAX_DEFER_FRAMES: u64 = 30;
-
-/// Counters and gauges of a virtual texture.
-#[derive(Debug, Clone)]
-pub struct VtStats {
-    /// Frames updated.
-    pub frames: u64,
-    /// Tiles resident now.
-    pub resident: usize,
-    /// Slots in the atlas.
-    pub slots: usize,
-    /// Distinct tiles requested by the last feedback.
-    pub requested: usize,
-    /// Of those, not resident when requested (page faults).
-    pub faults: usize,
-    /// Tiles loaded in all.
-    pub tiles_uploaded: u64,
-    /// Tiles evicted in all.
-    pub evicted: u64,
-    /// Tiles loaded ahead of a request (neighbours of requested ones).
-    pub prefetched: u64,
-    /// Loads asked for by feedback of a tile evicted within the last 60
-    /// frames (the eviction was a mistake; prefetches do not count).
-    pub reloaded_within_60: u64,
-    /// Requested tiles that were resident, over all feedback so far.
-    pub hits: u64,
-    /// Requested tiles, over all feedback so far.
-    pub requests: u64,
-    /// The mip bias now.
-    pub bias: f32,
-    /// Loads by frames from the tile's first request (the frame whose
-    /// feedback asked) to its load: index = frames, the last bucket counts
-    /// 63 and more. A histogram, so that a long run stays bounded.
-    pub fault_latency_frames: [u64; 64],
-    /// GPU bytes: atlas, page table, feedback, parameters.
-    pub gpu_bytes: u64,
-    /// Loads whose page-fault job failed (see
-    /// [`VirtualTexture::settle_faults`]).
-    pub failed_loads: u64,
-    /// Loads put off because their tile was not in memory yet (a cold
-    /// page cache: [`TileSource::tile_if_cached`] said `None`, a read-ahead
-    /// was started); the tile is asked for again by later feedback.
-    pub deferred_loads: u64,
-    /// CPU time of the last update's feedback processing (de-duplication and
-    /// prioritisation), in milliseconds.
-    pub feedback_ms: f64,
-}
-
-impl Default for VtStats {
-    fn default() -> Self {
-        VtStats {
-            frames: 0,
-            resident: 0,
-            slots: 0,
-            requested: 0,
-            faults: 0,
-            tiles_uploaded: 0,
-            evicted: 0,
-            prefetched: 0,
-            reloaded_within_60: 0,
-            hits: 0,
-            requests: 0,
-            bias: 0.0,
-            fault_latency_frames: [0; 64],
-            gpu_bytes: 0,
-            failed_loads: 0,
-            deferred_loads: 0,
-            feedback_ms: 0.0,
-        }
-    }
-}
-
-impl VtStats {
-    /// The `q` quantile (0..=1) of the fault latency in frames, or `None`
-    /// before any load.
-    pub fn fault_latency_quantile(&self, q: f64) -> Option<u32> {
-        let total: u64 = self.fault_latency_frames.iter().sum();
-        if total == 0 {
-            return None;
-        }
-        let rank = ((total - 1) as f64 * q.clamp(0.0, 1.0)).round() as u64;
-        let mut seen = 0;
-        for (frames, &n) in self.fault_latency_frames.iter().enumerate() {
-            seen += n;
-            if seen > rank {
-                return Some(frames as u32);
-            }
-        }
-        Some(63)
-    }
-}
-
 const PARAMS_BYTES: u64 = 64;
 
 /// Emptied feedback vectors kept for reuse at most (readbacks in flight are
 /// bounded by the ring, so a few suffice).
 const MAX_SPARE_FEEDBACK: usize = 4;
-
-/// Frames a tile must have gone unrequested before a prefetch may take its slot.
-const PREFETCH_COLD: u64 = 30;
 
 /// Feedback read back, handed from the readback ring's callback to `update`:
 /// the newest words (with the frame that rendered them) and emptied vectors
@@ -302,23 +206,14 @@ pub struct VirtualTexture<S: TileSource + 'static> {
     layout: VtLayout,
     /// Set when tiles are decoded to RGBA8 on the way (their vkFormat).
     decode_vk: Option<u32>,
-    /// Bytes of one slot in the atlas.
-    slot_bytes: u64,
     /// Average nanoseconds of one page-fault job (updated by the jobs).
     fault_ns: Arc<std::sync::atomic::AtomicU64>,
     /// Per load of the last update (by position in `loads`): what its
     /// page-fault job did, a `LOAD_*` value. One per slot, made once.
     load_state: Arc<[std::sync::atomic::AtomicU8]>,
-    /// Per load of the last update: the frame of its tile's first request
-    /// and the latency bucket it was counted in, for a load asked for by
-    /// feedback; a load that fails or is put off gives both back.
-    load_latency: Vec<Option<(u64, usize)>>,
-    /// Where the last update's prefetches start in `loads`.
-    prefetch_from: usize,
     config: VtConfig,
-    cache: TileCache,
-    page_table: PageTable,
-    requests: RequestQueue,
+    /// The policy: cache, page table, requests, bias and each frame's loads.
+    residency: Residency,
     atlas: wgpu::Texture,
     page_texture: wgpu::Texture,
     /// CPU copy of each page-table level, for dirty-rect uploads.
@@ -334,25 +229,18 @@ pub struct VirtualTexture<S: TileSource + 'static> {
     layout_group: wgpu::BindGroupLayout,
     group: wgpu::BindGroup,
     delivered: Arc<Mutex<Mailbox>>,
-    /// Per-frame scratch, kept between frames: the requests, the loads, the
-    /// page table's deltas, its dirty rows and their bytes.
-    wanted: Vec<Request>,
-    loads: Vec<(TileId, (u8, u8))>,
+    /// Per-frame scratch, kept between frames: the page table's deltas,
+    /// its dirty rows and their bytes.
     deltas: Vec<forgeflow_jobs::vt::Delta>,
     dirty_rows: Vec<Option<(u32, u32)>>,
     page_bytes: Vec<u8>,
-    /// Per tile: the frame it was first requested while missing, and when it left.
-    first_request: Vec<u64>,
-    evicted_at: Vec<u64>,
-    frame: u64,
-    stats: VtStats,
 }
 
 impl<S: TileSource + 'static> std::fmt::Debug for VirtualTexture<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VirtualTexture")
             .field("layout", &self.layout)
-            .field("stats", &self.stats)
+            .field("stats", self.residency.stats())
             .finish_non_exhaustive()
     }
 }
@@ -548,16 +436,21 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
                 },
             ],
         });
-        let mut cache = TileCache::new(layout, columns, rows, config.min_age);
-        let root = TileId {
-            mip: (layout.mips() - 1) as u8,
-            x: 0,
-            y: 0,
-        };
-        let Insert::Free(root_slot) = cache.insert(root, 0, true) else {
-            unreachable!("an empty cache has a free slot");
-        };
-        let page_table = PageTable::new(layout, root_slot);
+        let residency = Residency::new(
+            layout,
+            (columns, rows),
+            slot_bytes,
+            config.texture_id,
+            config.bias,
+            ResidencyConfig {
+                min_age: config.min_age,
+                max_uploads: config.max_uploads,
+                max_upload_bytes: config.max_upload_bytes,
+                max_fault_ms: config.max_fault_ms,
+                prefetch: config.prefetch,
+            },
+        );
+        let page_table = residency.page_table();
         let page_levels = (0..layout.mips())
             .map(|m| {
                 let (x, y) = layout.tiles_at(m);
@@ -572,23 +465,17 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
                 vec![e; (x * y) as usize]
             })
             .collect();
-        let n = layout.tile_count() as usize;
         let gpu_bytes = slot_bytes * (columns * rows) as u64 + fixed;
         let mut vt = VirtualTexture {
             source: Arc::new(source),
             layout,
             decode_vk,
-            slot_bytes,
             fault_ns: Arc::new(std::sync::atomic::AtomicU64::new(0)),
-            load_state: (0..cache.capacity())
+            load_state: (0..residency.max_loads())
                 .map(|_| std::sync::atomic::AtomicU8::new(LOAD_FAILED))
                 .collect(),
-            load_latency: Vec::with_capacity(cache.capacity()),
-            prefetch_from: 0,
-            requests: RequestQueue::new(layout, config.texture_id + 1),
             config,
-            cache,
-            page_table,
+            residency,
             atlas,
             page_texture,
             page_levels,
@@ -600,22 +487,11 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
             layout_group,
             group,
             delivered: Arc::new(Mutex::new(Mailbox::default())),
-            wanted: Vec::new(),
-            loads: Vec::new(),
             deltas: Vec::new(),
             dirty_rows: Vec::new(),
             page_bytes: Vec::new(),
-            first_request: vec![u64::MAX; n],
-            evicted_at: vec![u64::MAX; n],
-            frame: 0,
-            stats: VtStats {
-                slots: (columns * rows) as usize,
-                gpu_bytes,
-                ..Default::default()
-            },
         };
-        // The root's bytes go up with the first update (frame 1).
-        vt.first_request[n - 1] = 1;
+        vt.residency.set_gpu_bytes(gpu_bytes);
         Ok(vt)
     }
 
@@ -636,7 +512,7 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
 
     /// Counters and gauges.
     pub fn stats(&self) -> &VtStats {
-        &self.stats
+        self.residency.stats()
     }
 
     /// The tile source.
@@ -647,7 +523,7 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
     /// Feedback words (as read back) for the next [`update`](Self::update):
     /// for renderers that read the buffer themselves, and for tests.
     pub fn push_feedback(&self, words: Vec<u32>) {
-        self.delivered.lock().expect("not poisoned").newest = Some((self.frame, words));
+        self.delivered.lock().expect("not poisoned").newest = Some((self.residency.frame(), words));
     }
 
     /// The frame's work (see the module documentation): feedback in, page
@@ -658,264 +534,121 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
         staging: &'s StagingFrame<'_>,
         frame: &mut Frame<'s>,
     ) -> Result<(), VirtualTextureError> {
-        self.frame += 1;
-        let now = self.frame;
-        let started = std::time::Instant::now();
         // The newest feedback only: older batches (frames whose readbacks
         // arrived together) describe views already left behind.
-        let (rendered, words) = self
-            .delivered
-            .lock()
-            .expect("not poisoned")
-            .newest
-            .take()
-            .unwrap_or((now, Vec::new()));
-        let has_feedback = !words.is_empty();
-        let mut wanted = std::mem::take(&mut self.wanted);
-        let mut loads = std::mem::take(&mut self.loads);
-        wanted.clear();
-        loads.clear();
-        self.load_latency.clear();
-        // The root first, until it is loaded.
-        let root = TileId {
-            mip: (self.layout.mips() - 1) as u8,
-            x: 0,
-            y: 0,
-        };
-        if self.stats.tiles_uploaded == 0 {
-            wanted.push(Request {
-                tile: root,
-                count: 1,
-            });
-        }
-        wanted.extend_from_slice(self.requests.process(&words));
+        let delivered = self.delivered.lock().expect("not poisoned").newest.take();
+        let fault_ns = self.fault_ns.load(std::sync::atomic::Ordering::Relaxed);
+        let workers = rayon::current_num_threads();
+        self.residency.plan(
+            delivered
+                .as_ref()
+                .map(|(rendered, words)| (*rendered, &words[..])),
+            fault_ns,
+            workers,
+        );
         // The words' vector goes back for the next readback to fill; a frame
         // with no feedback (the GPU has not finished a newer one yet) has
         // only an empty stand-in, which goes nowhere: returning those grew
         // the spares by one a frame, each filled later (found on the H100,
         // where feedback arrives frames late; lavapipe delivers every frame).
-        if words.capacity() > 0 {
+        if let Some((_, words)) = delivered.filter(|(_, w)| w.capacity() > 0) {
             let mut mailbox = self.delivered.lock().expect("not poisoned");
             if mailbox.spare.len() < MAX_SPARE_FEEDBACK {
                 mailbox.spare.push(words);
             }
         }
-        self.stats.feedback_ms = started.elapsed().as_secs_f64() * 1e3;
-        let mut missing = 0;
-        let mut budget_bytes = self.config.max_upload_bytes;
-        let slot_bytes = self.slot_bytes;
-        // The time budget, from the average job so far over the workers.
-        let avg_ns = self.fault_ns.load(std::sync::atomic::Ordering::Relaxed);
-        let max_uploads = if avg_ns == 0 {
-            self.config.max_uploads
-        } else {
-            let workers = rayon::current_num_threads().max(1) as f64;
-            let fit = (self.config.max_fault_ms * 1e6 * workers / avg_ns as f64) as u32;
-            self.config.max_uploads.min(fit.max(1))
-        };
-        for r in &wanted {
-            let i = self.layout.index(r.tile).expect("requests name tiles") as usize;
-            let resident = self.cache.touch(r.tile, now)
-                && !(r.tile == root && self.stats.tiles_uploaded == 0);
-            if has_feedback {
-                self.stats.requests += 1;
-                self.stats.hits += resident as u64;
-            }
-            if resident {
-                continue;
-            }
-            missing += 1;
-            if self.first_request[i] == u64::MAX {
-                self.first_request[i] = rendered;
-            }
-            if loads.len() as u32 >= max_uploads || budget_bytes < slot_bytes {
-                continue;
-            }
-            let slot = if r.tile == root {
-                self.cache.slot_of(root).expect("pinned at creation")
-            } else {
-                match self.cache.insert(r.tile, now, false) {
-                    Insert::Free(s) => s,
-                    Insert::Evicted { slot, evicted } => {
-                        self.evict(evicted, now);
-                        slot
-                    }
-                    Insert::Full => continue,
-                }
-            };
-            budget_bytes -= slot_bytes;
-            loads.push((r.tile, slot));
-        }
-        // Prefetch: the neighbours of what the view wants, at the same level,
-        // with the budget left, into free slots or those of cold tiles: tiles
-        // about to enter the view are often there before they are asked for.
-        self.prefetch_from = loads.len();
-        if self.config.prefetch
-            && self.config.bias.bias == 0.0
-            && wanted.len() * 3 < self.stats.slots
-        {
-            'prefetch: for r in &wanted {
-                let (tx, ty) = self.layout.tiles_at(r.tile.mip as u32);
-                for (dx, dy) in [
-                    (-1i32, 0i32),
-                    (1, 0),
-                    (0, -1),
-                    (0, 1),
-                    (-1, -1),
-                    (1, -1),
-                    (-1, 1),
-                    (1, 1),
-                ] {
-                    if loads.len() as u32 >= max_uploads || budget_bytes < slot_bytes {
-                        break 'prefetch;
-                    }
-                    let (x, y) = (r.tile.x as i32 + dx, r.tile.y as i32 + dy);
-                    if x < 0 || y < 0 || x >= tx as i32 || y >= ty as i32 {
-                        continue;
-                    }
-                    let t = TileId {
-                        mip: r.tile.mip,
-                        x: x as u16,
-                        y: y as u16,
-                    };
-                    if self.cache.slot_of(t).is_some()
-                        || loads.iter().any(|l: &(TileId, (u8, u8))| l.0 == t)
-                    {
-                        continue;
-                    }
-                    // A free slot, or a cold tile's (unused for PREFETCH_COLD
-                    // frames): a prefetch never evicts a tile in use.
-                    let slot = match self.cache.insert_cold(t, now, PREFETCH_COLD) {
-                        Insert::Free(s) => s,
-                        Insert::Evicted { slot, evicted } => {
-                            self.evict(evicted, now);
-                            slot
-                        }
-                        Insert::Full => break 'prefetch,
-                    };
-                    budget_bytes -= slot_bytes;
-                    loads.push((t, slot));
-                    self.stats.prefetched += 1;
-                }
-            }
-        }
-        self.stats.requested = wanted.len();
-        self.stats.faults = missing;
-        for (k, &(tile, slot)) in loads.iter().enumerate() {
-            let i = self.layout.index(tile).expect("a tile") as usize;
-            let s = self.layout.slot();
-            let mut piece = staging.write_texture(
-                &self.atlas,
-                0,
-                wgpu::Origin3d {
-                    x: slot.0 as u32 * s,
-                    y: slot.1 as u32 * s,
-                    z: 0,
-                },
-                wgpu::Extent3d {
-                    width: s,
-                    height: s,
-                    depth_or_array_layers: 1,
-                },
-                wgpu::TextureAspect::All,
-            )?;
-            let source = Arc::clone(&self.source);
-            let (decode_vk, fault_ns) = (self.decode_vk, Arc::clone(&self.fault_ns));
-            let state = Arc::clone(&self.load_state);
-            // A tile asked for long ago is read even from a cold disk: put
-            // off no further, in case read-ahead never lands.
-            let first = self.first_request[i];
-            let may_defer = first == u64::MAX || now - first < MAX_DEFER_FRAMES;
-            // Failed until the job says otherwise (a panic says nothing).
-            state[k].store(LOAD_FAILED, std::sync::atomic::Ordering::Relaxed);
-            frame.add("page fault", move |_| {
-                let started = std::time::Instant::now();
-                // Never wait for a disk inside a frame: a tile not in memory
-                // yet is put off (its read-ahead has started) and loaded
-                // when feedback asks again.
-                // The tile is read into this thread's buffer, kept from job
-                // to job: a frame's faults allocate nothing once it has grown.
-                let written = TILE_SCRATCH.with_borrow_mut(
-                    |scratch| -> Result<bool, forgeflow_graph::JobError> {
-                        let bytes = if may_defer {
-                            source.tile_if_cached(tile, scratch)?
-                        } else {
-                            Some(source.tile(tile)?)
-                        };
-                        let Some(bytes) = bytes else {
-                            return Ok(false);
-                        };
-                        match decode_vk {
-                            None => piece.write_tight(&bytes)?,
-                            Some(vk) => {
-                                let (_, rgba) =
-                                    forgeflow_jobs::texture::decode::decode(vk, &bytes, s, s)?;
-                                piece.write_tight(&rgba)?
-                            }
-                        }
-                        Ok(true)
-                    },
-                )?;
-                if !written {
-                    state[k].store(LOAD_PUT_OFF, std::sync::atomic::Ordering::Release);
-                    return Ok(());
-                }
-                // An exponential average (1/8 weight): a racy update loses at
-                // most one sample.
-                let ns = started.elapsed().as_nanos() as u64;
-                let old = fault_ns.load(std::sync::atomic::Ordering::Relaxed);
-                let new = if old == 0 { ns } else { old - old / 8 + ns / 8 };
-                fault_ns.store(new, std::sync::atomic::Ordering::Relaxed);
-                state[k].store(LOAD_WRITTEN, std::sync::atomic::Ordering::Release);
-                Ok(())
-            })?;
-            self.page_table.map(tile, slot);
-            // Asked for by feedback (a prefetch was not).
-            let requested = self.first_request[i] != u64::MAX;
-            if requested {
-                let frames = (now - self.first_request[i]).min(63) as usize;
-                self.stats.fault_latency_frames[frames] += 1;
-                self.load_latency
-                    .push(Some((self.first_request[i], frames)));
-                self.first_request[i] = u64::MAX;
-            } else {
-                self.load_latency.push(None);
-            }
-            if requested && self.evicted_at[i] != u64::MAX && now - self.evicted_at[i] <= 60 {
-                self.stats.reloaded_within_60 += 1;
-            }
-            self.stats.tiles_uploaded += 1;
+        for (k, &load) in self.residency.loads().iter().enumerate() {
+            self.declare_fault(k, load, staging, frame)?;
         }
         self.upload_page_table(staging)?;
-        // The bias from the distinct tiles wanted against the slots.
-        if has_feedback {
-            self.config
-                .bias
-                .update(wanted.len(), self.stats.slots.saturating_sub(1));
-        }
-        self.stats.bias = self.config.bias.bias;
-        self.stats.resident = self.cache.resident();
-        self.stats.frames += 1;
         self.write_params(staging)?;
-        self.wanted = wanted;
-        self.loads = loads;
+        Ok(())
+    }
+
+    /// Declares the page-fault job of load `k`: the tile's bytes (decoded
+    /// to RGBA8 where the atlas needs it) into staging memory aimed at its
+    /// atlas slot. The job records what it did in `load_state[k]`.
+    fn declare_fault<'s>(
+        &self,
+        k: usize,
+        Load {
+            tile,
+            slot,
+            may_defer,
+        }: Load,
+        staging: &'s StagingFrame<'_>,
+        frame: &mut Frame<'s>,
+    ) -> Result<(), VirtualTextureError> {
+        let s = self.layout.slot();
+        let mut piece = staging.write_texture(
+            &self.atlas,
+            0,
+            wgpu::Origin3d {
+                x: slot.0 as u32 * s,
+                y: slot.1 as u32 * s,
+                z: 0,
+            },
+            wgpu::Extent3d {
+                width: s,
+                height: s,
+                depth_or_array_layers: 1,
+            },
+            wgpu::TextureAspect::All,
+        )?;
+        let source = Arc::clone(&self.source);
+        let (decode_vk, fault_ns) = (self.decode_vk, Arc::clone(&self.fault_ns));
+        let state = Arc::clone(&self.load_state);
+        // Failed until the job says otherwise (a panic says nothing).
+        state[k].store(LOAD_FAILED, std::sync::atomic::Ordering::Relaxed);
+        frame.add("page fault", move |_| {
+            let started = std::time::Instant::now();
+            // Never wait for a disk inside a frame: a tile not in memory
+            // yet is put off (its read-ahead has started) and loaded
+            // when feedback asks again.
+            // The tile is read into this thread's buffer, kept from job
+            // to job: a frame's faults allocate nothing once it has grown.
+            let written = TILE_SCRATCH.with_borrow_mut(
+                |scratch| -> Result<bool, forgeflow_graph::JobError> {
+                    let bytes = if may_defer {
+                        source.tile_if_cached(tile, scratch)?
+                    } else {
+                        Some(source.tile(tile)?)
+                    };
+                    let Some(bytes) = bytes else {
+                        return Ok(false);
+                    };
+                    match decode_vk {
+                        None => piece.write_tight(&bytes)?,
+                        Some(vk) => {
+                            let (_, rgba) =
+                                forgeflow_jobs::texture::decode::decode(vk, &bytes, s, s)?;
+                            piece.write_tight(&rgba)?
+                        }
+                    }
+                    Ok(true)
+                },
+            )?;
+            if !written {
+                state[k].store(LOAD_PUT_OFF, std::sync::atomic::Ordering::Release);
+                return Ok(());
+            }
+            // An exponential average (1/8 weight): a racy update loses at
+            // most one sample.
+            let ns = started.elapsed().as_nanos() as u64;
+            let old = fault_ns.load(std::sync::atomic::Ordering::Relaxed);
+            let new = if old == 0 { ns } else { old - old / 8 + ns / 8 };
+            fault_ns.store(new, std::sync::atomic::Ordering::Relaxed);
+            state[k].store(LOAD_WRITTEN, std::sync::atomic::Ordering::Release);
+            Ok(())
+        })?;
         Ok(())
     }
 
     /// Applies the page table's deltas to the CPU copy and uploads, per level,
     /// the rows they touched.
-    /// Takes `evicted` out of the page table (its texels fall back to the
-    /// nearest resident ancestor) and counts the eviction.
-    fn evict(&mut self, evicted: TileId, now: u64) {
-        self.page_table.unmap(evicted);
-        let j = self.layout.index(evicted).expect("a tile") as usize;
-        self.evicted_at[j] = now;
-        self.stats.evicted += 1;
-    }
-
     fn upload_page_table(&mut self, staging: &StagingFrame<'_>) -> Result<(), VirtualTextureError> {
         let mut deltas = std::mem::take(&mut self.deltas);
-        self.page_table.swap_deltas(&mut deltas);
+        self.residency.page_table_mut().swap_deltas(&mut deltas);
         let mips = self.layout.mips() as usize;
         self.dirty_rows.clear();
         if std::mem::take(&mut self.page_all_dirty) {
@@ -969,7 +702,7 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
         let div = self.config.feedback_divisor.max(1);
         // The feedback fragment moves through the block over frames (a
         // stride coprime with the block's area visits every position).
-        let k = (self.frame * 37) % (div as u64 * div as u64);
+        let k = (self.residency.frame() * 37) % (div as u64 * div as u64);
         let jitter = [(k % div as u64) as u32, (k / div as u64) as u32];
         let mut p = [0u8; PARAMS_BYTES as usize];
         let mut at = 0;
@@ -986,7 +719,7 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
             self.layout.border() as f32,
             self.layout.slot() as f32,
             self.layout.mips() as f32,
-            self.config.bias.bias,
+            self.residency.bias(),
         ] {
             put(f.to_le_bytes());
         }
@@ -1022,39 +755,17 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
         &mut self,
         staging: &StagingFrame<'_>,
     ) -> Result<usize, VirtualTextureError> {
-        let root = TileId {
-            mip: (self.layout.mips() - 1) as u8,
-            x: 0,
-            y: 0,
-        };
-        let (mut failed, mut unloaded) = (0, 0);
-        for (k, &(tile, _)) in self.loads.iter().enumerate() {
-            match self.load_state[k].load(std::sync::atomic::Ordering::Acquire) {
-                LOAD_WRITTEN => continue,
-                LOAD_PUT_OFF => self.stats.deferred_loads += 1,
-                _ => {
-                    failed += 1;
-                    self.stats.failed_loads += 1;
-                }
-            }
-            unloaded += 1;
-            self.stats.tiles_uploaded -= 1;
-            if k >= self.prefetch_from {
-                self.stats.prefetched -= 1;
-            }
-            if let Some(Some((first_request, bucket))) = self.load_latency.get(k) {
-                self.stats.fault_latency_frames[*bucket] -= 1;
-                let i = self.layout.index(tile).expect("a tile") as usize;
-                self.first_request[i] = *first_request;
-            }
-            if tile != root {
-                self.cache.remove(tile);
-                self.page_table.unmap(tile);
-            }
-        }
+        let state = &self.load_state;
+        let (failed, unloaded) =
+            self.residency.settle(
+                |k| match state[k].load(std::sync::atomic::Ordering::Acquire) {
+                    LOAD_WRITTEN => LoadOutcome::Written,
+                    LOAD_PUT_OFF => LoadOutcome::PutOff,
+                    _ => LoadOutcome::Failed,
+                },
+            );
         if unloaded > 0 {
             self.upload_page_table(staging)?;
-            self.stats.resident = self.cache.resident();
         }
         Ok(failed)
     }
@@ -1073,7 +784,7 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
         encoder.copy_buffer_to_buffer(&self.feedback, 0, &self.feedback_copy, 0, size);
         encoder.clear_buffer(&self.feedback, 0, None);
         let delivered = Arc::clone(&self.delivered);
-        let rendered = self.frame;
+        let rendered = self.residency.frame();
         let _ = readback.read_buffer(&self.feedback_copy, 0, size, move |r| {
             if let Ok(data) = r {
                 let mut mailbox = delivered.lock().expect("not poisoned");

@@ -9,6 +9,8 @@
 //! - [`page_table`]: the indirection and its deltas for the GPU copy.
 //! - [`cache`]: slots under a budget, LRU with a minimum age, pinning.
 //! - [`requests`]: feedback to de-duplicated, prioritised requests; the mip bias.
+//! - [`residency`]: the policy: which tiles a frame loads, evicts and
+//!   prefetches within its budgets, and the statistics it keeps.
 //! - [`pack`]: the tile pack file (validated, checksummed, read tile by tile).
 
 pub mod cache;
@@ -16,12 +18,14 @@ pub mod layout;
 pub mod pack;
 pub mod page_table;
 pub mod requests;
+pub mod residency;
 
 pub use cache::{CacheStats, Insert, TileCache};
 pub use layout::{TileId, VtError, VtLayout};
 pub use pack::{write_pack, write_pack_parallel, PackError, TileFormat, TilePack};
 pub use page_table::{Delta, Entry, PageTable};
 pub use requests::{MipBias, Request, RequestQueue};
+pub use residency::{Load, LoadOutcome, Residency, ResidencyConfig, VtStats};
 
 use std::borrow::Cow;
 
