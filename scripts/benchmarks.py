@@ -122,6 +122,9 @@ def main():
     date = datetime.date.today().isoformat()
     sections, failed = [], False
     with tempfile.TemporaryDirectory() as tmp:
+        # Mesa's drivers want a runtime directory.
+        env = dict(os.environ)
+        env.setdefault("XDG_RUNTIME_DIR", tmp)
         for name, full, quick in SCENARIOS:
             if only and name not in only:
                 continue
@@ -131,7 +134,7 @@ def main():
             argv = [binary, name, *extra, *compare, "--quiet", "--json", out]
             shown = "forgeflow-stress " + " ".join(shlex.quote(a) for a in argv[1:-2])
             print(f"running: {shown}", file=sys.stderr)
-            run = subprocess.run(argv, cwd=root)
+            run = subprocess.run(argv, cwd=root, env=env)
             if run.returncode != 0:
                 failed = True
             try:
@@ -149,7 +152,7 @@ def main():
         "run once with `--compare` (the peer baselines in the same process, on the same "
         "inputs; `all` has no peer). Ratios come from one run; absolute figures hold for "
         "the machine named. The metric names are the JSON report's "
-        "(docs/ARCHITECTURE.md, \"Reports\").",
+        "(docs/ARCHITECTURE.md, \"Reports of the tools\").",
         "",
         *sections,
     ])

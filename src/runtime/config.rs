@@ -7,7 +7,7 @@ use forgeflow_graph::{BackgroundConfig, SchedulerConfig};
 use crate::pool::BufferPoolConfig;
 use crate::staging::{ReadbackConfig, StagingConfig};
 
-/// How a [`Runtime`] is set up. Every field has a default that suits a
+/// How a [`Runtime`](super::Runtime) is set up. Every field has a default that suits a
 /// desktop renderer; start from `RuntimeConfig::default()`.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {

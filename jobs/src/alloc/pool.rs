@@ -160,7 +160,7 @@ pub struct PoolMetrics {
 }
 
 /// Sub-allocates blocks with generational handles, fence-deferred frees and
-/// defragmentation planning. See the [module documentation](super).
+/// defragmentation planning. See the [module documentation](crate::alloc).
 pub struct PoolAllocator {
     tlsf: Tlsf,
     keys: SlotMap<AllocKey, Entry>,

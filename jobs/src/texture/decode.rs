@@ -600,3 +600,33 @@ fn decode_block(kind: Kind, block: &[u8], (bw, bh): (u32, u32), tile: &mut [u8])
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod feature_tests {
+    use super::*;
+
+    /// Built without `etc2` (CI builds it so), an ETC2 image is a typed
+    /// error naming the feature, not a panic or zeroed pixels.
+    #[cfg(not(feature = "etc2"))]
+    #[test]
+    fn a_family_built_out_is_a_typed_error() {
+        let err = decode(147, &[0u8; 8], 4, 4).expect_err("ETC2 is built out");
+        assert_eq!(
+            err,
+            DecodeError::FeatureDisabled {
+                vk_format: 147,
+                feature: "etc2"
+            }
+        );
+        assert!(err.to_string().contains("`etc2` feature"));
+    }
+
+    /// With every family built in, each block family decodes.
+    #[cfg(all(feature = "bc", feature = "etc2", feature = "astc"))]
+    #[test]
+    fn every_family_is_built_in_by_default() {
+        for vk in [131, 147, 157] {
+            assert!(decode(vk, &[0u8; 16], 4, 4).is_ok(), "vkFormat {vk}");
+        }
+    }
+}

@@ -1,6 +1,6 @@
 //! Defragmentation planning: which allocations a frame moves, within a
 //! budget of bytes and moves, and the state that planning keeps between
-//! frames. The algorithm is described in the [module documentation](super::super)
+//! frames. The algorithm is described in the [module documentation](crate::alloc)
 //! of `alloc`; the copies are the GPU layer's, between
 //! [`PoolAllocator::plan_defrag`] and [`PoolAllocator::commit_defrag`].
 
@@ -125,7 +125,7 @@ impl PoolAllocator {
     /// space of the others, its allocations move there (sparsest block first);
     /// otherwise compaction grows the largest free range by filling holes with
     /// its neighbours and, while free space is scattered, sweeps it through the
-    /// block (see the [module documentation](super)). Destinations are reserved
+    /// block (see the [module documentation](crate::alloc)). Destinations are reserved
     /// now; nothing moves until [`commit_defrag`](Self::commit_defrag). Pinned
     /// allocations stay.
     pub fn plan_defrag(&mut self, budget: DefragBudget) -> DefragPlan {
