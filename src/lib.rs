@@ -7,11 +7,16 @@
 //!
 //! The crates, one-way from top to bottom:
 //!
-//! - `forgeflow` (this crate): the wgpu side and the binaries.
+//! - `forgeflow` (this crate): the wgpu side (staging and readback rings,
+//!   the buffer pool, texture upload, virtual textures) and the
+//!   [`runtime::Runtime`] facade that a renderer embeds.
 //! - [`forgeflow_jobs`]: CPU kernels and their plain data, no wgpu.
 //! - [`forgeflow_graph`]: the scheduler, fences, retire lists and keys.
 //!
-//! The scheduler is re-exported as [`graph`]; start with [`graph::Scheduler`].
+//! Start with [`runtime::Runtime`]; the scheduler is re-exported as [`graph`]
+//! ([`graph::Scheduler`]) for a renderer's own jobs. The design, and the
+//! invariants the code cites by number ("invariant 2"), are in the
+//! repository's `docs/ARCHITECTURE.md`, which this package ships.
 
 #![warn(missing_docs)]
 

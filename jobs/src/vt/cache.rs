@@ -253,7 +253,7 @@ impl TileCache {
         Some(self.slot_xy(s))
     }
 
-    /// Checks the list and the maps agree (tests).
+    /// Checks the list and the maps agree (for debugging and tests).
     pub fn validate(&self) -> Result<(), String> {
         let mut seen = 0;
         let mut s = self.oldest;

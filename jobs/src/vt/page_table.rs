@@ -169,7 +169,8 @@ impl PageTable {
         std::mem::swap(out, &mut self.deltas);
     }
 
-    /// Checks the invariant against a direct computation (tests): every
+    /// Checks the invariant against a direct computation (for debugging and
+    /// tests): every
     /// entry shows the finest resident tile among itself and its ancestors.
     pub fn validate(&self) -> Result<(), String> {
         for i in 0..self.layout.tile_count() {
