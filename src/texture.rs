@@ -155,6 +155,10 @@ impl Default for UploadOptions {
 pub struct LoadedTexture {
     /// The texture.
     pub texture: wgpu::Texture,
+    /// The file's level that is the texture's level 0: above 0 when the
+    /// file's larger levels exceed the device's limits (see
+    /// [`TextureUpload::new`]).
+    pub first_level: u32,
     /// Whether the blocks were uploaded as they are (true) or decoded on the CPU.
     pub native: bool,
     /// Bytes of GPU memory the texture's images take.
@@ -180,6 +184,19 @@ pub enum TextureUploadError {
     /// Waiting for the GPU failed, for instance a lost device (only from
     /// [`load_texture_blocking`]).
     Device(wgpu::PollError),
+    /// The texture exceeds one of the device's limits, and no smaller level
+    /// of the file fits either.
+    Limit {
+        /// What exceeds it, naming the `wgpu::Limits` field.
+        what: &'static str,
+        /// The texture's value.
+        value: u64,
+        /// The device's limit.
+        limit: u64,
+    },
+    /// wgpu refused the texture's descriptor (a validation error caught by
+    /// an error scope, not a panic).
+    Validation(String),
 }
 
 impl fmt::Display for TextureUploadError {
@@ -194,6 +211,12 @@ impl fmt::Display for TextureUploadError {
             TextureUploadError::Graph(e) => e.fmt(f),
             TextureUploadError::Frame(e) => e.fmt(f),
             TextureUploadError::Device(e) => write!(f, "waiting for the GPU failed: {e}"),
+            TextureUploadError::Limit { what, value, limit } => write!(
+                f,
+                "the texture's {what} is {value}, over the device's limit of {limit}, \
+                 and the file has no smaller level that fits"
+            ),
+            TextureUploadError::Validation(why) => write!(f, "wgpu refused the texture: {why}"),
         }
     }
 }
@@ -259,6 +282,71 @@ pub fn load_texture<'s, S: TextureSource + ?Sized>(
     Ok(upload.into_loaded())
 }
 
+/// The first level of `l` that fits the device's `limits`, and the texture's
+/// array layers (layers times faces; 1 for a 3D texture).
+fn fit_to_limits(
+    l: &forgeflow_jobs::texture::source::TextureDesc,
+    is_3d: bool,
+    limits: &wgpu::Limits,
+) -> Result<(u32, u32), TextureUploadError> {
+    let layers = if is_3d {
+        1
+    } else {
+        let layers = u64::from(l.layers.max(1)) * u64::from(l.faces.max(1));
+        let limit = limits.max_texture_array_layers;
+        if layers > u64::from(limit) {
+            return Err(TextureUploadError::Limit {
+                what: "array layers (layers x faces; max_texture_array_layers)",
+                value: layers,
+                limit: limit.into(),
+            });
+        }
+        layers as u32
+    };
+    let (what, limit) = if is_3d {
+        (
+            "largest dimension (max_texture_dimension_3d)",
+            limits.max_texture_dimension_3d,
+        )
+    } else {
+        (
+            "largest dimension (max_texture_dimension_2d)",
+            limits.max_texture_dimension_2d,
+        )
+    };
+    let largest = |level: u32| {
+        let (w, h) = l.level_size(level);
+        let d = if is_3d { (l.depth >> level).max(1) } else { 1 };
+        w.max(h).max(d)
+    };
+    let first = (0..l.levels.max(1))
+        .find(|&level| largest(level) <= limit)
+        .ok_or(TextureUploadError::Limit {
+            what,
+            value: largest(0).into(),
+            limit: limit.into(),
+        })?;
+    Ok((first, layers))
+}
+
+/// The feature a 3D texture of `format`'s 2D blocks needs (empty for a
+/// format that has none: wgpu then refuses it, and the caller decodes).
+fn sliced_3d_feature(format: wgpu::TextureFormat) -> wgpu::Features {
+    let bc = wgpu::Features::TEXTURE_COMPRESSION_BC;
+    let astc =
+        wgpu::Features::TEXTURE_COMPRESSION_ASTC | wgpu::Features::TEXTURE_COMPRESSION_ASTC_HDR;
+    let required = format.required_features();
+    if required.intersects(bc) {
+        wgpu::Features::TEXTURE_COMPRESSION_BC_SLICED_3D
+    } else if required.intersects(astc) {
+        wgpu::Features::TEXTURE_COMPRESSION_ASTC_SLICED_3D
+    } else {
+        // ETC2 has no sliced-3D feature: asking for one no device has
+        // sends such a texture down the decode path.
+        wgpu::Features::all()
+    }
+}
+
 /// Where the next piece of a [`TextureUpload`] starts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Cursor {
@@ -286,6 +374,8 @@ pub struct TextureUpload {
     desc: forgeflow_jobs::texture::source::TextureDesc,
     /// Bytes per texel written to staging on the fallback path.
     decoded_bpp: usize,
+    /// The file's level that is the texture's level 0.
+    first_level: u32,
     /// The next piece; `None` once every piece is declared.
     next: Option<Cursor>,
     gpu_bytes: u64,
@@ -368,6 +458,16 @@ impl<'s, S: TextureSource + ?Sized> Images<'s, S> {
 
 impl TextureUpload {
     /// Chooses the path (native or decoded) and creates the texture.
+    ///
+    /// The texture is checked against the device's limits before wgpu sees
+    /// it (invariant 7): array layers, and the largest dimension of each
+    /// level. Where level 0 is too large but a smaller level of the file
+    /// fits, the texture starts from the first level that fits (as engines
+    /// do; [`first_level`](Self::first_level) says which), else the error is
+    /// [`TextureUploadError::Limit`]. A 3D texture of 2D blocks stays
+    /// compressed only where the device has the format's sliced-3D feature,
+    /// and is decoded otherwise. Whatever else wgpu refuses is caught by an
+    /// error scope ([`TextureUploadError::Validation`]).
     pub fn new<S: TextureSource + ?Sized>(
         device: &wgpu::Device,
         file: &S,
@@ -382,11 +482,20 @@ impl TextureUpload {
         }
         let stored = wgpu_format(vk);
         let fmt_info = l.format.ok_or(TextureUploadError::Unsupported(vk))?;
+        let is_3d = l.depth > 1;
+        let (first_level, layers) = fit_to_limits(&l, is_3d, &device.limits())?;
+        let (width, height) = l.level_size(first_level);
+        let depth = (l.depth >> first_level).max(1);
         let whole_blocks =
-            l.width.is_multiple_of(fmt_info.block[0]) && l.height.is_multiple_of(fmt_info.block[1]);
+            width.is_multiple_of(fmt_info.block[0]) && height.is_multiple_of(fmt_info.block[1]);
         let native = match stored {
             Some(f) if !options.force_fallback || !fmt_info.is_compressed() => {
-                device.features().contains(f.required_features())
+                let mut needs = f.required_features();
+                if is_3d && fmt_info.is_compressed() {
+                    // 3D textures of 2D blocks ("sliced 3D") are a feature of their own.
+                    needs |= sliced_3d_feature(f);
+                }
+                device.features().contains(needs)
                     && (whole_blocks || !fmt_info.is_compressed())
                     && fmt_info.block[2] == 1
             }
@@ -403,16 +512,18 @@ impl TextureUpload {
                 DecodedFormat::Rgba16Float => wgpu::TextureFormat::Rgba16Float,
             }
         };
-        let is_3d = l.depth > 1;
         let size = wgpu::Extent3d {
-            width: l.width,
-            height: l.height,
-            depth_or_array_layers: if is_3d { l.depth } else { l.layers * l.faces },
+            width,
+            height,
+            depth_or_array_layers: if is_3d { depth } else { layers },
         };
+        // What the limits above do not cover (a format's own rules, say)
+        // is wgpu's to refuse: caught here, never a panic.
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let texture = device.create_texture(&wgpu::TextureDescriptor {
             label: Some("forgeflow texture"),
             size,
-            mip_level_count: l.levels,
+            mip_level_count: l.levels - first_level,
             sample_count: 1,
             dimension: if is_3d {
                 wgpu::TextureDimension::D3
@@ -425,9 +536,12 @@ impl TextureUpload {
                 | options.usage,
             view_formats: &[],
         });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(TextureUploadError::Validation(e.to_string()));
+        }
         // The texture's bytes, as the copies will write them (tight rows).
         let mut gpu_bytes = 0u64;
-        for level in 0..l.levels {
+        for level in first_level..l.levels {
             let (w, h) = l.level_size(level);
             let depth = (l.depth >> level).max(1);
             let per_slice = if native {
@@ -436,19 +550,29 @@ impl TextureUpload {
             } else {
                 w as u64 * h as u64 * decoded_bpp as u64
             };
-            gpu_bytes += per_slice * depth as u64 * (l.layers * l.faces) as u64;
+            gpu_bytes += per_slice * depth as u64 * layers as u64;
         }
         Ok(TextureUpload {
             texture,
             native,
             desc: l,
             decoded_bpp,
-            next: Some(Cursor::default()),
+            first_level,
+            next: Some(Cursor {
+                level: first_level,
+                ..Cursor::default()
+            }),
             gpu_bytes,
             level_cache: l.supercompressed.then(|| Arc::new(Mutex::new(Vec::new()))),
             inflate_in_frame: true,
             work_ns: Arc::default(),
         })
+    }
+
+    /// The file's level that is the texture's level 0 (0 unless the
+    /// file's larger levels exceed the device's limits).
+    pub fn first_level(&self) -> u32 {
+        self.first_level
     }
 
     /// Whether a [`step`](Self::step) that reaches a supercompressed level
@@ -554,6 +678,7 @@ impl TextureUpload {
     pub fn into_loaded(self) -> LoadedTexture {
         LoadedTexture {
             texture: self.texture,
+            first_level: self.first_level,
             native: self.native,
             gpu_bytes: self.gpu_bytes,
         }
@@ -645,7 +770,7 @@ impl TextureUpload {
             };
             let mut piece = staging.write_texture(
                 &self.texture,
-                c.level,
+                c.level - self.first_level,
                 origin,
                 extent,
                 wgpu::TextureAspect::All,

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use forgeflow::gpu::Gpu;
 use forgeflow::jobs::vt::{PackError, TileFormat, TileId, TileSource, VtLayout};
 use forgeflow_test_support::gpu;
+use forgeflow_test_support::ktx2::Ktx2Builder;
 use forgeflow_test_support::SplitMix64;
 
 use forgeflow::pool::{BufferPoolConfig, PoolError, PoolHandle};
@@ -662,44 +663,14 @@ fn supercompressed_levels_inflate_outside_the_frame() {
 
 /// A valid zstd-supercompressed KTX2 header that names a 16384² RGBA8
 /// texture of 1024 layers (1 TiB) over a few bytes of payload: a file that
-/// validates, whose texture no device can hold. Creating it makes wgpu
-/// report out-of-memory (the payload is never inflated).
+/// validates, within the device's limits, whose texture no device can hold.
+/// Creating it makes wgpu report out-of-memory (the payload is never inflated).
 fn ktx2_naming_a_terabyte() -> Vec<u8> {
-    let (w, h, layers) = (16384u32, 16384u32, 1024u32);
-    let mut f = vec![
-        0xAB, b'K', b'T', b'X', b' ', b'2', b'0', 0xBB, b'\r', b'\n', 0x1A, b'\n',
-    ];
-    let u32s = |f: &mut Vec<u8>, v: &[u32]| v.iter().for_each(|x| f.extend(x.to_le_bytes()));
-    // vkFormat R8G8B8A8_UNORM, typeSize, size, layers, faces, levels, zstd.
-    u32s(&mut f, &[37, 1, w, h, 0, layers, 1, 1, 2]);
-    let (dfd_off, dfd_len) = (80 + 24, 4 + 24 + 4 * 16);
-    let level_off = dfd_off + dfd_len;
-    // DFD, no key/value data, no supercompression global data.
-    u32s(&mut f, &[dfd_off, dfd_len, 0, 0]);
-    f.extend([0u8; 16]);
-    let payload = [0x28u8, 0xB5, 0x2F, 0xFD, 0, 0, 0, 0];
-    for v in [
-        level_off as u64,
-        payload.len() as u64,
-        w as u64 * h as u64 * layers as u64 * 4,
-    ] {
-        f.extend(v.to_le_bytes());
-    }
-    assert_eq!(f.len(), dfd_off as usize);
-    // The DFD: one basic block (RGBSDA, BT.709, linear; 1x1x1 texels; four
-    // 8-bit samples R, G, B, A).
-    u32s(&mut f, &[dfd_len, 0]);
-    f.extend(2u16.to_le_bytes());
-    f.extend(88u16.to_le_bytes());
-    f.extend([1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-    for (i, channel) in [0u8, 1, 2, 15].into_iter().enumerate() {
-        f.extend((8 * i as u16).to_le_bytes());
-        f.extend([7, channel, 0, 0, 0, 0]);
-        u32s(&mut f, &[0, 255]);
-    }
-    assert_eq!(f.len(), level_off as usize);
-    f.extend(payload);
-    f
+    let mut b = Ktx2Builder::uncompressed(37, 4, 16384, 16384);
+    b.layers = 1024;
+    b.supercompression = 2;
+    b.levels = vec![vec![0x28, 0xB5, 0x2F, 0xFD, 0, 0, 0, 0]];
+    b.build()
 }
 
 /// wgpu's out-of-memory, injected for real: a texture too large for any

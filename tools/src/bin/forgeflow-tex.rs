@@ -353,7 +353,7 @@ fn upload(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let run = || -> Result<(bool, u64, u64), String> {
+    let run = || -> Result<(bool, u32, u64, u64), String> {
         let mut ring = StagingRing::new(
             &gpu.device,
             StagingConfig {
@@ -396,10 +396,10 @@ fn upload(args: &[String]) -> ExitCode {
                 total += 1;
             }
         }
-        Ok((loaded.native, total, hash))
+        Ok((loaded.native, loaded.first_level, total, hash))
     };
     match run() {
-        Ok((native, bytes, hash)) => {
+        Ok((native, first_level, bytes, hash)) => {
             println!(
                 "{path}: uploaded {} to {} ({:?}), read back {bytes} bytes, checksum {hash:016x}",
                 if native {
@@ -410,6 +410,11 @@ fn upload(args: &[String]) -> ExitCode {
                 gpu.info.name,
                 gpu.info.backend
             );
+            if first_level > 0 {
+                println!(
+                    "{path}: from level {first_level}: the larger levels exceed the device's limits"
+                );
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {
