@@ -510,6 +510,10 @@ impl TextureUpload {
                 DecodedFormat::Rgba8Unorm => wgpu::TextureFormat::Rgba8Unorm,
                 DecodedFormat::Rgba8Snorm => wgpu::TextureFormat::Rgba8Snorm,
                 DecodedFormat::Rgba16Float => wgpu::TextureFormat::Rgba16Float,
+                DecodedFormat::R8Unorm => wgpu::TextureFormat::R8Unorm,
+                DecodedFormat::R8Snorm => wgpu::TextureFormat::R8Snorm,
+                DecodedFormat::Rg8Unorm => wgpu::TextureFormat::Rg8Unorm,
+                DecodedFormat::Rg8Snorm => wgpu::TextureFormat::Rg8Snorm,
             }
         };
         let size = wgpu::Extent3d {

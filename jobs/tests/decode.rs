@@ -135,13 +135,11 @@ fn bc1_to_bc4_match_the_specification_within_one() {
             assert!(close(px[4 * i + 3] as i32, a4 as i32 * 17));
             assert!(close(px[4 * i] as i32, colour[i][0]));
         }
-        // BC4 unorm.
-        let (_, px) = decode(139, &b[..8], 4, 4).unwrap();
+        // BC4 unorm, decoded to R8.
+        let (fmt, px) = decode(139, &b[..8], 4, 4).unwrap();
+        assert_eq!((fmt, px.len()), (DecodedFormat::R8Unorm, 16));
         for i in 0..16 {
-            assert!(
-                close(px[4 * i] as i32, alpha[i]),
-                "BC4 block {round} pixel {i}"
-            );
+            assert!(close(px[i] as i32, alpha[i]), "BC4 block {round} pixel {i}");
         }
     }
     assert!(
@@ -265,6 +263,80 @@ fn images_of_any_size_place_every_block_where_it_belongs() {
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// BC4 and EAC R11 decode to R8, BC5 and EAC RG11 to RG8 (snorm for the
+/// signed variants): exactly the channels the wrapped decoders produce, at a
+/// quarter and a half of RGBA8's bytes, for images of any size (whole blocks
+/// go straight into the image, edge blocks through a tile).
+#[test]
+fn one_and_two_channel_formats_decode_to_r8_and_rg8() {
+    let mut rng = SplitMix64::new(451);
+    // (vkFormat, block bytes, output, channels)
+    let cases = [
+        (139u32, 8usize, DecodedFormat::R8Unorm, 1usize),
+        (140, 8, DecodedFormat::R8Snorm, 1),
+        (141, 16, DecodedFormat::Rg8Unorm, 2),
+        (142, 16, DecodedFormat::Rg8Snorm, 2),
+        (153, 8, DecodedFormat::R8Unorm, 1),
+        (154, 8, DecodedFormat::R8Snorm, 1),
+        (155, 16, DecodedFormat::Rg8Unorm, 2),
+        (156, 16, DecodedFormat::Rg8Snorm, 2),
+    ];
+    for (vk, bytes, want_fmt, channels) in cases {
+        for (w, h) in [(16u32, 8u32), (13, 7), (1, 1)] {
+            let (bx, by) = (w.div_ceil(4) as usize, h.div_ceil(4) as usize);
+            let data: Vec<u8> = (0..bx * by * bytes).map(|_| rng.next_u64() as u8).collect();
+            let (fmt, img) = decode(vk, &data, w, h).unwrap();
+            assert_eq!(fmt, want_fmt, "vkFormat {vk}");
+            assert_eq!(img.len(), (w * h) as usize * channels, "vkFormat {vk}");
+            for (i, block) in data.chunks_exact(bytes).enumerate() {
+                // The block as the wrapped library decodes it: `channels`
+                // bytes per texel, 4x4 texels.
+                let mut tile = [0u8; 32];
+                match vk {
+                    139 | 140 => bcdec_rs::bc4(block, &mut tile, 4, vk == 140),
+                    141 | 142 => bcdec_rs::bc5(block, &mut tile, 8, vk == 142),
+                    _ => {
+                        let mut px = [0u32; 16];
+                        match vk {
+                            153 => texture2ddecoder::decode_eacr_block(block, &mut px),
+                            154 => texture2ddecoder::decode_eacr_signed_block(block, &mut px),
+                            155 => texture2ddecoder::decode_eacrg_block(block, &mut px),
+                            _ => texture2ddecoder::decode_eacrg_signed_block(block, &mut px),
+                        }
+                        for (t, p) in px.iter().enumerate() {
+                            let rgba = [(p >> 16) as u8, (p >> 8) as u8];
+                            tile[t * channels..(t + 1) * channels]
+                                .copy_from_slice(&rgba[..channels]);
+                        }
+                    }
+                }
+                for ty in 0..4 {
+                    for tx in 0..4 {
+                        let (x, y) = ((i % bx) * 4 + tx, (i / bx) * 4 + ty);
+                        if x >= w as usize || y >= h as usize {
+                            continue;
+                        }
+                        let at = (y * w as usize + x) * channels;
+                        let t = (ty * 4 + tx) * channels;
+                        assert_eq!(
+                            img[at..at + channels],
+                            tile[t..t + channels],
+                            "vkFormat {vk} {w}x{h} pixel ({x}, {y})"
+                        );
+                    }
+                }
+            }
+            // Widened, the missing channels are zero and alpha is one.
+            let rgba = fmt.expand_to_rgba8(&img).unwrap();
+            let one = if fmt.is_snorm() { 127 } else { 255 };
+            for (p, n) in rgba.chunks_exact(4).zip(img.chunks_exact(channels)) {
+                assert_eq!(&p[..channels], n);
+                assert!(p[channels..3].iter().all(|&c| c == 0) && p[3] == one);
             }
         }
     }

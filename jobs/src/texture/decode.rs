@@ -17,8 +17,11 @@
 //! Uncompressed three-channel formats (R8G8B8, B8G8R8, R16G16B16 float),
 //! which no GPU format holds, are expanded the same way, texel by texel.
 //!
-//! Output is RGBA8 (unorm, or snorm for signed BC4/BC5/EAC) or RGBA16F (BC6H),
-//! rows tightly packed. Decoding works in bands of block rows, so that decode
+//! Output is the narrowest format that holds the data, rows tightly packed:
+//! R8 for BC4 and EAC R11, RG8 for BC5 and EAC RG11 (unorm, or snorm for the
+//! signed variants), RGBA16F for BC6H and HDR ASTC, RGBA8 otherwise.
+//! [`DecodedFormat::expand_to_rgba8`] widens R8 and RG8 where four channels
+//! are wanted (an image file, a comparison). Decoding works in bands of block rows, so that decode
 //! jobs can split an image between workers ([`decode_rows`]).
 
 use std::fmt;
@@ -29,11 +32,19 @@ use super::format;
 /// The pixel format of decoded data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DecodedFormat {
+    /// 8-bit unsigned normalized red (BC4, EAC R11).
+    R8Unorm,
+    /// 8-bit signed normalized red (signed BC4 and EAC R11).
+    R8Snorm,
+    /// 8-bit unsigned normalized red and green (BC5, EAC RG11).
+    Rg8Unorm,
+    /// 8-bit signed normalized red and green (signed BC5 and EAC RG11).
+    Rg8Snorm,
     /// 8-bit unsigned normalized RGBA.
     Rgba8Unorm,
-    /// 8-bit signed normalized RGBA (signed BC4/BC5/EAC).
+    /// 8-bit signed normalized RGBA (signed three-channel formats).
     Rgba8Snorm,
-    /// Half-float RGBA (BC6H), little-endian.
+    /// Half-float RGBA (BC6H, HDR ASTC), little-endian.
     Rgba16Float,
 }
 
@@ -41,9 +52,37 @@ impl DecodedFormat {
     /// Bytes per pixel.
     pub fn bytes_per_pixel(self) -> usize {
         match self {
+            DecodedFormat::R8Unorm | DecodedFormat::R8Snorm => 1,
+            DecodedFormat::Rg8Unorm | DecodedFormat::Rg8Snorm => 2,
+            DecodedFormat::Rgba8Unorm | DecodedFormat::Rgba8Snorm => 4,
             DecodedFormat::Rgba16Float => 8,
-            _ => 4,
         }
+    }
+
+    /// Whether the channels are signed normalized.
+    pub fn is_snorm(self) -> bool {
+        matches!(
+            self,
+            DecodedFormat::R8Snorm | DecodedFormat::Rg8Snorm | DecodedFormat::Rgba8Snorm
+        )
+    }
+
+    /// Pixels of this format as RGBA8 of the same signedness: missing
+    /// channels are 0, alpha is one (255, or 127 for snorm). RGBA8 comes back
+    /// as it is; half floats are not widened (`None`).
+    pub fn expand_to_rgba8(self, px: &[u8]) -> Option<Vec<u8>> {
+        let one = if self.is_snorm() { 127 } else { 255 };
+        Some(match self {
+            DecodedFormat::R8Unorm | DecodedFormat::R8Snorm => {
+                px.iter().flat_map(|&r| [r, 0, 0, one]).collect()
+            }
+            DecodedFormat::Rg8Unorm | DecodedFormat::Rg8Snorm => px
+                .chunks_exact(2)
+                .flat_map(|rg| [rg[0], rg[1], 0, one])
+                .collect(),
+            DecodedFormat::Rgba8Unorm | DecodedFormat::Rgba8Snorm => px.to_vec(),
+            DecodedFormat::Rgba16Float => return None,
+        })
     }
 }
 
@@ -237,10 +276,10 @@ fn plan(vk_format: u32) -> Result<Plan, DecodeError> {
     family_enabled(vk_format, kind)?;
     let out = match kind {
         Kind::Bc6h { .. } | Kind::AstcHdr => DecodedFormat::Rgba16Float,
-        Kind::Bc4 { signed: true }
-        | Kind::Bc5 { signed: true }
-        | Kind::EacR { signed: true }
-        | Kind::EacRg { signed: true } => DecodedFormat::Rgba8Snorm,
+        Kind::Bc4 { signed: false } | Kind::EacR { signed: false } => DecodedFormat::R8Unorm,
+        Kind::Bc4 { signed: true } | Kind::EacR { signed: true } => DecodedFormat::R8Snorm,
+        Kind::Bc5 { signed: false } | Kind::EacRg { signed: false } => DecodedFormat::Rg8Unorm,
+        Kind::Bc5 { signed: true } | Kind::EacRg { signed: true } => DecodedFormat::Rg8Snorm,
         _ => DecodedFormat::Rgba8Unorm,
     };
     Ok(Plan {
@@ -431,49 +470,99 @@ pub fn decode_rows(
             got: out.len(),
         });
     }
-    // One block's pixels, as RGBA8 (or 4 x u16 for BC6H).
-    let mut tile = vec![0u8; (bw * bh) as usize * bpp];
-    // Formats bcdec writes as RGBA8 with a row pitch: whole blocks go
-    // straight into `out`, with no copy through `tile`.
-    #[cfg(feature = "bc")]
-    let direct = matches!(
-        p.kind,
-        Kind::Bc1 { opaque: false } | Kind::Bc2 | Kind::Bc3 | Kind::Bc7
+    let geometry = Geometry {
+        block: (bw, bh),
+        block_bytes: p.block_bytes,
+        bpp,
+        size: (width, height),
+        blocks_x,
+        row_bytes,
+        first_y,
+    };
+    // One loop per kind, so that each block decoder is inlined into a loop
+    // of its own instead of a match on the kind for every block (worth up
+    // to a fifth of BC1's rate).
+    macro_rules! by_kind {
+        ($($v:ident $({ $($f:ident),* })?),* $(,)?) => {
+            match p.kind {
+                $(Kind::$v $({ $($f),* })? => for_each_block(&geometry, data, rows, out, |b, d, pitch| {
+                    decode_block(Kind::$v $({ $($f),* })?, b, (bw, bh), d, pitch)
+                }),)*
+            }
+        };
+    }
+    by_kind!(
+        Bc1 { opaque },
+        Bc2,
+        Bc3,
+        Bc4 { signed },
+        Bc5 { signed },
+        Bc6h { signed },
+        Bc7,
+        Etc2Rgb,
+        Etc2Rgba1,
+        Etc2Rgba8,
+        EacR { signed },
+        EacRg { signed },
+        Astc,
+        AstcHdr,
+        Rgb8 { bgr, signed },
+        Rgb16f,
     );
+    Ok(())
+}
+
+/// Where an image's blocks go in `decode_rows`'s output.
+struct Geometry {
+    block: (u32, u32),
+    block_bytes: usize,
+    /// Output bytes per texel.
+    bpp: usize,
+    size: (u32, u32),
+    blocks_x: usize,
+    row_bytes: usize,
+    /// The first texel row the output holds.
+    first_y: u32,
+}
+
+/// Decodes the block rows `rows` of `data` into `out` with `decode(block,
+/// dst, pitch)`: whole blocks straight into `out`, a block the image's edge
+/// cuts into a tile whose visible part is then copied.
+#[inline(always)]
+fn for_each_block(
+    g: &Geometry,
+    data: &[u8],
+    rows: Range<u32>,
+    out: &mut [u8],
+    mut decode: impl FnMut(&[u8], &mut [u8], usize),
+) {
+    let ((bw, bh), (width, height)) = (g.block, g.size);
+    let tile_pitch = bw as usize * g.bpp;
+    let mut tile = [0u8; 12 * 12 * 8];
     for by in rows {
-        #[cfg(feature = "bc")]
         let whole_rows = by * bh + bh <= height;
-        for bx in 0..blocks_x {
-            let at = (by as usize * blocks_x + bx) * p.block_bytes;
-            let block = &data[at..at + p.block_bytes];
+        for bx in 0..g.blocks_x {
+            let at = (by as usize * g.blocks_x + bx) * g.block_bytes;
+            let block = &data[at..at + g.block_bytes];
             let x0 = bx as u32 * bw;
-            #[cfg(feature = "bc")]
-            if direct && whole_rows && x0 + bw <= width {
-                let dst_at = (by * bh - first_y) as usize * row_bytes + x0 as usize * bpp;
-                let dst = &mut out[dst_at..];
-                match p.kind {
-                    Kind::Bc1 { .. } => bcdec_rs::bc1(block, dst, row_bytes),
-                    Kind::Bc2 => bcdec_rs::bc2(block, dst, row_bytes),
-                    Kind::Bc3 => bcdec_rs::bc3(block, dst, row_bytes),
-                    _ => bcdec_rs::bc7(block, dst, row_bytes),
-                }
+            if whole_rows && x0 + bw <= width {
+                let dst_at = (by * bh - g.first_y) as usize * g.row_bytes + x0 as usize * g.bpp;
+                decode(block, &mut out[dst_at..], g.row_bytes);
                 continue;
             }
-            decode_block(p.kind, block, (bw, bh), &mut tile);
-            // Copy the visible part of the block.
+            decode(block, &mut tile, tile_pitch);
             for ty in 0..bh {
                 let y = by * bh + ty;
                 if y >= height {
                     break;
                 }
-                let n = bw.min(width - x0) as usize;
-                let src = &tile[(ty * bw) as usize * bpp..][..n * bpp];
-                let dst_at = (y - first_y) as usize * row_bytes + x0 as usize * bpp;
-                out[dst_at..dst_at + n * bpp].copy_from_slice(src);
+                let n = bw.min(width - x0) as usize * g.bpp;
+                let src = &tile[ty as usize * tile_pitch..][..n];
+                let dst_at = (y - g.first_y) as usize * g.row_bytes + x0 as usize * g.bpp;
+                out[dst_at..dst_at + n].copy_from_slice(src);
             }
         }
     }
-    Ok(())
 }
 
 /// BGRA packed in a u32 (texture2ddecoder's output) to RGBA bytes.
@@ -482,54 +571,53 @@ fn bgra(p: u32) -> [u8; 4] {
     [(p >> 16) as u8, (p >> 8) as u8, p as u8, (p >> 24) as u8]
 }
 
+/// Decodes one block of `kind` (`bw` x `bh` texels) into `dst`, its rows
+/// `pitch` bytes apart, in the plan's output format: straight into the image
+/// for a whole block, into a tile for a block the image's edge cuts.
 #[cfg_attr(
     not(all(feature = "bc", feature = "etc2", feature = "astc")),
     allow(unused_variables)
 )]
-fn decode_block(kind: Kind, block: &[u8], (bw, bh): (u32, u32), tile: &mut [u8]) {
-    let pitch = 4 * 4;
+#[inline(always)]
+fn decode_block(kind: Kind, block: &[u8], (bw, bh): (u32, u32), dst: &mut [u8], pitch: usize) {
     match kind {
         #[cfg(feature = "bc")]
         Kind::Bc1 { opaque } => {
-            bcdec_rs::bc1(block, tile, pitch);
+            bcdec_rs::bc1(block, dst, pitch);
             if opaque {
-                tile.chunks_exact_mut(4).for_each(|px| px[3] = 255);
-            }
-        }
-        #[cfg(feature = "bc")]
-        Kind::Bc2 => bcdec_rs::bc2(block, tile, pitch),
-        #[cfg(feature = "bc")]
-        Kind::Bc3 => bcdec_rs::bc3(block, tile, pitch),
-        #[cfg(feature = "bc")]
-        Kind::Bc4 { signed } => {
-            let mut r = [0u8; 16];
-            bcdec_rs::bc4(block, &mut r, 4, signed);
-            let (zero, one) = if signed { (0u8, 127u8) } else { (0, 255) };
-            for (px, &v) in tile.chunks_exact_mut(4).zip(&r) {
-                px.copy_from_slice(&[v, zero, zero, one]);
-            }
-        }
-        #[cfg(feature = "bc")]
-        Kind::Bc5 { signed } => {
-            let mut rg = [0u8; 32];
-            bcdec_rs::bc5(block, &mut rg, 8, signed);
-            let (zero, one) = if signed { (0u8, 127u8) } else { (0, 255) };
-            for (px, v) in tile.chunks_exact_mut(4).zip(rg.chunks_exact(2)) {
-                px.copy_from_slice(&[v[0], v[1], zero, one]);
-            }
-        }
-        #[cfg(feature = "bc")]
-        Kind::Bc6h { signed } => {
-            let mut rgb = [0u16; 48];
-            bcdec_rs::bc6h_half(block, &mut rgb, 12, signed);
-            for (px, v) in tile.chunks_exact_mut(8).zip(rgb.chunks_exact(3)) {
-                for (c, &h) in v.iter().chain(std::iter::once(&0x3C00u16)).enumerate() {
-                    px[2 * c..2 * c + 2].copy_from_slice(&h.to_le_bytes());
+                for y in 0..4 {
+                    for x in 0..4 {
+                        dst[y * pitch + 4 * x + 3] = 255;
+                    }
                 }
             }
         }
         #[cfg(feature = "bc")]
-        Kind::Bc7 => bcdec_rs::bc7(block, tile, pitch),
+        Kind::Bc2 => bcdec_rs::bc2(block, dst, pitch),
+        #[cfg(feature = "bc")]
+        Kind::Bc3 => bcdec_rs::bc3(block, dst, pitch),
+        #[cfg(feature = "bc")]
+        Kind::Bc4 { signed } => bcdec_rs::bc4(block, dst, pitch, signed),
+        #[cfg(feature = "bc")]
+        Kind::Bc5 { signed } => bcdec_rs::bc5(block, dst, pitch, signed),
+        #[cfg(feature = "bc")]
+        Kind::Bc6h { signed } => {
+            let mut rgb = [0u16; 48];
+            bcdec_rs::bc6h_half(block, &mut rgb, 12, signed);
+            for y in 0..4 {
+                let row = &mut dst[y * pitch..y * pitch + 32];
+                for x in 0..4 {
+                    let v = &rgb[(4 * y + x) * 3..(4 * y + x) * 3 + 3];
+                    let px = &mut row[8 * x..8 * x + 8];
+                    px[0..2].copy_from_slice(&v[0].to_le_bytes());
+                    px[2..4].copy_from_slice(&v[1].to_le_bytes());
+                    px[4..6].copy_from_slice(&v[2].to_le_bytes());
+                    px[6..8].copy_from_slice(&0x3C00u16.to_le_bytes());
+                }
+            }
+        }
+        #[cfg(feature = "bc")]
+        Kind::Bc7 => bcdec_rs::bc7(block, dst, pitch),
         #[cfg(feature = "etc2")]
         Kind::Etc2Rgb
         | Kind::Etc2Rgba1
@@ -553,8 +641,30 @@ fn decode_block(kind: Kind, block: &[u8], (bw, bh): (u32, u32), tile: &mut [u8])
                 }
                 _ => {}
             }
-            for (out, &p) in tile.chunks_exact_mut(4).zip(&px) {
-                out.copy_from_slice(&bgra(p));
+            // texture2ddecoder gives BGRA in a u32; EAC keeps its red (and
+            // green) channel. Fixed-size writes: a copy of a length known
+            // only at run time per texel cost more than the decode itself.
+            for y in 0..4 {
+                let row = &mut dst[y * pitch..];
+                let texels = &px[4 * y..4 * y + 4];
+                match kind {
+                    Kind::EacR { .. } => {
+                        for (x, &p) in texels.iter().enumerate() {
+                            row[x] = (p >> 16) as u8;
+                        }
+                    }
+                    Kind::EacRg { .. } => {
+                        for (x, &p) in texels.iter().enumerate() {
+                            row[2 * x] = (p >> 16) as u8;
+                            row[2 * x + 1] = (p >> 8) as u8;
+                        }
+                    }
+                    _ => {
+                        for (x, &p) in texels.iter().enumerate() {
+                            row[4 * x..4 * x + 4].copy_from_slice(&bgra(p));
+                        }
+                    }
+                }
             }
         }
         Kind::Rgb8 { bgr, signed } => {
@@ -564,20 +674,24 @@ fn decode_block(kind: Kind, block: &[u8], (bw, bh): (u32, u32), tile: &mut [u8])
             } else {
                 (block[0], block[2])
             };
-            tile[..4].copy_from_slice(&[r, block[1], b, one]);
+            dst[..4].copy_from_slice(&[r, block[1], b, one]);
         }
         Kind::Rgb16f => {
-            tile[..6].copy_from_slice(&block[..6]);
-            tile[6..8].copy_from_slice(&0x3C00u16.to_le_bytes());
+            dst[..6].copy_from_slice(&block[..6]);
+            dst[6..8].copy_from_slice(&0x3C00u16.to_le_bytes());
         }
         #[cfg(feature = "astc")]
         Kind::AstcHdr => {
             let input: [u8; 16] = block.try_into().unwrap_or([0; 16]);
             let mut texels = [[0u16; 4]; 144];
             super::astc::decode_block(&input, (bw, bh, 1), super::astc::Profile::Hdr, &mut texels);
-            for (px, t) in tile.chunks_exact_mut(8).zip(&texels) {
-                for c in 0..4 {
-                    px[2 * c..2 * c + 2].copy_from_slice(&t[c].to_le_bytes());
+            for y in 0..bh as usize {
+                for x in 0..bw as usize {
+                    let t = &texels[y * bw as usize + x];
+                    let px = &mut dst[y * pitch + 8 * x..y * pitch + 8 * x + 8];
+                    for c in 0..4 {
+                        px[2 * c..2 * c + 2].copy_from_slice(&t[c].to_le_bytes());
+                    }
                 }
             }
         }
@@ -588,9 +702,9 @@ fn decode_block(kind: Kind, block: &[u8], (bw, bh): (u32, u32), tile: &mut [u8])
                 &input,
                 astc_decode::Footprint::new(bw, bh),
                 |x, y, rgba| {
-                    let at = ((y * bw + x) * 4) as usize;
-                    if at + 4 <= tile.len() {
-                        tile[at..at + 4].copy_from_slice(&rgba);
+                    let at = y as usize * pitch + x as usize * 4;
+                    if let Some(px) = dst.get_mut(at..at + 4) {
+                        px.copy_from_slice(&rgba);
                     }
                 },
             );

@@ -263,7 +263,7 @@ fn extract(args: &[String], decode_png: bool) -> ExitCode {
 
 /// An image's blocks (or pixels) as an RGBA8 PNG.
 fn to_png(file: &TextureFile, sel: ImageSelector, blocks: &[u8]) -> Result<Vec<u8>, String> {
-    use forgeflow::jobs::texture::decode::{decode, DecodedFormat};
+    use forgeflow::jobs::texture::decode::decode;
     let d = file.desc();
     let (w, h) = d.level_size(sel.level);
     let unit = |v: f32| (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8;
@@ -299,13 +299,15 @@ fn to_png(file: &TextureFile, sel: ImageSelector, blocks: &[u8]) -> Result<Vec<u
                 decode(vk, blocks, w, h)
             }
             .map_err(|e| e.to_string())?;
-            match fmt {
-                DecodedFormat::Rgba8Unorm => px,
-                DecodedFormat::Rgba8Snorm => px
+            match fmt.expand_to_rgba8(&px) {
+                // Signed formats mapped to [0, 255].
+                Some(rgba) if fmt.is_snorm() => rgba
                     .iter()
                     .map(|&v| ((v as i8 as i32 + 128).clamp(0, 255)) as u8)
                     .collect(),
-                DecodedFormat::Rgba16Float => px
+                Some(rgba) => rgba,
+                // Half floats clamped to [0, 1].
+                None => px
                     .chunks_exact(2)
                     .map(|h| unit(half_to_f32(u16::from_le_bytes([h[0], h[1]]))))
                     .collect(),
