@@ -69,13 +69,15 @@ impl fmt::Display for GpuError {
 impl std::error::Error for GpuError {}
 
 /// Optional features forgeflow uses when the adapter has them (block-compressed
-/// textures, 3D textures of 2D blocks, GPU timestamps). None is required.
+/// textures, 3D textures of 2D blocks, 16-bit normalized formats, GPU
+/// timestamps). None is required.
 pub fn wanted_features() -> wgpu::Features {
     wgpu::Features::TEXTURE_COMPRESSION_BC
         | wgpu::Features::TEXTURE_COMPRESSION_BC_SLICED_3D
         | wgpu::Features::TEXTURE_COMPRESSION_ETC2
         | wgpu::Features::TEXTURE_COMPRESSION_ASTC
         | wgpu::Features::TEXTURE_COMPRESSION_ASTC_SLICED_3D
+        | wgpu::Features::TEXTURE_FORMAT_16BIT_NORM
         | wgpu::Features::TIMESTAMP_QUERY
         | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS
 }

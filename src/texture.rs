@@ -65,6 +65,8 @@ pub fn wgpu_format(vk_format: u32) -> Option<wgpu::TextureFormat> {
         14 => F::R8Sint,
         16 => F::Rg8Unorm,
         17 => F::Rg8Snorm,
+        20 => F::Rg8Uint,
+        21 => F::Rg8Sint,
         37 => F::Rgba8Unorm,
         38 => F::Rgba8Snorm,
         41 => F::Rgba8Uint,
@@ -73,11 +75,30 @@ pub fn wgpu_format(vk_format: u32) -> Option<wgpu::TextureFormat> {
         44 => F::Bgra8Unorm,
         50 => F::Bgra8UnormSrgb,
         64 => F::Rgb10a2Unorm,
+        68 => F::Rgb10a2Uint,
+        70 => F::R16Unorm,
+        71 => F::R16Snorm,
+        74 => F::R16Uint,
+        75 => F::R16Sint,
         76 => F::R16Float,
+        77 => F::Rg16Unorm,
+        78 => F::Rg16Snorm,
+        81 => F::Rg16Uint,
+        82 => F::Rg16Sint,
         83 => F::Rg16Float,
+        91 => F::Rgba16Unorm,
+        92 => F::Rgba16Snorm,
+        95 => F::Rgba16Uint,
+        96 => F::Rgba16Sint,
         97 => F::Rgba16Float,
+        98 => F::R32Uint,
+        99 => F::R32Sint,
         100 => F::R32Float,
+        101 => F::Rg32Uint,
+        102 => F::Rg32Sint,
         103 => F::Rg32Float,
+        107 => F::Rgba32Uint,
+        108 => F::Rgba32Sint,
         109 => F::Rgba32Float,
         122 => F::Rg11b10Ufloat,
         123 => F::Rgb9e5Ufloat,
@@ -171,7 +192,9 @@ pub struct LoadedTexture {
 pub enum TextureUploadError {
     /// The file cannot be read as needed.
     Texture(TextureError),
-    /// No wgpu format and no decoder for this vkFormat.
+    /// No wgpu format this device can sample, and no CPU conversion, for
+    /// this vkFormat (depth and stencil formats, 64-bit channels, PVRTC,
+    /// 4:2:2, or a 16-bit normalized format without the device feature).
     Unsupported(u32),
     /// Decoding is not possible for this format.
     Decode(decode::DecodeError),
@@ -204,7 +227,12 @@ impl fmt::Display for TextureUploadError {
         match self {
             TextureUploadError::Texture(e) => e.fmt(f),
             TextureUploadError::Unsupported(vk) => {
-                write!(f, "vkFormat {vk} has no wgpu format and no CPU decoder")
+                let name = forgeflow_jobs::texture::format::info(*vk).map_or("unknown", |i| i.name);
+                write!(
+                    f,
+                    "vkFormat {vk} ({name}) has no wgpu format this device can sample \
+                     and no CPU conversion"
+                )
             }
             TextureUploadError::Decode(e) => e.fmt(f),
             TextureUploadError::Staging(e) => e.fmt(f),
@@ -505,7 +533,11 @@ impl TextureUpload {
         let format = if native {
             stored.ok_or(TextureUploadError::Unsupported(vk))?
         } else {
-            match decode::decoded_format(vk).map_err(TextureUploadError::Decode)? {
+            let decoded = decode::decoded_format(vk).map_err(|e| match e {
+                decode::DecodeError::Unsupported { .. } => TextureUploadError::Unsupported(vk),
+                e => TextureUploadError::Decode(e),
+            })?;
+            match decoded {
                 DecodedFormat::Rgba8Unorm if is_srgb(vk) => wgpu::TextureFormat::Rgba8UnormSrgb,
                 DecodedFormat::Rgba8Unorm => wgpu::TextureFormat::Rgba8Unorm,
                 DecodedFormat::Rgba8Snorm => wgpu::TextureFormat::Rgba8Snorm,

@@ -456,3 +456,78 @@ fn every_valid_corpus_file_uploads_or_says_why_not() {
     }
     assert_eq!((uploaded, refused), (41, 4), "uploaded, refused");
 }
+
+/// Formats beyond the corpus's, in files made here: packed 16-bit formats
+/// wgpu lacks are expanded to RGBA8 on the CPU, 16- and 32-bit integer and
+/// normalized formats upload as they are (16-bit normalized ones where the
+/// device has the feature), and formats nothing can hold are refused with
+/// an error that names them.
+#[test]
+fn formats_without_a_corpus_file_upload_or_are_refused_by_name() {
+    use forgeflow::texture::TextureUploadError;
+    use forgeflow_test_support::ktx2::Ktx2Builder;
+    use forgeflow_test_support::SplitMix64;
+    let Some(gpu) = gpu::for_test("formats_without_a_corpus_file_upload_or_are_refused_by_name")
+    else {
+        return;
+    };
+    let mut rng = SplitMix64::new(12);
+    let norm16 = gpu
+        .device
+        .features()
+        .contains(wgpu::Features::TEXTURE_FORMAT_16BIT_NORM);
+    // (vkFormat, bytes a texel)
+    for (vk, bytes) in [
+        (4u32, 2u32),       // R5G6B5_UNORM_PACK16: expanded
+        (2, 2),             // R4G4B4A4_UNORM_PACK16: expanded
+        (8, 2),             // A1R5G5B5_UNORM_PACK16: expanded
+        (1, 1),             // R4G4_UNORM_PACK8: expanded to RG8
+        (75, 2),            // R16_SINT
+        (101, 8),           // R32G32_UINT
+        (70, 2),            // R16_UNORM: with the feature
+        (91, 8),            // R16G16B16A16_UNORM: with the feature
+        (110, 8),           // R64_UINT: refused
+        (130, 8),           // D32_SFLOAT_S8_UINT: refused
+        (1_000_054_001, 8), // PVRTC1_4BPP: refused
+    ] {
+        let info = forgeflow::jobs::texture::format::info(vk).unwrap();
+        let mut b = if info.is_compressed() {
+            Ktx2Builder::block_compressed(vk, bytes, 8, 8)
+        } else {
+            Ktx2Builder::uncompressed(vk, bytes, 8, 8)
+        };
+        b.block = info.block;
+        let data: Vec<u8> = (0..b.image_bytes(0))
+            .map(|_| rng.next_u64() as u8)
+            .collect();
+        b.levels = vec![data.clone()];
+        let file = TextureFile::from_bytes(b.build()).expect("a valid file");
+        let expected_native = forgeflow::texture::wgpu_format(vk)
+            .is_some_and(|f| gpu.device.features().contains(f.required_features()));
+        let expanded = decode(vk, &data, 8, 8).ok();
+        match (try_load(&gpu, &file, false), expected_native, expanded) {
+            (Ok(t), true, _) => {
+                assert!(t.native, "vkFormat {vk}");
+                let got = gpu.read_texture(&t.texture, 0, 0..1).unwrap();
+                assert_eq!(got, data, "vkFormat {vk} reads back as stored");
+            }
+            (Ok(t), false, Some((_, px))) => {
+                assert!(!t.native, "vkFormat {vk}");
+                let got = gpu.read_texture(&t.texture, 0, 0..1).unwrap();
+                assert_eq!(got, px, "vkFormat {vk} reads back as expanded on the CPU");
+            }
+            (Err(TextureUploadError::Unsupported(v)), false, None) => {
+                assert_eq!(v, vk);
+                let msg = TextureUploadError::Unsupported(v).to_string();
+                assert!(msg.contains(info.name), "{msg} names {}", info.name);
+            }
+            (other, native, expanded) => panic!(
+                "vkFormat {vk}: {other:?} (native expected: {native}, CPU path: {})",
+                expanded.is_some()
+            ),
+        }
+        if matches!(vk, 70 | 91) {
+            eprintln!("vkFormat {vk}: 16-bit normalized feature {norm16}");
+        }
+    }
+}

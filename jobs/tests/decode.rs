@@ -341,3 +341,80 @@ fn one_and_two_channel_formats_decode_to_r8_and_rg8() {
         }
     }
 }
+
+/// The packed formats wgpu lacks expand to RGBA8 (R4G4 to RG8): each
+/// channel where the Vulkan name puts it (most significant bit first),
+/// scaled from its bits to 8 with rounding, alpha one where there is none.
+/// The words here are packed by hand per format, not from the decoder's
+/// table.
+#[test]
+fn packed_formats_expand_to_rgba8_channel_for_channel() {
+    let mut rng = SplitMix64::new(99);
+    let scale = |v: u32, bits: u32| ((v * 255 + ((1 << bits) - 1) / 2) / ((1 << bits) - 1)) as u8;
+    type Pack = fn([u32; 4]) -> u16;
+    // (vkFormat, bits of r, g, b, a (0: absent), pack r, g, b, a into a word)
+    let cases: [(u32, [u32; 4], Pack); 11] = [
+        (2, [4, 4, 4, 4], |[r, g, b, a]| {
+            (r << 12 | g << 8 | b << 4 | a) as u16
+        }),
+        (3, [4, 4, 4, 4], |[r, g, b, a]| {
+            (b << 12 | g << 8 | r << 4 | a) as u16
+        }),
+        (4, [5, 6, 5, 0], |[r, g, b, _]| {
+            (r << 11 | g << 5 | b) as u16
+        }),
+        (5, [5, 6, 5, 0], |[r, g, b, _]| {
+            (b << 11 | g << 5 | r) as u16
+        }),
+        (6, [5, 5, 5, 1], |[r, g, b, a]| {
+            (r << 11 | g << 6 | b << 1 | a) as u16
+        }),
+        (7, [5, 5, 5, 1], |[r, g, b, a]| {
+            (b << 11 | g << 6 | r << 1 | a) as u16
+        }),
+        (8, [5, 5, 5, 1], |[r, g, b, a]| {
+            (a << 15 | r << 10 | g << 5 | b) as u16
+        }),
+        (1_000_340_000, [4, 4, 4, 4], |[r, g, b, a]| {
+            (a << 12 | r << 8 | g << 4 | b) as u16
+        }),
+        (1_000_340_001, [4, 4, 4, 4], |[r, g, b, a]| {
+            (a << 12 | b << 8 | g << 4 | r) as u16
+        }),
+        (1_000_470_000, [5, 5, 5, 1], |[r, g, b, a]| {
+            (a << 15 | b << 10 | g << 5 | r) as u16
+        }),
+        (1_000_470_001, [0, 0, 0, 8], |[_, _, _, a]| a as u16),
+    ];
+    let (w, h) = (7u32, 3u32);
+    for (vk, bits, pack) in cases {
+        let bytes = forgeflow_jobs::texture::format::info(vk).unwrap().bytes as usize;
+        let mut data = Vec::new();
+        let mut want = Vec::new();
+        for _ in 0..w * h {
+            let v = bits.map(|b| if b == 0 { 0 } else { rng.below(1 << b) as u32 });
+            data.extend(&pack(v).to_le_bytes()[..bytes]);
+            let channel = |c: usize, absent: u8| {
+                if bits[c] == 0 {
+                    absent
+                } else {
+                    scale(v[c], bits[c])
+                }
+            };
+            want.extend([channel(0, 0), channel(1, 0), channel(2, 0), channel(3, 255)]);
+        }
+        let (fmt, got) = decode(vk, &data, w, h).unwrap();
+        assert_eq!(fmt, DecodedFormat::Rgba8Unorm, "vkFormat {vk}");
+        assert_eq!(got, want, "vkFormat {vk}");
+    }
+    // R4G4_UNORM_PACK8: one byte, red in the high nibble, to RG8.
+    let data: Vec<u8> = (0..=255).collect();
+    let (fmt, got) = decode(1, &data, 16, 16).unwrap();
+    assert_eq!(fmt, DecodedFormat::Rg8Unorm);
+    for (i, rg) in got.chunks_exact(2).enumerate() {
+        assert_eq!(
+            rg,
+            [(i as u32 >> 4) * 17, (i as u32 & 15) * 17].map(|v| v as u8)
+        );
+    }
+}

@@ -28,12 +28,14 @@ pub struct Ktx2Builder {
 }
 
 impl Ktx2Builder {
-    /// A 2D texture of an uncompressed 8-bit format of `channels` channels
-    /// (R8 = 9, R8G8 = 16, R8G8B8A8 = 37), no levels yet.
-    pub fn uncompressed(vk_format: u32, channels: u32, width: u32, height: u32) -> Self {
+    /// A 2D texture of an uncompressed format of `texel_bytes` bytes a
+    /// texel, no levels yet. The descriptor has one 8-bit sample per byte:
+    /// exact for the 8-bit formats (R8 = 9, R8G8 = 16, R8G8B8A8 = 37), of the
+    /// right size for the others.
+    pub fn uncompressed(vk_format: u32, texel_bytes: u32, width: u32, height: u32) -> Self {
         Ktx2Builder {
             vk_format,
-            block_bytes: channels,
+            block_bytes: texel_bytes,
             block: [1, 1, 1],
             size: [width, height, 0],
             layers: 0,
@@ -139,10 +141,8 @@ impl Ktx2Builder {
         let samples: Vec<[u8; 2]> = if compressed {
             vec![[(self.block_bytes * 8 - 1) as u8, 0]]
         } else {
-            [0u8, 1, 2, 15]
-                .into_iter()
-                .take(self.block_bytes as usize)
-                .map(|channel| [7, channel])
+            (0..self.block_bytes)
+                .map(|byte| [7, [0u8, 1, 2, 15][byte.min(3) as usize]])
                 .collect()
         };
         let model = match self.vk_format {

@@ -14,8 +14,10 @@
 //! Each family is a cargo feature (`bc`, `etc2`, `astc`; all on by default):
 //! a format whose family was built out is [`DecodeError::FeatureDisabled`].
 //!
-//! Uncompressed three-channel formats (R8G8B8, B8G8R8, R16G16B16 float),
-//! which no GPU format holds, are expanded the same way, texel by texel.
+//! Formats no GPU format holds are expanded texel by texel the same way:
+//! packed 8- and 16-bit formats (R5G6B5, R4G4B4A4, A1R5G5B5, ...) to RGBA8
+//! (R4G4 to RG8), and the three-channel formats (R8G8B8, B8G8R8, R16G16B16
+//! float) to four channels.
 //!
 //! Output is the narrowest format that holds the data, rows tightly packed:
 //! R8 for BC4 and EAC R11, RG8 for BC5 and EAC RG11 (unorm, or snorm for the
@@ -180,6 +182,88 @@ enum Kind {
     },
     /// Three half floats (uncompressed), expanded to RGBA16F.
     Rgb16f,
+    /// A packed 8- or 16-bit format wgpu has no equivalent of (R5G6B5,
+    /// R4G4B4A4, A1R5G5B5 and the like), expanded to RGBA8 (RG8 for R4G4).
+    Packed {
+        layout: &'static PackedLayout,
+    },
+}
+
+/// Where a packed format keeps its channels: (lowest bit, bits) of red,
+/// green, blue and alpha in a little-endian 8- or 16-bit word; 0 bits for a
+/// channel it lacks (colour 0, alpha one).
+#[derive(Debug)]
+struct PackedLayout {
+    channels: [(u8, u8); 4],
+    /// Two channels out (RG8) rather than four.
+    two_channels: bool,
+}
+
+/// The layout of a packed format (`VK_FORMAT_*_PACK8/16`: the name lists
+/// channels from the most significant bit down).
+fn packed_layout(vk_format: u32) -> Option<&'static PackedLayout> {
+    const fn l(r: (u8, u8), g: (u8, u8), b: (u8, u8), a: (u8, u8)) -> PackedLayout {
+        PackedLayout {
+            channels: [r, g, b, a],
+            two_channels: false,
+        }
+    }
+    static R4G4: PackedLayout = PackedLayout {
+        channels: [(4, 4), (0, 4), (0, 0), (0, 0)],
+        two_channels: true,
+    };
+    static R4G4B4A4: PackedLayout = l((12, 4), (8, 4), (4, 4), (0, 4));
+    static B4G4R4A4: PackedLayout = l((4, 4), (8, 4), (12, 4), (0, 4));
+    static R5G6B5: PackedLayout = l((11, 5), (5, 6), (0, 5), (0, 0));
+    static B5G6R5: PackedLayout = l((0, 5), (5, 6), (11, 5), (0, 0));
+    static R5G5B5A1: PackedLayout = l((11, 5), (6, 5), (1, 5), (0, 1));
+    static B5G5R5A1: PackedLayout = l((1, 5), (6, 5), (11, 5), (0, 1));
+    static A1R5G5B5: PackedLayout = l((10, 5), (5, 5), (0, 5), (15, 1));
+    static A4R4G4B4: PackedLayout = l((8, 4), (4, 4), (0, 4), (12, 4));
+    static A4B4G4R4: PackedLayout = l((0, 4), (4, 4), (8, 4), (12, 4));
+    static A1B5G5R5: PackedLayout = l((0, 5), (5, 5), (10, 5), (15, 1));
+    static A8: PackedLayout = l((0, 0), (0, 0), (0, 0), (0, 8));
+    Some(match vk_format {
+        1 => &R4G4,
+        2 => &R4G4B4A4,
+        3 => &B4G4R4A4,
+        4 => &R5G6B5,
+        5 => &B5G6R5,
+        6 => &R5G5B5A1,
+        7 => &B5G5R5A1,
+        8 => &A1R5G5B5,
+        1_000_340_000 => &A4R4G4B4,
+        1_000_340_001 => &A4B4G4R4,
+        1_000_470_000 => &A1B5G5R5,
+        1_000_470_001 => &A8,
+        _ => return None,
+    })
+}
+
+impl PackedLayout {
+    /// One texel: its word in `bytes`, out as RG8 or RGBA8 in `dst`.
+    #[inline(always)]
+    fn expand(&self, bytes: &[u8], dst: &mut [u8]) {
+        let word = match bytes {
+            [lo, hi, ..] => u16::from_le_bytes([*lo, *hi]),
+            [b] => u16::from(*b),
+            [] => 0,
+        };
+        let unorm = |(shift, bits): (u8, u8), absent: u8| {
+            if bits == 0 {
+                return absent;
+            }
+            let max = (1u32 << bits) - 1;
+            let v = (u32::from(word) >> shift) & max;
+            ((v * 255 + max / 2) / max) as u8
+        };
+        let [r, g, b, a] = self.channels;
+        if self.two_channels {
+            dst[..2].copy_from_slice(&[unorm(r, 0), unorm(g, 0)]);
+        } else {
+            dst[..4].copy_from_slice(&[unorm(r, 0), unorm(g, 0), unorm(b, 0), unorm(a, 255)]);
+        }
+    }
 }
 
 /// How an image of `vk_format` decodes: the decoder kind, the block size and
@@ -216,6 +300,18 @@ fn plan(vk_format: u32) -> Result<Plan, DecodeError> {
         90 => Some(Kind::Rgb16f),
         _ => None,
     };
+    if let Some(layout) = packed_layout(vk_format) {
+        return Ok(Plan {
+            kind: Kind::Packed { layout },
+            block: (1, 1),
+            block_bytes: info.bytes as usize,
+            out: if layout.two_channels {
+                DecodedFormat::Rg8Unorm
+            } else {
+                DecodedFormat::Rgba8Unorm
+            },
+        });
+    }
     if let Some(kind) = three_channels {
         return Ok(Plan {
             kind,
@@ -306,7 +402,7 @@ fn family_enabled(vk_format: u32, kind: Kind) -> Result<(), DecodeError> {
         | Kind::EacR { .. }
         | Kind::EacRg { .. } => ("etc2", cfg!(feature = "etc2")),
         Kind::Astc | Kind::AstcHdr => ("astc", cfg!(feature = "astc")),
-        Kind::Rgb8 { .. } | Kind::Rgb16f => return Ok(()),
+        Kind::Rgb8 { .. } | Kind::Rgb16f | Kind::Packed { .. } => return Ok(()),
     };
     if enabled {
         Ok(())
@@ -508,6 +604,7 @@ pub fn decode_rows(
         AstcHdr,
         Rgb8 { bgr, signed },
         Rgb16f,
+        Packed { layout },
     );
     Ok(())
 }
@@ -680,6 +777,7 @@ fn decode_block(kind: Kind, block: &[u8], (bw, bh): (u32, u32), dst: &mut [u8], 
             dst[..6].copy_from_slice(&block[..6]);
             dst[6..8].copy_from_slice(&0x3C00u16.to_le_bytes());
         }
+        Kind::Packed { layout } => layout.expand(block, dst),
         #[cfg(feature = "astc")]
         Kind::AstcHdr => {
             let input: [u8; 16] = block.try_into().unwrap_or([0; 16]);
