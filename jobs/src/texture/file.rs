@@ -1,15 +1,16 @@
-//! [`Ktx2File`]: a validated KTX2 file over a memory mapping (or bytes), its
-//! levels inflated on demand and its images addressed by level, layer, face
-//! and depth slice.
+//! [`Ktx2File`]: a validated KTX2 file over its bytes, its levels inflated on
+//! demand and its images addressed by level, layer, face and depth slice.
 //!
-//! Uncompressed levels are borrowed from the mapping, never copied whole into
-//! the heap; zstd and zlib levels are inflated into a buffer of exactly their
-//! stated size, and a level that inflates to anything else is an error. Basis
+//! Uncompressed levels are borrowed from the file's bytes, never copied again;
+//! zstd and zlib levels are inflated into a buffer of exactly their stated
+//! size, and a level that inflates to anything else is an error. Basis
 //! Universal payloads (BasisLZ/ETC1S, UASTC) need a transcoder this crate does
 //! not have: a clear error.
 //!
-//! A mapped file that another process truncates while it is mapped would fault
-//! on access; callers that cannot exclude that read through [`Ktx2File::from_bytes`].
+//! Files are read into memory ([`Ktx2File::open`]): a file truncated or
+//! rewritten by another process afterwards changes nothing. A memory mapping
+//! saves the copy but turns such a truncation into a `SIGBUS` on the next
+//! read, so it is an explicit `unsafe` choice ([`Ktx2File::open_mapped`]).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -106,23 +107,33 @@ impl From<Ktx2Error> for TextureError {
     }
 }
 
-/// A file's bytes: a read-only mapping, or a copy in memory.
-/// The bytes of a file read from disk: mapped when opened by path, owned
-/// when handed over by the caller. Shared by every container reader and the
-/// tile pack so that one `unsafe` mapping serves them all.
+/// A file's bytes: a copy in memory, or a read-only mapping the caller chose
+/// with an `unsafe` open. Shared by every container reader.
 pub(crate) enum Bytes {
     Mapped(memmap2::Mmap),
     Owned(Vec<u8>),
 }
 
 impl Bytes {
+    /// Reads the file at `path` into memory.
+    pub(crate) fn read(path: &Path) -> Result<Bytes, TextureError> {
+        std::fs::read(path).map(Bytes::Owned).map_err(|e| {
+            TextureError::Io(std::io::Error::new(
+                e.kind(),
+                format!("{}: {e}", path.display()),
+            ))
+        })
+    }
+
     /// Maps the file at `path`.
-    pub(crate) fn map(path: &Path) -> std::io::Result<Bytes> {
-        let file = std::fs::File::open(path)?;
-        // SAFETY: the mapping is read-only and lives as long as its owner; a
-        // file truncated by another process while mapped can fault (see the
-        // module doc: read through a copy when that cannot be excluded).
-        let map = unsafe { memmap2::Mmap::map(&file) }?;
+    ///
+    /// # Safety
+    /// The file must not be truncated while the mapping lives: a read of a
+    /// page past the new end faults (`SIGBUS`). Changes to its bytes show.
+    pub(crate) unsafe fn map(path: &Path) -> Result<Bytes, TextureError> {
+        let file = std::fs::File::open(path).map_err(TextureError::Io)?;
+        // SAFETY: read-only, and the caller promises no truncation (above).
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(TextureError::Io)?;
         Ok(Bytes::Mapped(map))
     }
 }
@@ -203,9 +214,21 @@ fn cross_check(bytes: &[u8], l: &Ktx2Layout) -> Result<(), Ktx2Error> {
 }
 
 impl Ktx2File {
-    /// Maps and validates the file at `path`.
+    /// Reads the file at `path` into memory and validates it.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, TextureError> {
-        Self::new(Bytes::map(path.as_ref()).map_err(TextureError::Io)?)
+        Self::new(Bytes::read(path.as_ref())?)
+    }
+
+    /// Maps the file at `path` and validates it: no copy of the file.
+    ///
+    /// # Safety
+    /// The file must not be truncated while the returned value lives (by
+    /// this process or another): reading a page past its new end faults
+    /// (`SIGBUS`), which no error can report. Use [`open`](Self::open) when
+    /// that cannot be excluded.
+    pub unsafe fn open_mapped(path: impl AsRef<Path>) -> Result<Self, TextureError> {
+        // SAFETY: the caller's promise, passed on.
+        Self::new(unsafe { Bytes::map(path.as_ref()) }?)
     }
 
     /// Validates `bytes` (a copy in memory: immune to changes of the file).

@@ -8,7 +8,7 @@
 //!   (a DFD texel-block dimension byte of 0xFF) and accepts files the validator
 //!   rejects, so nothing is handed to it before this passes.
 //! - [`format`](mod@format): block sizes of the Vulkan formats KTX2 files use.
-//! - [`file::Ktx2File`]: a validated file over a memory mapping, levels and images.
+//! - [`file::Ktx2File`]: a validated file, its levels and images.
 //! - [`dds`] and [`ktx1`]: the same checks and image placement for DDS (with
 //!   and without the DX10 header) and KTX 1.1.
 //! - [`source::TextureFile`]: any of them (and PNG, decoded to RGBA8) behind

@@ -4,8 +4,9 @@
 //! it; [`TextureSource`] is what loaders and tools need from any of them: a
 //! [`TextureDesc`] and the bytes of one image, as rows of blocks (or texels),
 //! tightly packed. KTX2, DDS and KTX 1 images are borrowed from the file's
-//! mapping when they are stored plainly; a PNG is decoded once, at open, to
-//! RGBA8 (an uncompressed source).
+//! bytes when they are stored plainly; a PNG is decoded once, at open, to
+//! RGBA8 (an uncompressed source). Files are read into memory; a mapping
+//! is an explicit `unsafe` choice ([`TextureFile::open_mapped`]).
 
 use std::borrow::Cow;
 use std::path::Path;
@@ -216,7 +217,7 @@ fn plain_desc(
     }
 }
 
-/// A validated file of a plain container over a mapping (or bytes); images
+/// A validated file of a plain container over its bytes; images
 /// are borrowed from it.
 pub struct PlainFile<L> {
     bytes: Bytes,
@@ -230,9 +231,9 @@ pub type DdsFile = PlainFile<DdsLayout>;
 pub type Ktx1File = PlainFile<Ktx1Layout>;
 
 impl<L: PlainLayout> PlainFile<L> {
-    /// Maps and validates the file at `path`.
+    /// Reads the file at `path` into memory and validates it.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, TextureError> {
-        Self::new(Bytes::map(path.as_ref()).map_err(TextureError::Io)?)
+        Self::new(Bytes::read(path.as_ref())?)
     }
 
     /// Validates `bytes`.
@@ -382,11 +383,21 @@ pub enum TextureFile {
 }
 
 impl TextureFile {
-    /// Opens the file at `path`: detects its container from its first bytes,
-    /// maps it (KTX2, KTX 1, DDS) or decodes it (PNG), and validates it.
+    /// Opens the file at `path`: reads it into memory, detects its
+    /// container from its first bytes, decodes it (PNG) and validates it.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, TextureError> {
-        let bytes = Bytes::map(path.as_ref()).map_err(TextureError::Io)?;
-        Self::from(bytes)
+        Self::from(Bytes::read(path.as_ref())?)
+    }
+
+    /// [`open`](Self::open) over a memory mapping instead of a copy.
+    ///
+    /// # Safety
+    /// The file must not be truncated while the returned value lives: a
+    /// read past its new end faults (`SIGBUS`). See
+    /// [`Ktx2File::open_mapped`](super::file::Ktx2File::open_mapped).
+    pub unsafe fn open_mapped(path: impl AsRef<Path>) -> Result<Self, TextureError> {
+        // SAFETY: the caller's promise, passed on.
+        Self::from(unsafe { Bytes::map(path.as_ref()) }?)
     }
 
     /// Detects and validates `bytes` (a copy in memory).
