@@ -35,6 +35,7 @@ use std::sync::{Arc, Mutex};
 use forgeflow_graph::{Frame, FrameError, GraphError, JobKey, Scheduler};
 use forgeflow_jobs::texture::decode::{self, DecodedFormat};
 use forgeflow_jobs::texture::file::{ImageSelector, TextureError};
+use forgeflow_jobs::texture::level_extent;
 use forgeflow_jobs::texture::source::TextureSource;
 
 use crate::staging::{StagingError, StagingFrame, StagingRing};
@@ -310,6 +311,156 @@ pub fn load_texture<'s, S: TextureSource + ?Sized>(
     Ok(upload.into_loaded())
 }
 
+/// What a texture file becomes on a device, decided before any wgpu call:
+/// the path (its blocks as they are, or decoded on the CPU), the format,
+/// the size, the levels and the GPU bytes. [`TextureUpload::new`] creates
+/// its texture from it; a tool can show it without creating anything.
+///
+/// The plan keeps to the device's limits (array layers, the largest
+/// dimension of each level): where level 0 is too large but a smaller level
+/// of the file fits, the texture starts from the first level that fits (as
+/// engines do: [`first_level`](Self::first_level)); where none fits, the
+/// error is [`TextureUploadError::Limit`]. A 3D texture of 2D blocks stays
+/// compressed only where the device has the format's sliced-3D feature, and
+/// is decoded otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TexturePlan {
+    /// The texture's format: the file's, or what the CPU decodes it to.
+    pub format: wgpu::TextureFormat,
+    /// Its size: level `first_level`'s width and height, and its depth (3D)
+    /// or array layers (layers times faces).
+    pub size: wgpu::Extent3d,
+    /// 2D (arrays and cubes included) or 3D.
+    pub dimension: wgpu::TextureDimension,
+    /// Its levels: the file's from `first_level` on.
+    pub mip_level_count: u32,
+    /// The file's level that is the texture's level 0.
+    pub first_level: u32,
+    /// Whether the blocks go up as they are (true) or decoded on the CPU.
+    pub native: bool,
+    /// Bytes of GPU memory the texture's images take.
+    pub gpu_bytes: u64,
+}
+
+impl TexturePlan {
+    /// The plan for a file of `desc` on a device of `features` and `limits`.
+    pub fn new(
+        desc: &forgeflow_jobs::texture::source::TextureDesc,
+        features: wgpu::Features,
+        limits: &wgpu::Limits,
+        options: UploadOptions,
+    ) -> Result<Self, TextureUploadError> {
+        let l = desc;
+        let vk = l.vk_format;
+        if vk == 0 {
+            return Err(TextureUploadError::Texture(TextureError::NeedsTranscoder {
+                what: "a VK_FORMAT_UNDEFINED payload (Basis Universal: ETC1S or UASTC)",
+            }));
+        }
+        let stored = wgpu_format(vk);
+        let fmt_info = l.format.ok_or(TextureUploadError::Unsupported(vk))?;
+        let is_3d = l.depth > 1;
+        let levels = l.levels.max(1);
+        let (first_level, layers) = fit_to_limits(l, is_3d, limits)?;
+        let (width, height) = l.level_size(first_level);
+        let depth = level_extent(l.depth, first_level);
+        let whole_blocks =
+            width.is_multiple_of(fmt_info.block[0]) && height.is_multiple_of(fmt_info.block[1]);
+        let native = match stored {
+            Some(f) if !options.force_fallback || !fmt_info.is_compressed() => {
+                let mut needs = f.required_features();
+                if is_3d && fmt_info.is_compressed() {
+                    // 3D textures of 2D blocks ("sliced 3D") are a feature of their own.
+                    needs |= sliced_3d_feature(f);
+                }
+                features.contains(needs)
+                    && (whole_blocks || !fmt_info.is_compressed())
+                    && fmt_info.block[2] == 1
+            }
+            _ => false,
+        };
+        let format = if native {
+            stored.ok_or(TextureUploadError::Unsupported(vk))?
+        } else {
+            let decoded = decode::decoded_format(vk).map_err(|e| match e {
+                decode::DecodeError::Unsupported { .. } => TextureUploadError::Unsupported(vk),
+                e => TextureUploadError::Decode(e),
+            })?;
+            match decoded {
+                DecodedFormat::Rgba8Unorm if is_srgb(vk) => wgpu::TextureFormat::Rgba8UnormSrgb,
+                DecodedFormat::Rgba8Unorm => wgpu::TextureFormat::Rgba8Unorm,
+                DecodedFormat::Rgba8Snorm => wgpu::TextureFormat::Rgba8Snorm,
+                DecodedFormat::Rgba16Float => wgpu::TextureFormat::Rgba16Float,
+                DecodedFormat::R8Unorm => wgpu::TextureFormat::R8Unorm,
+                DecodedFormat::R8Snorm => wgpu::TextureFormat::R8Snorm,
+                DecodedFormat::Rg8Unorm => wgpu::TextureFormat::Rg8Unorm,
+                DecodedFormat::Rg8Snorm => wgpu::TextureFormat::Rg8Snorm,
+            }
+        };
+        let decoded_bpp = decode::decoded_format(vk).map_or(4, |d| d.bytes_per_pixel()) as u64;
+        // The texture's bytes, as the copies will write them (tight rows).
+        let mut gpu_bytes = 0u64;
+        for level in first_level..levels {
+            let (w, h) = l.level_size(level);
+            let slices = if is_3d {
+                level_extent(l.depth, level)
+            } else {
+                layers
+            };
+            let per_slice = if native {
+                let [bw, bh, _] = fmt_info.block;
+                u64::from(w.div_ceil(bw)) * u64::from(h.div_ceil(bh)) * u64::from(fmt_info.bytes)
+            } else {
+                u64::from(w) * u64::from(h) * decoded_bpp
+            };
+            gpu_bytes = gpu_bytes.saturating_add(per_slice.saturating_mul(u64::from(slices)));
+        }
+        // A description with more levels than its size has (a validated
+        // file never has them): refused, not left to wgpu.
+        let largest = width.max(height).max(if is_3d { depth } else { 1 });
+        let most_levels = 32 - largest.leading_zeros();
+        if levels - first_level > most_levels {
+            return Err(TextureUploadError::Limit {
+                what: "mip levels (the most a texture of its size has)",
+                value: (levels - first_level).into(),
+                limit: most_levels.into(),
+            });
+        }
+        Ok(TexturePlan {
+            format,
+            size: wgpu::Extent3d {
+                width,
+                height,
+                depth_or_array_layers: if is_3d { depth } else { layers },
+            },
+            dimension: if is_3d {
+                wgpu::TextureDimension::D3
+            } else {
+                wgpu::TextureDimension::D2
+            },
+            mip_level_count: levels - first_level,
+            first_level,
+            native,
+            gpu_bytes,
+        })
+    }
+
+    /// The texture descriptor: the plan's, with `COPY_DST | TEXTURE_BINDING`
+    /// and `usage`.
+    pub fn descriptor(&self, usage: wgpu::TextureUsages) -> wgpu::TextureDescriptor<'static> {
+        wgpu::TextureDescriptor {
+            label: Some("forgeflow texture"),
+            size: self.size,
+            mip_level_count: self.mip_level_count,
+            sample_count: 1,
+            dimension: self.dimension,
+            format: self.format,
+            usage: wgpu::TextureUsages::COPY_DST | wgpu::TextureUsages::TEXTURE_BINDING | usage,
+            view_formats: &[],
+        }
+    }
+}
+
 /// The first level of `l` that fits the device's `limits`, and the texture's
 /// array layers (layers times faces; 1 for a 3D texture).
 fn fit_to_limits(
@@ -344,7 +495,11 @@ fn fit_to_limits(
     };
     let largest = |level: u32| {
         let (w, h) = l.level_size(level);
-        let d = if is_3d { (l.depth >> level).max(1) } else { 1 };
+        let d = if is_3d {
+            level_extent(l.depth, level)
+        } else {
+            1
+        };
         w.max(h).max(d)
     };
     let first = (0..l.levels.max(1))
@@ -485,16 +640,10 @@ impl<'s, S: TextureSource + ?Sized> Images<'s, S> {
 }
 
 impl TextureUpload {
-    /// Chooses the path (native or decoded) and creates the texture.
-    ///
-    /// The texture is checked against the device's limits before wgpu sees
-    /// it (invariant 7): array layers, and the largest dimension of each
-    /// level. Where level 0 is too large but a smaller level of the file
-    /// fits, the texture starts from the first level that fits (as engines
-    /// do; [`first_level`](Self::first_level) says which), else the error is
-    /// [`TextureUploadError::Limit`]. A 3D texture of 2D blocks stays
-    /// compressed only where the device has the format's sliced-3D feature,
-    /// and is decoded otherwise. Whatever else wgpu refuses is caught by an
+    /// Chooses the path (native or decoded) and creates the texture, as
+    /// [`TexturePlan::new`] plans it for `device`: checked against the
+    /// device's limits before wgpu sees it (invariant 7), from the file's
+    /// first level that fits. Whatever else wgpu refuses is caught by an
     /// error scope ([`TextureUploadError::Validation`]).
     pub fn new<S: TextureSource + ?Sized>(
         device: &wgpu::Device,
@@ -502,103 +651,25 @@ impl TextureUpload {
         options: UploadOptions,
     ) -> Result<Self, TextureUploadError> {
         let l = file.desc();
-        let vk = l.vk_format;
-        if vk == 0 {
-            return Err(TextureUploadError::Texture(TextureError::NeedsTranscoder {
-                what: "a VK_FORMAT_UNDEFINED payload (Basis Universal: ETC1S or UASTC)",
-            }));
-        }
-        let stored = wgpu_format(vk);
-        let fmt_info = l.format.ok_or(TextureUploadError::Unsupported(vk))?;
-        let is_3d = l.depth > 1;
-        let (first_level, layers) = fit_to_limits(&l, is_3d, &device.limits())?;
-        let (width, height) = l.level_size(first_level);
-        let depth = (l.depth >> first_level).max(1);
-        let whole_blocks =
-            width.is_multiple_of(fmt_info.block[0]) && height.is_multiple_of(fmt_info.block[1]);
-        let native = match stored {
-            Some(f) if !options.force_fallback || !fmt_info.is_compressed() => {
-                let mut needs = f.required_features();
-                if is_3d && fmt_info.is_compressed() {
-                    // 3D textures of 2D blocks ("sliced 3D") are a feature of their own.
-                    needs |= sliced_3d_feature(f);
-                }
-                device.features().contains(needs)
-                    && (whole_blocks || !fmt_info.is_compressed())
-                    && fmt_info.block[2] == 1
-            }
-            _ => false,
-        };
-        let decoded_bpp = decode::decoded_format(vk).map_or(4, |d| d.bytes_per_pixel());
-        let format = if native {
-            stored.ok_or(TextureUploadError::Unsupported(vk))?
-        } else {
-            let decoded = decode::decoded_format(vk).map_err(|e| match e {
-                decode::DecodeError::Unsupported { .. } => TextureUploadError::Unsupported(vk),
-                e => TextureUploadError::Decode(e),
-            })?;
-            match decoded {
-                DecodedFormat::Rgba8Unorm if is_srgb(vk) => wgpu::TextureFormat::Rgba8UnormSrgb,
-                DecodedFormat::Rgba8Unorm => wgpu::TextureFormat::Rgba8Unorm,
-                DecodedFormat::Rgba8Snorm => wgpu::TextureFormat::Rgba8Snorm,
-                DecodedFormat::Rgba16Float => wgpu::TextureFormat::Rgba16Float,
-                DecodedFormat::R8Unorm => wgpu::TextureFormat::R8Unorm,
-                DecodedFormat::R8Snorm => wgpu::TextureFormat::R8Snorm,
-                DecodedFormat::Rg8Unorm => wgpu::TextureFormat::Rg8Unorm,
-                DecodedFormat::Rg8Snorm => wgpu::TextureFormat::Rg8Snorm,
-            }
-        };
-        let size = wgpu::Extent3d {
-            width,
-            height,
-            depth_or_array_layers: if is_3d { depth } else { layers },
-        };
-        // What the limits above do not cover (a format's own rules, say)
-        // is wgpu's to refuse: caught here, never a panic.
+        let plan = TexturePlan::new(&l, device.features(), &device.limits(), options)?;
+        // What the plan does not cover (a format's own rules, say) is
+        // wgpu's to refuse: caught here, never a panic.
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let texture = device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("forgeflow texture"),
-            size,
-            mip_level_count: l.levels - first_level,
-            sample_count: 1,
-            dimension: if is_3d {
-                wgpu::TextureDimension::D3
-            } else {
-                wgpu::TextureDimension::D2
-            },
-            format,
-            usage: wgpu::TextureUsages::COPY_DST
-                | wgpu::TextureUsages::TEXTURE_BINDING
-                | options.usage,
-            view_formats: &[],
-        });
+        let texture = device.create_texture(&plan.descriptor(options.usage));
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(TextureUploadError::Validation(e.to_string()));
         }
-        // The texture's bytes, as the copies will write them (tight rows).
-        let mut gpu_bytes = 0u64;
-        for level in first_level..l.levels {
-            let (w, h) = l.level_size(level);
-            let depth = (l.depth >> level).max(1);
-            let per_slice = if native {
-                let [bw, bh, _] = fmt_info.block;
-                w.div_ceil(bw) as u64 * h.div_ceil(bh) as u64 * fmt_info.bytes as u64
-            } else {
-                w as u64 * h as u64 * decoded_bpp as u64
-            };
-            gpu_bytes += per_slice * depth as u64 * layers as u64;
-        }
         Ok(TextureUpload {
             texture,
-            native,
+            native: plan.native,
             desc: l,
-            decoded_bpp,
-            first_level,
+            decoded_bpp: decode::decoded_format(l.vk_format).map_or(4, |d| d.bytes_per_pixel()),
+            first_level: plan.first_level,
             next: Some(Cursor {
-                level: first_level,
+                level: plan.first_level,
                 ..Cursor::default()
             }),
-            gpu_bytes,
+            gpu_bytes: plan.gpu_bytes,
             level_cache: l.supercompressed.then(|| Arc::new(Mutex::new(Vec::new()))),
             inflate_in_frame: true,
             work_ns: Arc::default(),
@@ -742,7 +813,7 @@ impl TextureUpload {
         let (mut inflate_job, mut inflating): (Option<JobKey>, Option<u32>) = (None, None);
         while let Some(c) = self.next {
             let (w, h) = l.level_size(c.level);
-            let level_depth = (l.depth >> c.level).max(1);
+            let level_depth = level_extent(l.depth, c.level);
             let block_rows = h.div_ceil(bh);
             // Bytes one row of blocks takes in staging (pitch rounded to 256).
             let row_px_bytes = if self.native {

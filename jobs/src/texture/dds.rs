@@ -133,7 +133,7 @@ impl DdsLayout {
 
     /// Depth slices of `level`.
     pub fn slices(&self, level: u32) -> u32 {
-        (self.depth >> level).max(1)
+        super::level_extent(self.depth, level)
     }
 
     /// The bytes of one depth slice (`slice`) of one image, in the file.

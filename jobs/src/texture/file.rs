@@ -353,7 +353,7 @@ impl Ktx2File {
         let f = l.format.ok_or(TextureError::NeedsTranscoder {
             what: "a format without a known block",
         })?;
-        let depth_blocks = ((l.depth >> sel.level).max(1)).div_ceil(f.block[2]);
+        let depth_blocks = super::level_extent(l.depth, sel.level).div_ceil(f.block[2]);
         if sel.level >= l.levels
             || sel.layer >= l.layers
             || sel.face >= l.faces

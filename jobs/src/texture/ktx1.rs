@@ -124,7 +124,7 @@ impl Ktx1Layout {
 
     /// Depth slices of `level`.
     pub fn slices(&self, level: u32) -> u32 {
-        (self.depth >> level).max(1)
+        super::level_extent(self.depth, level)
     }
 
     /// Bytes of one (layer, face) image of `level`, padded as stored.
@@ -321,7 +321,7 @@ mod tests {
         }
         let f = format::info(vk_from_gl(gl).unwrap()).unwrap();
         for level in 0..levels.max(1) {
-            let dim = |v: u32, bl: u32| ((v >> level).max(1)).div_ceil(bl) as u64;
+            let dim = |v: u32, bl: u32| crate::texture::level_extent(v, level).div_ceil(bl) as u64;
             let face = dim(w, f.block[0]) * dim(h.max(1), f.block[1]) * f.bytes as u64;
             let cube = faces == 6 && layers == 0;
             let stated = if cube {

@@ -473,7 +473,7 @@ pub fn validate(b: &[u8]) -> Result<Ktx2Layout, Ktx2Error> {
             return Err(Ktx2Error::LevelRange { level, reason: format!("uncompressedByteLength {inflated} differs from byteLength {length} without supercompression") });
         }
         if let (Some(f), true) = (fmt, supercompression != Supercompression::BasisLz) {
-            let dim = |v: u32, bdim: u32| (v.max(1) >> level).max(1).div_ceil(bdim) as u64;
+            let dim = |v: u32, bdim: u32| super::level_extent(v, level).div_ceil(bdim) as u64;
             let expected = dim(width, f.block[0])
                 .checked_mul(dim(height, f.block[1]))
                 .and_then(|x| x.checked_mul(dim(depth, f.block[2])))

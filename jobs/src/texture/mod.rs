@@ -27,6 +27,12 @@ pub mod source;
 
 use std::fmt;
 
+/// A texture's width, height or depth at mip `level`: halved per level, at
+/// least 1, for any level (a shift by 32 or more is 1, not an overflow).
+pub fn level_extent(extent: u32, level: u32) -> u32 {
+    extent.checked_shr(level).unwrap_or(0).max(1)
+}
+
 /// A texture container, recognised by its first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Container {

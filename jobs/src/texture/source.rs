@@ -16,6 +16,7 @@ use super::file::{Bytes, ImageSelector, Ktx2File, TextureError};
 use super::format::{self, FormatInfo};
 use super::ktx1::{self, Ktx1Layout};
 use super::ktx2::Supercompression;
+use super::level_extent;
 use super::{detect, Container};
 
 /// What a texture holds: format, size and image counts.
@@ -47,14 +48,17 @@ pub struct TextureDesc {
 impl TextureDesc {
     /// `(width, height)` of `level`.
     pub fn level_size(&self, level: u32) -> (u32, u32) {
-        ((self.width >> level).max(1), (self.height >> level).max(1))
+        (
+            level_extent(self.width, level),
+            level_extent(self.height, level),
+        )
     }
 
     /// Images of `level` along depth: depth slices in blocks of the format's
     /// block depth (1 for 2D textures).
     pub fn depth_images(&self, level: u32) -> u32 {
         let bd = self.format.map_or(1, |f| f.block[2]);
-        ((self.depth >> level).max(1)).div_ceil(bd)
+        level_extent(self.depth, level).div_ceil(bd)
     }
 
     /// Bytes of one image of `level`, when the format is known.
