@@ -361,6 +361,21 @@ impl TexturePlan {
         let fmt_info = l.format.ok_or(TextureUploadError::Unsupported(vk))?;
         let is_3d = l.depth > 1;
         let levels = l.levels.max(1);
+        // No more levels than the size has (a validated file never has
+        // them): this also bounds every loop over levels below to 32.
+        let largest = l
+            .width
+            .max(l.height)
+            .max(if is_3d { l.depth } else { 1 })
+            .max(1);
+        let most_levels = 32 - largest.leading_zeros();
+        if levels > most_levels {
+            return Err(TextureUploadError::Limit {
+                what: "mip levels (the most a texture of its size has)",
+                value: levels.into(),
+                limit: most_levels.into(),
+            });
+        }
         let (first_level, layers) = fit_to_limits(l, is_3d, limits)?;
         let (width, height) = l.level_size(first_level);
         let depth = level_extent(l.depth, first_level);
@@ -414,17 +429,6 @@ impl TexturePlan {
                 u64::from(w) * u64::from(h) * decoded_bpp
             };
             gpu_bytes = gpu_bytes.saturating_add(per_slice.saturating_mul(u64::from(slices)));
-        }
-        // A description with more levels than its size has (a validated
-        // file never has them): refused, not left to wgpu.
-        let largest = width.max(height).max(if is_3d { depth } else { 1 });
-        let most_levels = 32 - largest.leading_zeros();
-        if levels - first_level > most_levels {
-            return Err(TextureUploadError::Limit {
-                what: "mip levels (the most a texture of its size has)",
-                value: (levels - first_level).into(),
-                limit: most_levels.into(),
-            });
         }
         Ok(TexturePlan {
             format,
