@@ -12,7 +12,7 @@ cd "$(dirname "$0")"
 seconds="${1:-20}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(containers decode tile_pack texture_plan)
+[ ${#targets[@]} -gt 0 ] || targets=(containers decode tile_pack texture_plan basis)
 host=$(rustc -vV | sed -n 's/^host: //p')
 # --target keeps these flags off build scripts.
 RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \

@@ -4,10 +4,14 @@
 # and tile packs written by forgeflow-tex. Run from fuzz/.
 set -euo pipefail
 src="${FORGEFLOW_CORPUS:-$(cd "$(dirname "$0")/.." && pwd)/../shared/corpus}/ktx2"
-mkdir -p corpus/containers corpus/decode corpus/tile_pack corpus/texture_plan
+mkdir -p corpus/containers corpus/decode corpus/tile_pack corpus/texture_plan corpus/basis
 if [ -d "$src" ]; then
     find "$src" -type f \( -name '*.ktx2' -o -name '*.dds' -o -name '*.png' \) -size -600k \
         -exec cp {} corpus/containers/ \;
+    # Basis Universal files (vkFormat 0: the 4 bytes at 12 are zero).
+    for f in "$src"/*/*.ktx2; do
+        if [ "$(od -An -tu4 -j12 -N4 "$f" | tr -d ' ')" = 0 ]; then cp "$f" corpus/basis/; fi
+    done
 fi
 # KTX 1.1: an RGBA8 file with its mips and a BC1 one (the header of the
 # KTX 1.1 specification, little-endian).
@@ -30,4 +34,4 @@ PY
 tex() { cargo run --quiet --manifest-path ../Cargo.toml -p forgeflow-tools --bin forgeflow-tex -- "$@"; }
 tex vt-build --terrain 512 --tile 128 -o corpus/tile_pack/terrain.vtpack >/dev/null
 tex vt-build --terrain 256 --tile 64 --zstd -o corpus/tile_pack/terrain_zstd.vtpack >/dev/null
-echo "seeded: $(ls corpus/containers | wc -l) containers, $(ls corpus/tile_pack | wc -l) tile packs"
+echo "seeded: $(ls corpus/containers | wc -l) containers, $(ls corpus/basis | wc -l) Basis files, $(ls corpus/tile_pack | wc -l) tile packs"

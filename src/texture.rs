@@ -40,6 +40,20 @@ use forgeflow_jobs::texture::source::TextureSource;
 
 use crate::staging::{StagingError, StagingFrame, StagingRing};
 
+/// What a device of `features` samples, for choosing where Basis Universal
+/// files are transcoded to ([`TextureFile::transcode_for`](forgeflow_jobs::texture::source::TextureFile::transcode_for)).
+#[cfg(feature = "basis")]
+pub fn transcode_support(
+    features: wgpu::Features,
+) -> forgeflow_jobs::texture::basis::TranscodeSupport {
+    forgeflow_jobs::texture::basis::TranscodeSupport {
+        bc: features.contains(wgpu::Features::TEXTURE_COMPRESSION_BC),
+        astc: features.contains(wgpu::Features::TEXTURE_COMPRESSION_ASTC),
+        astc_hdr: features.contains(wgpu::Features::TEXTURE_COMPRESSION_ASTC_HDR),
+        etc2: features.contains(wgpu::Features::TEXTURE_COMPRESSION_ETC2),
+    }
+}
+
 /// The wgpu format of a Vulkan format, when wgpu has one (sRGB kept).
 pub fn wgpu_format(vk_format: u32) -> Option<wgpu::TextureFormat> {
     use wgpu::{AstcBlock as B, AstcChannel as C, TextureFormat as F};

@@ -871,3 +871,39 @@ fn request_queues_are_bounded() {
     frame(&gpu, &mut rt);
     assert!(read(&rt)[..8 << 10].iter().all(|&b| b == 3));
 }
+
+/// The corpus's Basis Universal files (ETC1S, UASTC with zstd, XUASTC) load
+/// through the runtime like any other: read and retargeted on a background
+/// thread, transcoded level by level, ready in the format the adapter
+/// samples best (BC7 on lavapipe where the size is whole blocks, RGBA8
+/// otherwise), holding the transcode.
+#[test]
+fn basis_universal_files_load_transcoded_to_what_the_adapter_samples() {
+    use forgeflow::jobs::texture::file::ImageSelector;
+    use forgeflow::jobs::texture::source::{TextureFile, TextureSource};
+    use forgeflow_test_support::corpus::ktx2_dir;
+    let Some(gpu) =
+        gpu::for_test("basis_universal_files_load_transcoded_to_what_the_adapter_samples")
+    else {
+        return;
+    };
+    let Some(dir) = ktx2_dir() else { return };
+    let mut rt = runtime(&gpu, config());
+    for name in [
+        "bevy-pr18411/ktx2-etc1s-srgb.ktx2",
+        "bevy-pr18411/ktx2-zstd-uastc-srgb-rdo.ktx2",
+        "cts/cimg5293_uastc_zstd.ktx2",
+        "ktxsw/base_xuastc_zstd.ktx2",
+    ] {
+        let h = rt.load_texture_path(dir.join(name));
+        settle(&gpu, &mut rt, h);
+        let texture = ready(&rt, h);
+        let mut file = TextureFile::open(dir.join(name)).unwrap();
+        file.transcode_for(forgeflow::texture::transcode_support(gpu.device.features()));
+        let want_format = forgeflow::texture::wgpu_format(file.desc().vk_format).unwrap();
+        assert_eq!(texture.format(), want_format, "{name}");
+        let want = file.image(ImageSelector::default()).unwrap();
+        let got = gpu.read_texture(texture, 0, 0..1).unwrap();
+        assert!(got == *want, "{name}: level 0 holds the transcode");
+    }
+}

@@ -191,7 +191,11 @@ impl Runtime {
             staging,
             readback,
             pool,
-            textures: TextureStreaming::new(config.read_ahead, config.max_queued_loads),
+            textures: TextureStreaming::new(
+                config.read_ahead,
+                config.max_queued_loads,
+                device.features(),
+            ),
             vts: SlotMap::with_key(),
             retired_vts: VecDeque::new(),
             background,

@@ -140,12 +140,18 @@ pub(super) struct TextureStreaming {
     counters: TextureCounters,
     read_ahead: usize,
     max_queued_loads: usize,
+    /// The device's features: where Basis Universal files transcode to.
+    features: wgpu::Features,
 }
 
 impl TextureStreaming {
     /// No textures; `read_ahead` files read ahead of their upload at most,
     /// `max_queued_loads` loads waiting for their read at most.
-    pub(super) fn new(read_ahead: usize, max_queued_loads: usize) -> Self {
+    pub(super) fn new(
+        read_ahead: usize,
+        max_queued_loads: usize,
+        features: wgpu::Features,
+    ) -> Self {
         TextureStreaming {
             slots: SlotMap::with_key(),
             read_queue: VecDeque::new(),
@@ -159,6 +165,7 @@ impl TextureStreaming {
             counters: TextureCounters::default(),
             read_ahead,
             max_queued_loads,
+            features,
         }
     }
 
@@ -244,6 +251,7 @@ impl TextureStreaming {
             if !self.slots.contains_key(handle) {
                 continue; // freed before its read started
             }
+            let features = self.features;
             let task = background.spawn("texture read", move || {
                 // Read through a copy, never mapped: a file truncated or
                 // deleted meanwhile is an error here, not a SIGBUS later.
@@ -256,7 +264,15 @@ impl TextureStreaming {
                     }),
                     ReadSource::Bytes(b) => Ok(b),
                 };
-                bytes.and_then(TextureFile::from_bytes)
+                let file = bytes.and_then(TextureFile::from_bytes);
+                #[cfg(feature = "basis")]
+                let file = file.map(|mut f| {
+                    f.transcode_for(crate::texture::transcode_support(features));
+                    f
+                });
+                #[cfg(not(feature = "basis"))]
+                let _ = features;
+                file
             });
             self.reading.push((handle, task));
         }

@@ -42,6 +42,8 @@ pub enum TextureError {
         /// What kind of payload.
         what: &'static str,
     },
+    /// The Basis Universal transcoder refused the file (or failed on it).
+    Transcode(String),
     /// A supercompressed level is corrupt or does not inflate to its stated size.
     Inflate {
         /// The level.
@@ -74,6 +76,7 @@ impl fmt::Display for TextureError {
             TextureError::InvalidKtx1(e) => write!(f, "invalid KTX 1: {e}"),
             TextureError::InvalidPng(e) => write!(f, "invalid PNG: {e}"),
             TextureError::Unsupported(e) => e.fmt(f),
+            TextureError::Transcode(why) => write!(f, "Basis Universal transcode: {why}"),
             TextureError::NeedsTranscoder { what } => write!(
                 f,
                 "{what} needs a Basis Universal transcoder, which forgeflow does not include; \
@@ -244,6 +247,12 @@ impl Ktx2File {
             layout,
             inflate_limit: DEFAULT_INFLATE_LIMIT,
         })
+    }
+
+    /// The largest level size `level` will inflate (and a Basis transcode
+    /// produce).
+    pub fn inflate_limit(&self) -> u64 {
+        self.inflate_limit
     }
 
     /// Sets the largest level size `level` will inflate.

@@ -14,9 +14,13 @@
 //! - [`source::TextureFile`]: any of them (and PNG, decoded to RGBA8) behind
 //!   one [`source::TextureSource`]: a description and the bytes of an image.
 //! - [`decode`]: CPU decoders of block-compressed images.
+//! - `basis` (feature `basis`): Basis Universal files transcoded to the
+//!   best block format a device samples.
 
 #[cfg(feature = "astc")]
 pub mod astc;
+#[cfg(feature = "basis")]
+pub mod basis;
 pub mod dds;
 pub mod decode;
 pub mod file;

@@ -384,6 +384,10 @@ pub enum TextureFile {
     Dds(DdsFile),
     /// PNG, decoded.
     Png(PngImage),
+    /// A Basis Universal KTX2 file (`vkFormat` 0), transcoded when read:
+    /// see [`TextureFile::transcode_for`].
+    #[cfg(feature = "basis")]
+    Basis(super::basis::BasisFile),
 }
 
 impl TextureFile {
@@ -411,7 +415,14 @@ impl TextureFile {
 
     fn from(bytes: Bytes) -> Result<Self, TextureError> {
         match detect(&bytes).map_err(TextureError::Unsupported)? {
-            Container::Ktx2 => Ok(TextureFile::Ktx2(Ktx2File::new(bytes)?)),
+            Container::Ktx2 => {
+                let file = Ktx2File::new(bytes)?;
+                #[cfg(feature = "basis")]
+                if file.layout().vk_format == 0 {
+                    return Ok(TextureFile::Basis(super::basis::BasisFile::new(file)?));
+                }
+                Ok(TextureFile::Ktx2(file))
+            }
             Container::Ktx1 => Ok(TextureFile::Ktx1(Ktx1File::new(bytes)?)),
             Container::Dds => Ok(TextureFile::Dds(DdsFile::new(bytes)?)),
             Container::Png => Ok(TextureFile::Png(PngImage::decode(&bytes)?)),
@@ -424,6 +435,18 @@ impl TextureFile {
             TextureFile::Ktx1(f) => f,
             TextureFile::Dds(f) => f,
             TextureFile::Png(f) => f,
+            #[cfg(feature = "basis")]
+            TextureFile::Basis(f) => f,
+        }
+    }
+
+    /// For a Basis Universal file, transcodes to the best target that
+    /// `support` offers from now on (uncompressed until then); other files
+    /// are left as they are.
+    #[cfg(feature = "basis")]
+    pub fn transcode_for(&mut self, support: super::basis::TranscodeSupport) {
+        if let TextureFile::Basis(b) = self {
+            b.retarget(support);
         }
     }
 }

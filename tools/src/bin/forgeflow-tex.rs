@@ -27,8 +27,11 @@ usage: forgeflow-tex COMMAND ...
 commands:
   info FILE [--json]            what the file holds
   validate FILE...              check structure (exit 0 valid, 3 invalid, 2 unreadable)
-  extract FILE [--level L] [--layer A] [--face F] [--depth Z] -o OUT
+  extract FILE [--level L] [--layer A] [--face F] [--depth Z] [--transcode T] -o OUT
                                 write one image's bytes, supercompression inflated
+                                (Basis Universal: transcoded to T, one of etc-rgb,
+                                etc-rgba, eac-r11, eac-rg11, bc1, bc3, bc4, bc5, bc7,
+                                astc, r8, rg8, rgb8, rgba8; else texels of its channels)
   decode FILE [same selectors] -o OUT.png
                                 write one image decoded to an RGBA8 PNG
   upload FILE                   upload through the GPU path, read back, print a checksum
@@ -100,8 +103,13 @@ fn info(args: &[String]) -> ExitCode {
     let format = d.format.map_or("unknown".to_owned(), |f| f.name.to_owned());
     // Per level: bytes stored in the file and bytes once inflated (the same
     // unless KTX2 supercompression).
-    let per_level: Vec<(u64, u64)> = match &file {
-        TextureFile::Ktx2(k) => k
+    let ktx2 = match &file {
+        TextureFile::Ktx2(k) => Some(k),
+        TextureFile::Basis(b) => Some(b.file()),
+        _ => None,
+    };
+    let per_level: Vec<(u64, u64)> = match ktx2 {
+        Some(k) => k
             .layout()
             .level_ranges
             .iter()
@@ -135,6 +143,40 @@ fn info(args: &[String]) -> ExitCode {
             json!({ "gl_internal_format": f.layout().gl_internal_format }),
         ),
         TextureFile::Png(_) => ("None".to_owned(), json!({ "decoded_to": "RGBA8 sRGB" })),
+        TextureFile::Basis(b) => {
+            use forgeflow::jobs::texture::basis::TranscodeSupport;
+            let l = b.file().layout();
+            let to = |support| {
+                let t = b.best_target(support);
+                let name =
+                    forgeflow::jobs::texture::format::info(t.vk_format).map_or("?", |f| f.name);
+                format!("{name} (vkFormat {})", t.vk_format)
+            };
+            let only = |bc, astc, etc2| TranscodeSupport {
+                bc,
+                astc,
+                astc_hdr: astc,
+                etc2,
+            };
+            (
+                format!("{:?}", l.supercompression),
+                json!({
+                    "color_model": l.color_model, "transfer": l.transfer,
+                    "basis_universal": format!("{:?}", b.source_format()),
+                    "transcodes_to": {
+                        "with_bc": to(only(true, false, false)),
+                        "with_astc": to(only(false, true, false)),
+                        "with_etc2": to(only(false, false, true)),
+                        "otherwise": to(only(false, false, false)),
+                    },
+                }),
+            )
+        }
+    };
+    // A Basis file's own format is none: vkFormat 0.
+    let (vk_format, format) = match &file {
+        TextureFile::Basis(b) => (0, format!("Basis Universal {:?}", b.source_format())),
+        _ => (d.vk_format, format),
     };
     if json_out {
         let levels: Vec<_> = per_level
@@ -143,7 +185,7 @@ fn info(args: &[String]) -> ExitCode {
             .map(|(i, (stored, bytes))| json!({ "level": i, "stored_bytes": stored, "bytes": bytes }))
             .collect();
         let mut v = json!({
-            "file": path, "container": container, "vk_format": d.vk_format, "format": format,
+            "file": path, "container": container, "vk_format": vk_format, "format": format,
             "width": d.width, "height": d.height, "depth": d.depth, "layers": d.layers,
             "faces": d.faces, "levels": d.levels, "supercompression": supercompression,
             "per_level": levels,
@@ -153,7 +195,7 @@ fn info(args: &[String]) -> ExitCode {
         }
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
-        println!("{path}: {container}, vkFormat {} ({format})", d.vk_format);
+        println!("{path}: {container}, vkFormat {vk_format} ({format})");
         println!(
             "  size {}x{}x{}, {} layer(s), {} face(s), {} level(s)",
             d.width, d.height, d.depth, d.layers, d.faces, d.levels
@@ -195,6 +237,7 @@ fn validate(paths: &[String]) -> ExitCode {
 fn extract(args: &[String], decode_png: bool) -> ExitCode {
     let mut sel = ImageSelector::default();
     let (mut path, mut out): (Option<&String>, Option<PathBuf>) = (None, None);
+    let mut transcode: Option<String> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut number = |name: &str| -> Result<u32, ExitCode> {
@@ -207,6 +250,13 @@ fn extract(args: &[String], decode_png: bool) -> ExitCode {
             "--layer" => number("--layer").map(|v| sel.layer = v),
             "--face" => number("--face").map(|v| sel.face = v),
             "--depth" => number("--depth").map(|v| sel.depth = v),
+            "--transcode" if !decode_png => match it.next() {
+                Some(t) => {
+                    transcode = Some(t.clone());
+                    Ok(())
+                }
+                None => Err(usage("--transcode needs a target (bc7, astc, rgba8, ...)")),
+            },
             "-o" => match it.next() {
                 Some(p) => {
                     out = Some(PathBuf::from(p));
@@ -232,7 +282,11 @@ fn extract(args: &[String], decode_png: bool) -> ExitCode {
         Ok(f) => f,
         Err(code) => return code,
     };
-    let image = file.image(sel).map_err(|e| e.to_string());
+    let image = match (&file, &transcode) {
+        (TextureFile::Basis(b), t) if !decode_png => basis_extract(b, sel, t.as_deref()),
+        (_, Some(_)) => Err("--transcode is for Basis Universal files".to_owned()),
+        _ => file.image(sel).map_err(|e| e.to_string()),
+    };
     let image = if decode_png {
         image.and_then(|blocks| to_png(&file, sel, &blocks).map(std::borrow::Cow::Owned))
     } else {
@@ -344,7 +398,7 @@ fn upload(args: &[String]) -> ExitCode {
     let [path] = args else {
         return usage("upload takes one FILE");
     };
-    let file = match load(path) {
+    let mut file = match load(path) {
         Ok(f) => f,
         Err(code) => return code,
     };
@@ -355,6 +409,16 @@ fn upload(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // A Basis Universal file goes up as what this adapter samples best.
+    file.transcode_for(forgeflow::texture::transcode_support(gpu.device.features()));
+    if let TextureFile::Basis(b) = &file {
+        let t = b.target();
+        let name = forgeflow::jobs::texture::format::info(t.vk_format).map_or("?", |f| f.name);
+        println!(
+            "{path}: Basis Universal {:?}, transcoded to {name}",
+            b.source_format()
+        );
+    }
     let run = || -> Result<(bool, u32, u64, u64), String> {
         let mut ring = StagingRing::new(
             &gpu.device,
@@ -424,6 +488,46 @@ fn upload(args: &[String]) -> ExitCode {
             ExitCode::from(3)
         }
     }
+}
+
+/// One image of a Basis Universal file as `ktx extract` writes it: with
+/// `--transcode T`, the blocks of target T (etc-rgb, etc-rgba, eac-r11,
+/// eac-rg11, bc1, bc3, bc4, bc5, bc7, astc, or r8, rg8, rgb8, rgba8 texels);
+/// without it, the uncompressed texels with the file's channel count.
+fn basis_extract(
+    b: &forgeflow::jobs::texture::basis::BasisFile,
+    sel: ImageSelector,
+    target: Option<&str>,
+) -> Result<std::borrow::Cow<'static, [u8]>, String> {
+    use forgeflow::jobs::texture::basis::TargetFormat as T;
+    let channels = if b.has_alpha() { 4 } else { 3 };
+    let (target, keep) = match target {
+        None => (T::Rgba32, channels),
+        Some("etc-rgb") => (T::Etc1Rgb, 0),
+        Some("etc-rgba") => (T::Etc2Rgba, 0),
+        Some("eac-r11") => (T::EacR11, 0),
+        Some("eac-rg11") => (T::EacRg11, 0),
+        Some("bc1") => (T::Bc1Rgb, 0),
+        Some("bc3") => (T::Bc3Rgba, 0),
+        Some("bc4") => (T::Bc4R, 0),
+        Some("bc5") => (T::Bc5Rg, 0),
+        Some("bc7") => (T::Bc7Rgba, 0),
+        Some("astc") => (T::Astc4x4Rgba, 0),
+        Some("r8") => (T::Rgba32, 1),
+        Some("rg8") => (T::Rgba32, 2),
+        Some("rgb8") => (T::Rgba32, 3),
+        Some("rgba8") => (T::Rgba32, 4),
+        Some(other) => return Err(format!("no transcode target {other:?}")),
+    };
+    let blocks = b.transcode_image(sel, target).map_err(|e| e.to_string())?;
+    Ok(std::borrow::Cow::Owned(if keep == 0 || keep == 4 {
+        blocks
+    } else {
+        blocks
+            .chunks_exact(4)
+            .flat_map(|px| px[..keep].to_vec())
+            .collect()
+    }))
 }
 
 /// `vt-build`: a tile pack from the procedural terrain or from an image.

@@ -877,8 +877,8 @@ fn verify(
                 integrity.check(false);
             }
             (Loaded::Corpus(path), TextureStatus::Failed(e)) => {
-                // Only the refusals the corpus is known for: Basis payloads
-                // (no transcoder) and formats without a decoder here.
+                // Only typed refusals (formats this build cannot hold);
+                // Basis Universal files load transcoded.
                 let expected = matches!(e, RuntimeError::Texture(_) | RuntimeError::Upload(_));
                 if !expected {
                     eprintln!("forgeflow-stress all: {}: {e}", path.display());
