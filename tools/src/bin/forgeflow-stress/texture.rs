@@ -289,6 +289,44 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
         }
         inputs.push((name, vk, data));
     }
+    // 1b. Basis Universal transcode rates, one thread, level 0 of the
+    // corpus's Basis files, to each target a device may ask for.
+    if let Some(dir) = &corpus {
+        use forgeflow::jobs::texture::basis::TargetFormat as T;
+        for (source, file) in [
+            ("etc1s", "bevy-pr18411/ktx2-etc1s-srgb.ktx2"),
+            ("uastc", "cts/cimg5293_uastc_zstd.ktx2"),
+            ("xuastc", "ktxsw/base_xuastc_zstd.ktx2"),
+        ] {
+            progress.update("texture: transcode rates", 0.0);
+            let Ok(TextureFile::Basis(b)) = TextureFile::open(dir.join(file)) else {
+                integrity.check(false);
+                continue;
+            };
+            let l = b.file().layout();
+            let mpix = f64::from(l.width) * f64::from(l.height) / 1e6;
+            for (target_name, target) in [
+                ("bc7", T::Bc7Rgba),
+                ("astc", T::Astc4x4Rgba),
+                ("etc2", T::Etc2Rgba),
+                ("rgba8", T::Rgba32),
+            ] {
+                let sel = ImageSelector::default();
+                if b.transcode_image(sel, target).is_err() {
+                    continue; // a target this source has not (XUASTC 5x4 to ASTC 4x4)
+                }
+                let per_image = rate(budget, || {
+                    std::hint::black_box(b.transcode_image(sel, target).ok());
+                });
+                // `rate` counts SIDE x SIDE images: scale to this image's size.
+                let side_mpix = f64::from(SIDE * SIDE) / 1e6;
+                report.metric(
+                    &format!("transcode_mpix_per_s.{source}_{target_name}"),
+                    per_image / side_mpix * mpix,
+                );
+            }
+        }
+    }
     let rate_of = |r: &ScenarioReport, name: &str| {
         r.metrics
             .get("decode_mpix_per_s")
