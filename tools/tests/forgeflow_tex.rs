@@ -395,3 +395,32 @@ fn info_and_extract_handle_packed_depth_stencil_and_wide_formats() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `validate --json` lists each finding with `ktx validate`'s ID and
+/// severity; a file with warnings only is valid (exit 0).
+#[test]
+fn validate_json_lists_findings_with_the_validators_ids() {
+    use forgeflow_test_support::ktx2::Ktx2Builder;
+    let Some(dir) = ktx2_dir() else { return };
+    let bad = dir.join("cts-invalid/error_CubeHeightWidthMismatch_8x16.ktx2");
+    let (code, out, _) = tex(&["validate", "--json", bad.to_str().unwrap()]);
+    assert_eq!(code, 3);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["valid"], false);
+    assert_eq!(v[0]["findings"][0]["id"], 3008);
+    assert_eq!(v[0]["findings"][0]["type"], "error");
+    // A 3D array: valid, with warning 3014.
+    let mut b = Ktx2Builder::uncompressed(37, 4, 4, 4);
+    b.size[2] = 2;
+    b.layers = 2;
+    b.levels = vec![vec![1u8; b.level_bytes(0) as usize]];
+    let path = std::env::temp_dir().join(format!("forgeflow-3d-array-{}.ktx2", std::process::id()));
+    std::fs::write(&path, b.build()).unwrap();
+    let (code, out, _) = tex(&["validate", "--json", path.to_str().unwrap()]);
+    std::fs::remove_file(&path).ok();
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["valid"], true);
+    assert_eq!(v[0]["findings"][0]["id"], 3014);
+    assert_eq!(v[0]["findings"][0]["type"], "warning");
+}

@@ -7,6 +7,7 @@
 //!   each failure a typed [`ktx2::Ktx2Error`]. `ktx2` 0.5 panics on some inputs
 //!   (a DFD texel-block dimension byte of 0xFF) and accepts files the validator
 //!   rejects, so nothing is handed to it before this passes.
+//! - [`findings`]: the checks as `ktx validate` reports them (IDs, severities).
 //! - [`format`](mod@format): block sizes of the Vulkan formats KTX2 files use.
 //! - [`file::Ktx2File`]: a validated file, its levels and images.
 //! - [`dds`] and [`ktx1`]: the same checks and image placement for DDS (with
@@ -24,6 +25,7 @@ pub mod basis;
 pub mod dds;
 pub mod decode;
 pub mod file;
+pub mod findings;
 pub mod format;
 pub mod ktx1;
 pub mod ktx2;

@@ -26,7 +26,8 @@ usage: forgeflow-tex COMMAND ...
 
 commands:
   info FILE [--json]            what the file holds
-  validate FILE...              check structure (exit 0 valid, 3 invalid, 2 unreadable)
+  validate [--json] FILE...     check structure (exit 0 valid, 3 invalid, 2 unreadable);
+                                KTX2 findings carry ktx validate's IDs, warnings stay valid
   extract FILE [--level L] [--layer A] [--face F] [--depth Z] [--transcode T] -o OUT
                                 write one image's bytes, supercompression inflated
                                 (Basis Universal: transcoded to T, one of etc-rgb,
@@ -208,11 +209,15 @@ fn info(args: &[String]) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn validate(paths: &[String]) -> ExitCode {
+fn validate(args: &[String]) -> ExitCode {
+    use forgeflow::jobs::texture::findings::{is_valid, ktx2_findings};
+    let json_out = args.iter().any(|a| a == "--json");
+    let paths: Vec<&String> = args.iter().filter(|a| *a != "--json").collect();
     if paths.is_empty() {
         return usage("validate takes at least one FILE");
     }
     let mut worst = 0u8;
+    let mut reports = Vec::new();
     for path in paths {
         let bytes = match read(path) {
             Ok(b) => b,
@@ -221,10 +226,54 @@ fn validate(paths: &[String]) -> ExitCode {
                 continue;
             }
         };
-        match open(path, bytes) {
-            Ok(_) => println!("{path}: valid"),
-            Err(_) => worst = worst.max(3),
+        // KTX2: the findings of `ktx validate`'s rules, with its IDs.
+        if bytes.starts_with(&[0xAB, b'K', b'T', b'X', b' ', b'2', b'0', 0xBB]) {
+            let findings = ktx2_findings(&bytes);
+            let valid = is_valid(&findings);
+            if !valid {
+                worst = worst.max(3);
+            }
+            if json_out {
+                let list: Vec<_> = findings
+                    .iter()
+                    .map(|f| json!({ "id": f.id, "type": f.severity.to_string(), "message": f.message }))
+                    .collect();
+                reports.push(json!({ "file": path, "valid": valid, "findings": list }));
+                continue;
+            }
+            for f in &findings {
+                if valid {
+                    println!("{path}: {f}");
+                } else {
+                    eprintln!("{path}: {f}");
+                }
+            }
+            if valid {
+                println!("{path}: valid");
+            }
+            continue;
         }
+        let result = open(path, bytes);
+        if json_out {
+            let findings: Vec<_> = match &result {
+                Ok(_) => Vec::new(),
+                Err(_) => vec![
+                    json!({ "id": 0, "type": "error", "message": "invalid (see the text report)" }),
+                ],
+            };
+            reports.push(json!({ "file": path, "valid": result.is_ok(), "findings": findings }));
+        } else if result.is_ok() {
+            println!("{path}: valid");
+        }
+        if result.is_err() {
+            worst = worst.max(3);
+        }
+    }
+    if json_out {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&reports).unwrap_or_default()
+        );
     }
     // Exit 2 (unreadable) takes precedence only when nothing was invalid.
     ExitCode::from(match worst {

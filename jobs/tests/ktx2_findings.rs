@@ -1,0 +1,240 @@
+//! The header rules of `ktx validate`, one mutation each: a valid file made
+//! here has no finding; changing one header field raises exactly the
+//! validator's ID for it (a rule removed makes its case fail), with the
+//! validator's severity (warnings leave the file valid).
+
+use forgeflow_jobs::texture::findings::{is_valid, ktx2_findings, Severity};
+use forgeflow_test_support::corpus::ktx2_dir;
+use forgeflow_test_support::ktx2::Ktx2Builder;
+
+/// Header field offsets.
+const VK: usize = 12;
+const TYPE_SIZE: usize = 16;
+const WIDTH: usize = 20;
+const HEIGHT: usize = 24;
+const DEPTH: usize = 28;
+const FACES: usize = 36;
+const LEVELS: usize = 40;
+const SCHEME: usize = 44;
+
+fn valid_rgba8() -> Vec<u8> {
+    let mut b = Ktx2Builder::uncompressed(37, 4, 8, 8);
+    b.levels = (0..4)
+        .map(|l| vec![7u8; b.image_bytes(l) as usize])
+        .collect();
+    b.build()
+}
+
+fn valid_bc1() -> Vec<u8> {
+    let mut b = Ktx2Builder::block_compressed(131, 8, 8, 8);
+    b.levels = vec![vec![0u8; b.image_bytes(0) as usize]];
+    b.build()
+}
+
+/// A valid 3D array texture: 4x4x2, 2 layers (ktx validate warns: no API
+/// supports them).
+fn three_d_array() -> Vec<u8> {
+    let mut b = Ktx2Builder::uncompressed(37, 4, 4, 4);
+    b.size[2] = 2;
+    b.layers = 2;
+    b.levels = vec![vec![1u8; b.level_bytes(0) as usize]];
+    b.build()
+}
+
+fn with(mut file: Vec<u8>, fields: &[(usize, u32)]) -> Vec<u8> {
+    for &(at, v) in fields {
+        file[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    }
+    file
+}
+
+#[test]
+fn valid_files_have_no_findings() {
+    assert_eq!(ktx2_findings(&valid_rgba8()), vec![]);
+    assert_eq!(ktx2_findings(&valid_bc1()), vec![]);
+    // The corpus's valid files (those not under cts-invalid/).
+    let Some(dir) = ktx2_dir() else { return };
+    for sub in ["cts", "t2d", "wgpu", "bevy", "ktxsw", "bevy-pr18411"] {
+        for entry in std::fs::read_dir(dir.join(sub)).unwrap().flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "ktx2") {
+                let findings = ktx2_findings(&std::fs::read(&path).unwrap());
+                assert!(is_valid(&findings), "{}: {findings:?}", path.display());
+            }
+        }
+    }
+}
+
+#[test]
+fn each_header_rule_raises_its_id() {
+    let rgba8 = valid_rgba8;
+    let bc1 = valid_bc1;
+    // (what, file, the expected ID, its severity)
+    let cases: Vec<(&str, Vec<u8>, u16, Severity)> = vec![
+        (
+            "not KTX2",
+            b"KTX 11 not a ktx2 file".to_vec(),
+            2001,
+            Severity::Fatal,
+        ),
+        ("cut header", rgba8()[..40].to_vec(), 1003, Severity::Fatal),
+        (
+            "prohibited USCALED",
+            with(rgba8(), &[(VK, 39)]),
+            3001,
+            Severity::Error,
+        ),
+        (
+            "prohibited multi-planar",
+            with(rgba8(), &[(VK, 1_000_156_003)]),
+            3001,
+            Severity::Error,
+        ),
+        (
+            "unknown extension format",
+            with(rgba8(), &[(VK, 1_000_999_000)]),
+            3003,
+            Severity::Warning,
+        ),
+        (
+            "BasisLZ with a format",
+            with(rgba8(), &[(SCHEME, 1)]),
+            3004,
+            Severity::Error,
+        ),
+        (
+            "typeSize of a compressed format",
+            with(bc1(), &[(TYPE_SIZE, 4)]),
+            3005,
+            Severity::Error,
+        ),
+        (
+            "typeSize of R16",
+            with(rgba8(), &[(VK, 70)]),
+            3012,
+            Severity::Error,
+        ),
+        (
+            "zero width",
+            with(rgba8(), &[(WIDTH, 0)]),
+            3006,
+            Severity::Error,
+        ),
+        (
+            "compressed without height",
+            with(bc1(), &[(HEIGHT, 0)]),
+            3007,
+            Severity::Error,
+        ),
+        (
+            "cube not square",
+            with(rgba8(), &[(FACES, 6), (WIDTH, 16)]),
+            3008,
+            Severity::Error,
+        ),
+        (
+            "depth without height",
+            with(rgba8(), &[(HEIGHT, 0), (DEPTH, 4)]),
+            3009,
+            Severity::Error,
+        ),
+        (
+            "3D ASTC without depth",
+            with(rgba8(), &[(VK, 1_000_288_000)]),
+            3010,
+            Severity::Error,
+        ),
+        (
+            "depth format with depth",
+            with(rgba8(), &[(VK, 124), (TYPE_SIZE, 2), (DEPTH, 2)]),
+            3011,
+            Severity::Error,
+        ),
+        (
+            "cube with depth",
+            with(rgba8(), &[(FACES, 6), (DEPTH, 8)]),
+            3013,
+            Severity::Error,
+        ),
+        ("3D array", three_d_array(), 3014, Severity::Warning),
+        (
+            "face count 3",
+            with(rgba8(), &[(FACES, 3)]),
+            3015,
+            Severity::Error,
+        ),
+        (
+            "too many levels",
+            with(rgba8(), &[(LEVELS, 5)]),
+            3016,
+            Severity::Error,
+        ),
+        (
+            "compressed without levels",
+            with(bc1(), &[(LEVELS, 0)]),
+            3017,
+            Severity::Error,
+        ),
+        (
+            "vendor scheme",
+            with(rgba8(), &[(SCHEME, 0x10005)]),
+            3018,
+            Severity::Warning,
+        ),
+        (
+            "invalid scheme",
+            with(rgba8(), &[(SCHEME, 9)]),
+            3019,
+            Severity::Error,
+        ),
+    ];
+    for (what, file, id, severity) in cases {
+        let findings = ktx2_findings(&file);
+        assert!(
+            findings
+                .iter()
+                .any(|f| f.id == id && f.severity == severity),
+            "{what}: expected {severity}-{id:04}, got {findings:?}"
+        );
+        if severity == Severity::Warning {
+            // No header rule finds an error in a file that only warns.
+            assert!(
+                !findings
+                    .iter()
+                    .any(|f| (3000..3100).contains(&f.id) && f.severity != Severity::Warning),
+                "{what}: {findings:?}"
+            );
+        } else {
+            assert!(!is_valid(&findings), "{what}: {findings:?}");
+        }
+    }
+    // A core format number that is no format: invalid, not an extension.
+    let findings = ktx2_findings(&with(rgba8(), &[(VK, 184 + 1)]));
+    assert!(
+        findings.iter().any(|f| f.id == 3003 || f.id == 3002),
+        "{findings:?}"
+    );
+}
+
+/// The corpus's cts-invalid files, made by KTX-Software's test suite for
+/// the ID in their names: each raises that ID.
+#[test]
+fn the_conformance_suites_invalid_files_raise_their_ids() {
+    let Some(dir) = ktx2_dir() else { return };
+    let ids = [
+        ("error_BlockCompressedNoHeight_BC7_UNORM_BLOCK.ktx2", 3007),
+        ("error_CubeHeightWidthMismatch_8x16.ktx2", 3008),
+        ("error_InvalidFaceCount_0.ktx2", 3015),
+        ("error_InvalidSupercompression_03.ktx2", 0),
+        ("error_TooManyMipLevels_32x16.ktx2", 3016),
+        ("fatal_NotKTX2.ktx2", 2001),
+        ("fatal_UnexpectedEOF_80.ktx2", 1003),
+    ];
+    for (name, id) in ids {
+        let findings = ktx2_findings(&std::fs::read(dir.join("cts-invalid").join(name)).unwrap());
+        assert!(!is_valid(&findings), "{name}: {findings:?}");
+        if id != 0 {
+            assert!(findings.iter().any(|f| f.id == id), "{name}: {findings:?}");
+        }
+    }
+}
