@@ -238,3 +238,23 @@ fn the_conformance_suites_invalid_files_raise_their_ids() {
         }
     }
 }
+
+/// A vendor's supercompression scheme: ktx validate only warns (it cannot
+/// validate the levels), so the file opens; reading a level is a typed
+/// error naming the scheme, not a refusal of the file.
+#[test]
+fn a_vendor_scheme_file_opens_and_its_levels_are_a_typed_error() {
+    use forgeflow_jobs::texture::file::{ImageSelector, Ktx2File, TextureError};
+    let mut b = Ktx2Builder::uncompressed(37, 4, 8, 8);
+    b.supercompression = 0x10005;
+    b.levels = vec![vec![9u8; 40]];
+    let bytes = b.build();
+    let findings = ktx2_findings(&bytes);
+    assert!(is_valid(&findings), "{findings:?}");
+    assert!(findings.iter().any(|f| f.id == 3018), "{findings:?}");
+    let file = Ktx2File::from_bytes(bytes).expect("a valid file");
+    match file.image(ImageSelector::default()) {
+        Err(TextureError::VendorSupercompression { scheme: 0x10005 }) => {}
+        other => panic!("expected the vendor scheme's typed error, got {other:?}"),
+    }
+}

@@ -44,6 +44,12 @@ pub enum TextureError {
     },
     /// The Basis Universal transcoder refused the file (or failed on it).
     Transcode(String),
+    /// The levels use a vendor's supercompression scheme: the file is valid,
+    /// but nothing here can read them.
+    VendorSupercompression {
+        /// The scheme (0x10000-0x1FFFF).
+        scheme: u32,
+    },
     /// A supercompressed level is corrupt or does not inflate to its stated size.
     Inflate {
         /// The level.
@@ -77,6 +83,10 @@ impl fmt::Display for TextureError {
             TextureError::InvalidPng(e) => write!(f, "invalid PNG: {e}"),
             TextureError::Unsupported(e) => e.fmt(f),
             TextureError::Transcode(why) => write!(f, "Basis Universal transcode: {why}"),
+            TextureError::VendorSupercompression { scheme } => write!(
+                f,
+                "supercompressionScheme {scheme:#x} is a vendor's: its levels cannot be read here"
+            ),
             TextureError::NeedsTranscoder { what } => write!(
                 f,
                 "{what} needs a Basis Universal transcoder, which forgeflow does not include; \
@@ -339,6 +349,12 @@ impl Ktx2File {
             Supercompression::BasisLz => Err(TextureError::NeedsTranscoder {
                 what: "BasisLZ (ETC1S)",
             }),
+            Supercompression::UastcHdr6x6Intermediate => Err(TextureError::NeedsTranscoder {
+                what: "UASTC HDR 6x6 intermediate",
+            }),
+            Supercompression::Vendor(scheme) => {
+                Err(TextureError::VendorSupercompression { scheme })
+            }
         }
     }
 

@@ -290,10 +290,7 @@ pub fn ktx2_findings(b: &[u8]) -> Vec<Finding> {
             Ktx2Error::LevelAlignment { .. } => (4003, Severity::Error),
             _ => (0, Severity::Error),
         };
-        // A scheme ktx validate accepts (4) or warns about (vendor) that
-        // forgeflow cannot read: the file is valid, its levels unreadable here.
-        let readable_elsewhere = matches!(e, Ktx2Error::UnknownSupercompression(s) if s == 4 || (0x10000..=0x1FFFF).contains(&s));
-        if !readable_elsewhere && !out.iter().any(|f| f.id == id && id != 0) {
+        if !out.iter().any(|f| f.id == id && id != 0) {
             out.push(Finding {
                 id,
                 severity,

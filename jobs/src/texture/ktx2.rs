@@ -27,6 +27,12 @@ pub enum Supercompression {
     Zstd,
     /// zlib (deflate), per level.
     Zlib,
+    /// Basis Universal UASTC HDR 6x6 intermediate (scheme 4; needs a
+    /// transcoder).
+    UastcHdr6x6Intermediate,
+    /// A vendor's scheme (0x10000-0x1FFFF): valid, but its levels cannot be
+    /// read here (`ktx validate` warns that it cannot validate them).
+    Vendor(u32),
 }
 
 /// A validated file: its header and where each part lies.
@@ -315,6 +321,8 @@ pub fn validate(b: &[u8]) -> Result<Ktx2Layout, Ktx2Error> {
         1 => Supercompression::BasisLz,
         2 => Supercompression::Zstd,
         3 => Supercompression::Zlib,
+        4 => Supercompression::UastcHdr6x6Intermediate,
+        s @ 0x10000..=0x1FFFF => Supercompression::Vendor(s),
         s => return Err(Ktx2Error::UnknownSupercompression(s)),
     };
 
@@ -419,6 +427,11 @@ pub fn validate(b: &[u8]) -> Result<Ktx2Layout, Ktx2Error> {
             range(sgd_off, sgd_len, len, "supercompression global data")?;
             end_of_meta = sgd_off + sgd_len;
         }
+        // A vendor's scheme may have global data: only its place is checked.
+        Supercompression::Vendor(_) if sgd_len != 0 => {
+            range(sgd_off, sgd_len, len, "supercompression global data")?;
+            end_of_meta = end_of_meta.max(sgd_off + sgd_len);
+        }
         _ if sgd_len != 0 => {
             return Err(Ktx2Error::GlobalData(format!(
                 "{sgd_len} bytes of global data with a scheme that has none"
@@ -472,7 +485,11 @@ pub fn validate(b: &[u8]) -> Result<Ktx2Layout, Ktx2Error> {
         if supercompression == Supercompression::None && inflated != length {
             return Err(Ktx2Error::LevelRange { level, reason: format!("uncompressedByteLength {inflated} differs from byteLength {length} without supercompression") });
         }
-        if let (Some(f), true) = (fmt, supercompression != Supercompression::BasisLz) {
+        let sized = !matches!(
+            supercompression,
+            Supercompression::BasisLz | Supercompression::Vendor(_)
+        );
+        if let (Some(f), true) = (fmt, sized) {
             let dim = |v: u32, bdim: u32| super::level_extent(v, level).div_ceil(bdim) as u64;
             let expected = dim(width, f.block[0])
                 .checked_mul(dim(height, f.block[1]))
