@@ -4,13 +4,15 @@
 //! compared file by file.
 //!
 //! [`ktx2_findings`] runs the header rules (IDs 1003, 2001 and 3001-3019)
+//! and the basic data format descriptor rules (6001, 6008-6018, 6021, 6024)
 //! each on its own, so that one file can show several, then the structural
 //! validation of [`ktx2::validate`] for the rest (the
 //! level index, DFD placement, key/value data, global data), reporting its
 //! first failure under the validator's ID where one corresponds (0 where
 //! forgeflow's check has no single counterpart). Not yet checked as the
-//! validator does: every DFD field against the format (60xx), each known
-//! key's value rules (70xx) and the glTF KHR_texture_basisu rules (31xx).
+//! validator does: the DFD's samples against the format (6019, 6025-6029,
+//! 61xx, 62xx), each known key's value rules (70xx) and the glTF
+//! KHR_texture_basisu rules (31xx, 63xx).
 
 use std::fmt;
 
@@ -98,6 +100,171 @@ pub fn type_size(vk: u32) -> Option<u32> {
         110..=121 => 8,
         _ => f.bytes,
     })
+}
+
+/// For a format with an sRGB variant, whether it is the sRGB one.
+fn srgb_variant(vk: u32) -> Option<bool> {
+    Some(match vk {
+        9 | 16 | 23 | 30 | 37 | 44 | 51 | 131 | 133 | 135 | 137 | 145 | 147 | 149 | 151 => false,
+        15 | 22 | 29 | 36 | 43 | 50 | 57 | 132 | 134 | 136 | 138 | 146 | 148 | 150 | 152 => true,
+        157..=184 => vk.is_multiple_of(2),
+        1_000_054_000..=1_000_054_003 => false,
+        1_000_054_004..=1_000_054_007 => true,
+        1_000_288_000..=1_000_288_029 => match (vk - 1_000_288_000) % 3 {
+            0 => false,
+            1 => true,
+            _ => return None, // SFLOAT: no sRGB variant
+        },
+        _ => return None,
+    })
+}
+
+/// The colour model the DFD of a block-compressed format must have
+/// (KHR_DF_MODEL_*), or 2 (YUVSDA) for the 4:2:2 formats.
+fn block_model(vk: u32) -> Option<u8> {
+    Some(match vk {
+        131..=134 => 128,
+        135 | 136 => 129,
+        137 | 138 => 130,
+        139 | 140 => 131,
+        141 | 142 => 132,
+        143 | 144 => 133,
+        145 | 146 => 134,
+        147..=156 => 161, // ETC2 (EAC included)
+        157..=184 | 1_000_066_000..=1_000_066_013 | 1_000_288_000..=1_000_288_029 => 162,
+        1_000_054_000 | 1_000_054_001 | 1_000_054_004 | 1_000_054_005 => 164, // PVRTC
+        1_000_054_002 | 1_000_054_003 | 1_000_054_006 | 1_000_054_007 => 165, // PVRTC2
+        1_000_156_000 | 1_000_156_001 | 1_000_156_010 | 1_000_156_011 | 1_000_156_020
+        | 1_000_156_021 | 1_000_156_027 | 1_000_156_028 => 2,
+        _ => return None,
+    })
+}
+
+/// The basic data format descriptor block's rules.
+fn dfd_findings(b: &[u8], vk: u32, scheme: u32, name: &str, out: &mut Vec<Finding>) {
+    let mut say = |id: u16, message: String| {
+        out.push(Finding {
+            id,
+            severity: Severity::Error,
+            message,
+        })
+    };
+    let (dfd_off, dfd_len) = (u32_at(b, 48) as usize, u32_at(b, 52) as usize);
+    // Placement is the structural validation's (3020, 3021); here the
+    // descriptor's contents, when it lies in the file.
+    if dfd_len < 4 || dfd_off.checked_add(dfd_len).is_none_or(|end| end > b.len()) {
+        return;
+    }
+    let total = u32_at(b, dfd_off) as usize;
+    if total != dfd_len {
+        say(
+            6001,
+            format!("dfdTotalSize is {total} but dfdByteLength is {dfd_len} and they must match"),
+        );
+    }
+    let block = &b[dfd_off + 4..dfd_off + dfd_len];
+    if block.len() < 8 {
+        say(
+            6008,
+            "No basic data format descriptor block is found in the DFD".into(),
+        );
+        return;
+    }
+    let word = u32_at(block, 0);
+    let (vendor, descriptor_type) = (word & 0x1FFFF, word >> 17);
+    let version = u16::from_le_bytes([block[4], block[5]]);
+    let size = usize::from(u16::from_le_bytes([block[6], block[7]]));
+    if vendor != 0 || descriptor_type != 0 {
+        say(
+            6008,
+            format!("The first DFD block has vendorId {vendor} and descriptorType {descriptor_type}: no basic data format descriptor block"),
+        );
+        return;
+    }
+    if size < 24 {
+        say(
+            6010,
+            format!("descriptorBlockSize is {size} which is smaller than the minimum size of a basic DFD block (24 bytes)"),
+        );
+        return;
+    }
+    if (size - 24) % 16 != 0 {
+        say(
+            6009,
+            format!("descriptorBlockSize is {size} which does not fit (descriptorBlockSize - 24) % 16 == 0"),
+        );
+    }
+    if block.len() < 24 {
+        return;
+    }
+    if version != 2 {
+        say(
+            6011,
+            format!("versionNumber in the basic DFD block is {version} but it must be KHR_DF_VERSIONNUMBER_1_3 (2)"),
+        );
+    }
+    let (model, transfer) = (block[8], block[10]);
+    let planes = &block[16..24];
+    if transfer > 18 {
+        say(
+            6012,
+            format!("transferFunction is {transfer} but values must be between 0 and 18"),
+        );
+    }
+    match srgb_variant(vk) {
+        Some(true) if transfer != 2 => say(
+            6013,
+            format!(
+                "transferFunction is {transfer} but for {name} it must be KHR_DF_TRANSFER_SRGB"
+            ),
+        ),
+        Some(false) if transfer == 2 => say(
+            6014,
+            format!("transferFunction is KHR_DF_TRANSFER_SRGB but for {name} it must not be"),
+        ),
+        _ => {}
+    }
+    let info = format::info(vk);
+    if scheme == 1 {
+        // ETC1S, or XUASTC LDR (169), which Basis Universal 2 also stores
+        // with BasisLZ.
+        if model != 163 && model != 169 {
+            say(
+                6018,
+                format!("colorModel is {model} but for BasisLZ supercompression it must be KHR_DF_MODEL_ETC1S (163)"),
+            );
+        }
+    } else if let Some(want) = block_model(vk) {
+        if model != want {
+            let id = if want == 2 { 6017 } else { 6016 };
+            say(
+                id,
+                format!("colorModel is {model} but for {name} it must be {want}"),
+            );
+        }
+    } else if info.is_some() && model != 1 {
+        say(
+            6015,
+            format!("colorModel is {model} but for {name} it must be KHR_DF_MODEL_RGBSDA (1)"),
+        );
+    }
+    if planes[1..].iter().any(|&p| p != 0) {
+        say(
+            6024,
+            format!("bytesPlanes are {planes:?} but bytesPlane1-7 must be 0: multiplane formats are not supported"),
+        );
+    }
+    if let Some(f) = info.filter(|_| scheme == 0) {
+        if u32::from(planes[0]) != f.bytes {
+            say(
+                6021,
+                format!(
+                    "bytesPlane0 is {} but for {name} it must be {}",
+                    planes[0], f.bytes
+                ),
+            );
+        }
+    }
 }
 
 fn u32_at(b: &[u8], at: usize) -> u32 {
@@ -274,6 +441,8 @@ pub fn ktx2_findings(b: &[u8]) -> Vec<Finding> {
         ),
         s => say(3019, Severity::Error, format!("Invalid supercompressionScheme: {s}")),
     }
+
+    dfd_findings(b, vk, scheme, &name, &mut out);
 
     // The rest: forgeflow's structural validation, its first failure, unless
     // a header rule above already reported the same thing.
