@@ -5,42 +5,17 @@
 //! hold on any adapter.
 
 use forgeflow::gpu::Gpu;
-use forgeflow::graph::{Scheduler, SchedulerConfig};
 use forgeflow::jobs::texture::decode::decode;
 use forgeflow::jobs::texture::source::TextureFile;
 use forgeflow::runtime::{Runtime, RuntimeConfig, RuntimeError, TextureStatus};
-use forgeflow::staging::{StagingConfig, StagingRing};
-use forgeflow::texture::{load_texture_blocking, LoadedTexture, TextureUploadError, UploadOptions};
+use forgeflow::texture::{LoadedTexture, TextureUploadError};
 use forgeflow_test_support::gpu::{self, VerifyRead as _};
 use forgeflow_test_support::ktx2::Ktx2Builder;
 use forgeflow_test_support::SplitMix64;
 
 fn load(gpu: &Gpu, bytes: Vec<u8>) -> Result<LoadedTexture, TextureUploadError> {
     let file = TextureFile::from_bytes(bytes).expect("a valid file");
-    let mut ring = StagingRing::new(
-        &gpu.device,
-        StagingConfig {
-            buffer_size: 8 << 20,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let mut sched = Scheduler::new(SchedulerConfig {
-        auto_signal_fences: true,
-        ..Default::default()
-    })
-    .unwrap();
-    load_texture_blocking(
-        &gpu.device,
-        &gpu.queue,
-        &file,
-        &mut ring,
-        &mut sched,
-        UploadOptions {
-            force_fallback: false,
-            usage: wgpu::TextureUsages::COPY_SRC,
-        },
-    )
+    gpu::load_texture(gpu, &file, false)
 }
 
 fn random(n: u64, seed: u64) -> Vec<u8> {

@@ -12,7 +12,7 @@ use forgeflow::jobs::texture::decode::decode;
 use forgeflow::jobs::texture::file::ImageSelector;
 use forgeflow::jobs::texture::source::{TextureFile, TextureSource};
 use forgeflow::staging::{StagingConfig, StagingRing};
-use forgeflow::texture::{load_texture_blocking, TextureUpload, UploadOptions};
+use forgeflow::texture::{TextureUpload, UploadOptions};
 use forgeflow_test_support::gpu;
 
 /// Loads `file` through a staging frame and a graph frame, submits, waits.
@@ -26,30 +26,7 @@ fn try_load(
     file: &TextureFile,
     force_fallback: bool,
 ) -> Result<forgeflow::texture::LoadedTexture, forgeflow::texture::TextureUploadError> {
-    let mut ring = StagingRing::new(
-        &gpu.device,
-        StagingConfig {
-            buffer_size: 16 << 20,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let mut sched = Scheduler::new(SchedulerConfig {
-        auto_signal_fences: true,
-        ..Default::default()
-    })
-    .unwrap();
-    load_texture_blocking(
-        &gpu.device,
-        &gpu.queue,
-        file,
-        &mut ring,
-        &mut sched,
-        UploadOptions {
-            force_fallback,
-            usage: wgpu::TextureUsages::COPY_SRC,
-        },
-    )
+    gpu::load_texture(gpu, file, force_fallback)
 }
 
 #[test]

@@ -244,3 +244,37 @@ fn map_blocking(gpu: &Gpu, buffer: &wgpu::Buffer) -> Result<wgpu::BufferView, Ve
         .get_mapped_range(..)
         .map_err(|e| map_err(e.to_string()))
 }
+
+/// Loads `file` onto the test's GPU through forgeflow's blocking path (a
+/// staging ring of 16 MiB and a scheduler of its own, `COPY_SRC` so that it
+/// can be read back), the texture decoded on the CPU when `force_fallback`.
+pub fn load_texture(
+    gpu: &Gpu,
+    file: &(impl forgeflow::jobs::texture::source::TextureSource + ?Sized),
+    force_fallback: bool,
+) -> Result<forgeflow::texture::LoadedTexture, forgeflow::texture::TextureUploadError> {
+    use forgeflow::graph::{Scheduler, SchedulerConfig};
+    use forgeflow::staging::{StagingConfig, StagingRing};
+    let mut ring = StagingRing::new(
+        &gpu.device,
+        StagingConfig {
+            buffer_size: 16 << 20,
+            ..Default::default()
+        },
+    )?;
+    let mut sched = Scheduler::new(SchedulerConfig {
+        auto_signal_fences: true,
+        ..Default::default()
+    })?;
+    forgeflow::texture::load_texture_blocking(
+        &gpu.device,
+        &gpu.queue,
+        file,
+        &mut ring,
+        &mut sched,
+        forgeflow::texture::UploadOptions {
+            force_fallback,
+            usage: wgpu::TextureUsages::COPY_SRC,
+        },
+    )
+}

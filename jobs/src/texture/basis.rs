@@ -178,7 +178,10 @@ impl BasisFile {
             match astc_block {
                 Some(b) => {
                     let (w, h) = b.dims();
-                    let index = ASTC_BLOCKS.iter().position(|&d| d == (w, h)).unwrap_or(0) as u32;
+                    let index = format::ASTC_BLOCKS
+                        .iter()
+                        .position(|&d| d == (w, h))
+                        .unwrap_or(0) as u32;
                     pick(b.passthrough_target(), 157 + 2 * index, 158 + 2 * index)
                 }
                 None => pick(TargetFormat::Astc4x4Rgba, 157, 158),
@@ -223,24 +226,6 @@ impl BasisFile {
         })
     }
 }
-
-/// ASTC block sizes in `VkFormat` order (157 + 2 x index).
-const ASTC_BLOCKS: [(u32, u32); 14] = [
-    (4, 4),
-    (5, 4),
-    (5, 5),
-    (6, 5),
-    (6, 6),
-    (8, 5),
-    (8, 6),
-    (8, 8),
-    (10, 5),
-    (10, 6),
-    (10, 8),
-    (10, 10),
-    (12, 10),
-    (12, 12),
-];
 
 /// What the transcoder would allocate, checked before it sees the file: it
 /// inflates a zstd level into a buffer of the size the level index states

@@ -43,25 +43,29 @@ const fn bc(name: &'static str, w: u32, h: u32, bytes: u32) -> FormatInfo {
     }
 }
 
+/// The 2D ASTC block sizes in `VkFormat` order: `ASTC_4x4_UNORM` is 157,
+/// each size a UNORM and an SRGB format (157 + 2 x index), and the SFLOAT
+/// formats follow the same order from 1000066000.
+pub const ASTC_BLOCKS: [(u32, u32); 14] = [
+    (4, 4),
+    (5, 4),
+    (5, 5),
+    (6, 5),
+    (6, 6),
+    (8, 5),
+    (8, 6),
+    (8, 8),
+    (10, 5),
+    (10, 6),
+    (10, 8),
+    (10, 10),
+    (12, 10),
+    (12, 12),
+];
+
 /// The block of `vk_format`, or `None` for formats this table does not know
 /// (`VK_FORMAT_UNDEFINED` = 0 among them, used by Basis Universal files).
 pub fn info(vk_format: u32) -> Option<FormatInfo> {
-    const ASTC: [(u32, u32); 14] = [
-        (4, 4),
-        (5, 4),
-        (5, 5),
-        (6, 5),
-        (6, 6),
-        (8, 5),
-        (8, 6),
-        (8, 8),
-        (10, 5),
-        (10, 6),
-        (10, 8),
-        (10, 10),
-        (12, 10),
-        (12, 12),
-    ];
     Some(match vk_format {
         1 => px("R4G4_UNORM_PACK8", 1),
         2 => px("R4G4B4A4_UNORM_PACK16", 2),
@@ -110,11 +114,11 @@ pub fn info(vk_format: u32) -> Option<FormatInfo> {
         153 | 154 => bc("EAC_R11", 4, 4, 8),
         155 | 156 => bc("EAC_R11G11", 4, 4, 16),
         157..=184 => {
-            let (w, h) = ASTC[((vk_format - 157) / 2) as usize];
+            let (w, h) = ASTC_BLOCKS[((vk_format - 157) / 2) as usize];
             bc("ASTC", w, h, 16)
         }
         1_000_066_000..=1_000_066_013 => {
-            let (w, h) = ASTC[(vk_format - 1_000_066_000) as usize];
+            let (w, h) = ASTC_BLOCKS[(vk_format - 1_000_066_000) as usize];
             bc("ASTC_SFLOAT", w, h, 16)
         }
         // VK_EXT_texture_compression_astc_3d: each size as UNORM, SRGB, SFLOAT.
