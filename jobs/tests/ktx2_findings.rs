@@ -17,17 +17,31 @@ const FACES: usize = 36;
 const LEVELS: usize = 40;
 const SCHEME: usize = 44;
 
-fn valid_rgba8() -> Vec<u8> {
+/// A key/value entry: key (without its NUL) and value.
+type Entry = (Vec<u8>, Vec<u8>);
+
+/// A writer's name, as writers are asked to give it (7125 otherwise).
+fn writer() -> Entry {
+    (b"KTXwriter".to_vec(), b"forgeflow tests\0".to_vec())
+}
+
+fn rgba8_with(key_values: Vec<Entry>) -> Vec<u8> {
     let mut b = Ktx2Builder::uncompressed(37, 4, 8, 8);
     b.levels = (0..4)
         .map(|l| vec![7u8; b.image_bytes(l) as usize])
         .collect();
+    b.key_values = key_values;
     b.build()
+}
+
+fn valid_rgba8() -> Vec<u8> {
+    rgba8_with(vec![writer()])
 }
 
 fn valid_bc1() -> Vec<u8> {
     let mut b = Ktx2Builder::block_compressed(131, 8, 8, 8);
     b.levels = vec![vec![0u8; b.image_bytes(0) as usize]];
+    b.key_values = vec![writer()];
     b.build()
 }
 
@@ -69,10 +83,14 @@ fn valid_files_have_no_findings() {
                 // One file of an unmerged bevy PR labels ASTC SFLOAT blocks
                 // with colour model 167 where the format's DFD has ASTC
                 // (162): the validator derives the expected DFD from the
-                // format, and flags it.
+                // format, and flags it (its custom key only warns).
                 if path.ends_with("bevy-pr18411/ktx2-astc-4x4-hdr.ktx2") {
                     assert!(
-                        findings.iter().map(|f| f.id).eq([6016]),
+                        findings
+                            .iter()
+                            .filter(|f| f.severity != Severity::Warning)
+                            .map(|f| f.id)
+                            .eq([6016]),
                         "{}: {findings:?}",
                         path.display()
                     );
@@ -333,5 +351,177 @@ fn a_vendor_scheme_file_opens_and_its_levels_are_a_typed_error() {
     match file.image(ImageSelector::default()) {
         Err(TextureError::VendorSupercompression { scheme: 0x10005 }) => {}
         other => panic!("expected the vendor scheme's typed error, got {other:?}"),
+    }
+}
+
+/// The key/value data's rules, one bad entry each (entries are given with
+/// the writer's name unless the case is about it).
+#[test]
+fn each_key_value_rule_raises_its_id() {
+    let kv = |k: &str, v: &[u8]| (k.as_bytes().to_vec(), v.to_vec());
+    let w = writer;
+    // (what, entries, expected ID, severity)
+    let cases: Vec<(&str, Vec<Entry>, u16, Severity)> = vec![
+        ("no writer", vec![], 7125, Severity::Warning),
+        (
+            "a custom key",
+            vec![w(), kv("myTool", b"x\0")],
+            7010,
+            Severity::Warning,
+        ),
+        (
+            "an unknown KTX key",
+            vec![kv("KTXfoo", b"x\0"), w()],
+            7009,
+            Severity::Error,
+        ),
+        (
+            "out of order",
+            vec![w(), kv("KTXorientation", b"rd\0")],
+            7012,
+            Severity::Error,
+        ),
+        ("duplicate", vec![w(), w()], 7013, Severity::Error),
+        (
+            "BOM",
+            vec![w(), kv("\u{feff}x", b"\0")],
+            7006,
+            Severity::Error,
+        ),
+        (
+            "orientation without NUL",
+            vec![kv("KTXorientation", b"rd"), w()],
+            7107,
+            Severity::Error,
+        ),
+        (
+            "orientation of 3 for 2D",
+            vec![kv("KTXorientation", b"rdi\0"), w()],
+            7108,
+            Severity::Error,
+        ),
+        (
+            "orientation letter",
+            vec![kv("KTXorientation", b"xd\0"), w()],
+            7109,
+            Severity::Error,
+        ),
+        (
+            "swizzle size",
+            vec![kv("KTXswizzle", b"rgb\0"), w()],
+            7118,
+            Severity::Error,
+        ),
+        (
+            "swizzle letter",
+            vec![kv("KTXswizzle", b"rgbz\0"), w()],
+            7119,
+            Severity::Error,
+        ),
+        (
+            "writer without NUL",
+            vec![kv("KTXwriter", b"me")],
+            7122,
+            Severity::Error,
+        ),
+        (
+            "writer not UTF-8",
+            vec![kv("KTXwriter", b"\xff\0")],
+            7123,
+            Severity::Error,
+        ),
+        (
+            "ScParams without writer",
+            vec![kv("KTXwriterScParams", b"-q\0")],
+            7124,
+            Severity::Error,
+        ),
+        (
+            "glFormat size",
+            vec![kv("KTXglFormat", b"1234"), w()],
+            7110,
+            Severity::Error,
+        ),
+        (
+            "glFormat with a vkFormat",
+            vec![kv("KTXglFormat", &[0; 12]), w()],
+            7111,
+            Severity::Error,
+        ),
+        (
+            "dxgiFormat size",
+            vec![kv("KTXdxgiFormat__", b"12"), w()],
+            7113,
+            Severity::Error,
+        ),
+        (
+            "metal size",
+            vec![kv("KTXmetalPixelFormat", b"12"), w()],
+            7115,
+            Severity::Error,
+        ),
+        (
+            "cubemapIncomplete size",
+            vec![kv("KTXcubemapIncomplete", b"12"), w()],
+            7106,
+            Severity::Error,
+        ),
+        (
+            "cubemapIncomplete MSB",
+            vec![kv("KTXcubemapIncomplete", &[0x81]), w()],
+            7101,
+            Severity::Error,
+        ),
+        (
+            "cubemapIncomplete all",
+            vec![kv("KTXcubemapIncomplete", &[0x3F]), w()],
+            7102,
+            Severity::Warning,
+        ),
+        (
+            "cubemapIncomplete none",
+            vec![kv("KTXcubemapIncomplete", &[0]), w()],
+            7103,
+            Severity::Error,
+        ),
+        (
+            "cubemapIncomplete layers",
+            vec![kv("KTXcubemapIncomplete", &[0b111]), w()],
+            7104,
+            Severity::Error,
+        ),
+        (
+            "animData size",
+            vec![kv("KTXanimData", b"1"), w()],
+            7128,
+            Severity::Error,
+        ),
+        (
+            "animData not an array",
+            vec![kv("KTXanimData", &[0; 12]), w()],
+            7129,
+            Severity::Error,
+        ),
+        (
+            "astc mode value",
+            vec![kv("KTXastcDecodeMode", b"srgb\0"), w()],
+            7132,
+            Severity::Error,
+        ),
+        (
+            "astc mode on RGBA8",
+            vec![kv("KTXastcDecodeMode", b"unorm8\0"), w()],
+            7134,
+            Severity::Warning,
+        ),
+    ];
+    for (what, entries, id, severity) in cases {
+        let findings = ktx2_findings(&rgba8_with(entries));
+        assert!(
+            findings
+                .iter()
+                .any(|f| f.id == id && f.severity == severity),
+            "{what}: expected {severity}-{id:04}, got {findings:?}"
+        );
     }
 }

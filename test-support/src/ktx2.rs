@@ -25,6 +25,9 @@ pub struct Ktx2Builder {
     pub supercompression: u32,
     /// Level 0 first: each level's bytes as stored.
     pub levels: Vec<Vec<u8>>,
+    /// Key/value entries, written in this order (a key is written as given,
+    /// then its NUL; the value as given), each padded to 4 bytes.
+    pub key_values: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 impl Ktx2Builder {
@@ -42,6 +45,7 @@ impl Ktx2Builder {
             faces: 1,
             supercompression: 0,
             levels: Vec::new(),
+            key_values: Vec::new(),
         }
     }
 
@@ -57,6 +61,7 @@ impl Ktx2Builder {
             faces: 1,
             supercompression: 0,
             levels: Vec::new(),
+            key_values: Vec::new(),
         }
     }
 
@@ -80,6 +85,22 @@ impl Ktx2Builder {
         let levels = self.levels.len().max(1) as u32;
         let dfd = self.dfd();
         let dfd_off = 80 + 24 * levels;
+        let mut kvd = Vec::new();
+        for (key, value) in &self.key_values {
+            let length = (key.len() + 1 + value.len()) as u32;
+            kvd.extend(length.to_le_bytes());
+            kvd.extend(key);
+            kvd.push(0);
+            kvd.extend(value);
+            while kvd.len() % 4 != 0 {
+                kvd.push(0);
+            }
+        }
+        let kvd_off = if kvd.is_empty() {
+            0
+        } else {
+            dfd_off + dfd.len() as u32
+        };
         let mut f = vec![
             0xAB, b'K', b'T', b'X', b' ', b'2', b'0', 0xBB, b'\r', b'\n', 0x1A, b'\n',
         ];
@@ -99,13 +120,14 @@ impl Ktx2Builder {
         ] {
             f.extend(v.to_le_bytes());
         }
-        for v in [dfd_off, dfd.len() as u32, 0, 0] {
+        for v in [dfd_off, dfd.len() as u32, kvd_off, kvd.len() as u32] {
             f.extend(v.to_le_bytes());
         }
         f.extend([0u8; 16]); // no supercompression global data
         let index_at = f.len();
         f.extend(vec![0u8; 24 * levels as usize]);
         f.extend(&dfd);
+        f.extend(&kvd);
         // Levels, smallest first, each aligned as the specification asks.
         let align = if self.supercompression == 0 {
             lcm(u64::from(self.block_bytes), 4)

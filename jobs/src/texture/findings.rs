@@ -4,15 +4,16 @@
 //! compared file by file.
 //!
 //! [`ktx2_findings`] runs the header rules (IDs 1003, 2001 and 3001-3019)
-//! and the basic data format descriptor rules (6001, 6008-6018, 6021, 6024)
+//! the basic data format descriptor rules (6001, 6008-6018, 6021, 6024) and
+//! the key/value data rules (7002-7013, 7101-7135)
 //! each on its own, so that one file can show several, then the structural
 //! validation of [`ktx2::validate`] for the rest (the
 //! level index, DFD placement, key/value data, global data), reporting its
 //! first failure under the validator's ID where one corresponds (0 where
 //! forgeflow's check has no single counterpart). Not yet checked as the
 //! validator does: the DFD's samples against the format (6019, 6025-6029,
-//! 61xx, 62xx), each known key's value rules (70xx) and the glTF
-//! KHR_texture_basisu rules (31xx, 63xx).
+//! 61xx, 62xx), the supercompression global data (81xx, 82xx) and the glTF
+//! KHR_texture_basisu rules (31xx, 63xx, 72xx).
 
 use std::fmt;
 
@@ -267,6 +268,432 @@ fn dfd_findings(b: &[u8], vk: u32, scheme: u32, name: &str, out: &mut Vec<Findin
     }
 }
 
+/// The keys the specification defines.
+const KNOWN_KEYS: [&[u8]; 10] = [
+    b"KTXcubemapIncomplete",
+    b"KTXorientation",
+    b"KTXglFormat",
+    b"KTXdxgiFormat__",
+    b"KTXmetalPixelFormat",
+    b"KTXswizzle",
+    b"KTXwriter",
+    b"KTXwriterScParams",
+    b"KTXastcDecodeMode",
+    b"KTXanimData",
+];
+
+/// The key/value data's rules: how entries are framed, ordered and padded,
+/// then each known key's value.
+fn kvd_findings(
+    b: &[u8],
+    vk: u32,
+    [height, depth, layers, faces]: [u32; 4],
+    out: &mut Vec<Finding>,
+) {
+    let (kvd_off, kvd_len) = (u32_at(b, 56) as usize, u32_at(b, 60) as usize);
+    if kvd_len == 0 || kvd_off.checked_add(kvd_len).is_none_or(|end| end > b.len()) {
+        if kvd_len == 0 {
+            add(
+                out,
+                7125,
+                Severity::Warning,
+                "KTXwriter metadata is missing. Writers are strongly urged to identify themselves via this".into(),
+            );
+        }
+        return;
+    }
+    let data = &b[kvd_off..kvd_off + kvd_len];
+    let mut entries: Vec<(&[u8], &[u8])> = Vec::new();
+    let mut at = 0;
+    while at < data.len() {
+        let left = data.len() - at;
+        if left < 6 {
+            add(
+                out,
+                7002,
+                Severity::Error,
+                format!(
+                    "Key/Value Data has {left} byte(s) unprocessed but an entry needs at least 6"
+                ),
+            );
+            break;
+        }
+        let length = u32_at(data, at) as usize;
+        at += 4;
+        if length > data.len() - at {
+            add(
+                out,
+                7003,
+                Severity::Error,
+                format!(
+                    "keyAndValueByteLength is {length} but only {} byte(s) are left",
+                    data.len() - at
+                ),
+            );
+            break;
+        }
+        if length < 2 {
+            add(
+                out,
+                7004,
+                Severity::Error,
+                format!("keyAndValueByteLength is {length} but it must be at least 2"),
+            );
+        }
+        let entry = &data[at..at + length];
+        at += length;
+        // Padding to 4 bytes, zeros.
+        let padded = at.next_multiple_of(4).min(data.len());
+        if data[at..padded].iter().any(|&p| p != 0) {
+            add(
+                out,
+                7011,
+                Severity::Error,
+                "A padding byte value is not 0".into(),
+            );
+        }
+        at = padded;
+        let Some(nul) = entry.iter().position(|&c| c == 0) else {
+            add(
+                out,
+                7005,
+                Severity::Error,
+                format!(
+                    "The key-value entry \"{}\" is missing the NULL terminator",
+                    String::from_utf8_lossy(entry)
+                ),
+            );
+            continue;
+        };
+        let (key, value) = (&entry[..nul], &entry[nul + 1..]);
+        let shown = String::from_utf8_lossy(key).into_owned();
+        if key.is_empty() {
+            add(
+                out,
+                7013,
+                Severity::Error,
+                "Key length is 0 byte in a key-value entry".into(),
+            );
+            continue;
+        }
+        if key.starts_with(&[0xEF, 0xBB, 0xBF]) {
+            add(
+                out,
+                7006,
+                Severity::Error,
+                format!("The beginning of the key \"{shown}\" has a forbidden BOM"),
+            );
+        }
+        if let Err(e) = std::str::from_utf8(key) {
+            add(
+                out,
+                7007,
+                Severity::Error,
+                format!(
+                    "Key is \"{shown}\", which contains an invalid UTF-8 character at index {}",
+                    e.valid_up_to()
+                ),
+            );
+        }
+        if entries.iter().any(|(k, _)| *k == key) {
+            add(
+                out,
+                7013,
+                Severity::Error,
+                format!("Duplicate key-value entry with key \"{shown}\""),
+            );
+        }
+        if !KNOWN_KEYS.contains(&key) {
+            if key.starts_with(b"KTX") || key.starts_with(b"ktx") {
+                add(
+                out,
+                    7009,
+                    Severity::Error,
+                    format!("The key is \"{shown}\" but keys with a \"KTX\" or \"ktx\" prefix are reserved"),
+                );
+            } else {
+                add(
+                    out,
+                    7010,
+                    Severity::Warning,
+                    format!("Custom key \"{shown}\" found in Key/Value Data"),
+                );
+            }
+        }
+        entries.push((key, value));
+    }
+    if entries.windows(2).any(|w| w[0].0 > w[1].0) {
+        add(
+            out,
+            7012,
+            Severity::Error,
+            "Key-value entries are not sorted but they must be sorted by key".into(),
+        );
+    }
+    let value = |key: &[u8]| entries.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+    // A string value: NUL-terminated (id_nul), valid UTF-8 (id_utf8).
+    let string =
+        |out: &mut Vec<Finding>, key: &[u8], id_nul: u16, id_utf8: Option<u16>| -> Option<String> {
+            let v = value(key)?;
+            let Some((&0, text)) = v.split_last() else {
+                add(
+                    out,
+                    id_nul,
+                    Severity::Error,
+                    format!(
+                        "The last byte of the {} value must be a NULL terminator",
+                        String::from_utf8_lossy(key)
+                    ),
+                );
+                return None;
+            };
+            match (std::str::from_utf8(text), id_utf8) {
+                (Ok(t), _) => Some(t.to_owned()),
+                (Err(e), Some(id)) => {
+                    add(
+                        out,
+                        id,
+                        Severity::Error,
+                        format!(
+                            "The value contains an invalid UTF8 character at index: {}",
+                            e.valid_up_to()
+                        ),
+                    );
+                    None
+                }
+                (Err(_), None) => None,
+            }
+        };
+    // KTXorientation: one letter per dimension.
+    if let Some(o) = string(out, b"KTXorientation", 7107, None) {
+        let dims = if height == 0 {
+            1
+        } else if depth == 0 {
+            2
+        } else {
+            3
+        };
+        if o.len() != dims {
+            add(
+                out,
+                7108,
+                Severity::Error,
+                format!(
+                    "The value has {} dimension(s) but the texture type has {dims}",
+                    o.len()
+                ),
+            );
+        }
+        for (i, (c, [a, z])) in o
+            .chars()
+            .zip([['r', 'l'], ['d', 'u'], ['o', 'i']])
+            .enumerate()
+        {
+            if c != a && c != z {
+                add(
+                    out,
+                    7109,
+                    Severity::Error,
+                    format!("Dimension {i} is \"{c}\" but it must be either \"{a}\" or \"{z}\""),
+                );
+            }
+        }
+    }
+    // KTXswizzle: four of rgba01.
+    if let Some(v) = value(b"KTXswizzle") {
+        if v.len() != 5 {
+            add(
+                out,
+                7118,
+                Severity::Error,
+                format!(
+                    "The size of KTXswizzle value is {} byte(s) but it must be 5 bytes",
+                    v.len()
+                ),
+            );
+        } else if v[4] != 0 {
+            add(
+                out,
+                7117,
+                Severity::Error,
+                "The last byte of the KTXswizzle value must be a NULL terminator".into(),
+            );
+        } else {
+            for (i, c) in v[..4].iter().enumerate() {
+                if !b"rgba01".contains(c) {
+                    add(
+                        out,
+                        7119,
+                        Severity::Error,
+                        format!(
+                            "The character at index {i} is \"{}\" but it must be one of \"rgba01\"",
+                            *c as char
+                        ),
+                    );
+                }
+            }
+            if (124..=130).contains(&vk) {
+                add(
+                    out,
+                    7121,
+                    Severity::Warning,
+                    format!("KTXswizzle is present but for VkFormat {vk} it has no effect"),
+                );
+            }
+        }
+    }
+    // KTXwriter and KTXwriterScParams.
+    let writer = value(b"KTXwriter").is_some();
+    string(out, b"KTXwriter", 7122, Some(7123));
+    if value(b"KTXwriterScParams").is_some() {
+        string(out, b"KTXwriterScParams", 7126, Some(7127));
+        if !writer {
+            add(out, 7124, Severity::Error, "KTXwriter metadata is missing. When KTXwriterScParams is present KTXwriter must also be present".into());
+        }
+    } else if !writer {
+        add(out, 7125, Severity::Warning, "KTXwriter metadata is missing. Writers are strongly urged to identify themselves via this".into());
+    }
+    // Format keys: a size, and vkFormat 0.
+    for (key, size, id_size, id_vk) in [
+        (&b"KTXglFormat"[..], 12, 7110, 7111),
+        (b"KTXdxgiFormat__", 4, 7113, 7114),
+        (b"KTXmetalPixelFormat", 4, 7115, 7116),
+    ] {
+        if let Some(v) = value(key) {
+            let name = String::from_utf8_lossy(key);
+            if v.len() != size {
+                add(
+                    out,
+                    id_size,
+                    Severity::Error,
+                    format!(
+                        "The size of {name} value is {} byte(s) but it must be {size} bytes",
+                        v.len()
+                    ),
+                );
+            }
+            if vk != 0 {
+                add(
+                    out,
+                    id_vk,
+                    Severity::Error,
+                    format!(
+                        "vkFormat is {vk} but it must be VK_FORMAT_UNDEFINED if {name} is present"
+                    ),
+                );
+            }
+        }
+    }
+    // KTXcubemapIncomplete: which faces the layers hold.
+    let cube_incomplete = value(b"KTXcubemapIncomplete");
+    if let Some(v) = cube_incomplete {
+        if v.len() != 1 {
+            add(out, 7106, Severity::Error, format!("The size of the KTXcubemapIncomplete value is {} byte(s) but it must be 1 byte", v.len()));
+        } else {
+            let bits = v[0];
+            if bits & 0xC0 != 0 {
+                add(
+                    out,
+                    7101,
+                    Severity::Error,
+                    format!("The value is {bits:08b} but the two MSB must be 0"),
+                );
+            }
+            let present = (bits & 0x3F).count_ones();
+            match present {
+                0 => add(out, 7103, Severity::Error, "No face bit is set as present but at least 1 face must be present".into()),
+                6 => add(out, 7102, Severity::Warning, "Every face bit is set as present, KTXcubemapIncomplete is unnecessary".into()),
+                n if layers.max(1) % n != 0 => add(
+                out,
+                    7104,
+                    Severity::Error,
+                    format!("layerCount is {layers} and KTXcubemapIncomplete indicates {n} faces present but layerCount must be a multiple of it"),
+                ),
+                _ => {}
+            }
+        }
+        if faces != 1 {
+            add(
+                out,
+                7105,
+                Severity::Error,
+                format!("faceCount is {faces} but if KTXcubemapIncomplete is present it must be 1"),
+            );
+        }
+    }
+    // KTXanimData: array textures only.
+    if let Some(v) = value(b"KTXanimData") {
+        if v.len() != 12 {
+            add(
+                out,
+                7128,
+                Severity::Error,
+                format!(
+                    "The size of KTXanimData value is {} byte(s) but it must be 12 bytes",
+                    v.len()
+                ),
+            );
+        }
+        if layers == 0 {
+            add(
+                out,
+                7129,
+                Severity::Error,
+                "KTXanimData is present but with layerCount 0 the texture is not an array texture"
+                    .into(),
+            );
+        }
+        if cube_incomplete.is_some() {
+            add(
+                out,
+                7130,
+                Severity::Error,
+                "Both KTXanimData and KTXcubemapIncomplete are present but they are incompatible"
+                    .into(),
+            );
+        }
+    }
+    // KTXastcDecodeMode: ASTC only.
+    if let Some(mode) = string(out, b"KTXastcDecodeMode", 7131, None) {
+        if mode != "rgb9e5" && mode != "unorm8" {
+            add(
+                out,
+                7132,
+                Severity::Error,
+                format!("The value is \"{mode}\" but it must be either \"rgb9e5\" or \"unorm8\""),
+            );
+        }
+        let astc =
+            matches!(vk, 157..=184 | 1_000_066_000..=1_000_066_013 | 1_000_288_000..=1_000_288_029);
+        let hdr = matches!(vk, 1_000_066_000..=1_000_066_013);
+        if mode == "unorm8" && hdr {
+            add(
+                out,
+                7133,
+                Severity::Error,
+                format!("The value is \"unorm8\" but it is invalid for non-LDR VkFormat {vk}"),
+            );
+        }
+        if !astc && vk != 0 {
+            add(
+                out,
+                7134,
+                Severity::Warning,
+                format!("KTXastcDecodeMode is present but for VkFormat {vk} it has no effect"),
+            );
+        }
+    }
+}
+
+/// Adds a finding.
+fn add(out: &mut Vec<Finding>, id: u16, severity: Severity, message: String) {
+    out.push(Finding {
+        id,
+        severity,
+        message,
+    });
+}
+
 fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
 }
@@ -443,6 +870,7 @@ pub fn ktx2_findings(b: &[u8]) -> Vec<Finding> {
     }
 
     dfd_findings(b, vk, scheme, &name, &mut out);
+    kvd_findings(b, vk, [height, depth, layers, faces], &mut out);
 
     // The rest: forgeflow's structural validation, its first failure, unless
     // a header rule above already reported the same thing.
