@@ -525,3 +525,46 @@ fn each_key_value_rule_raises_its_id() {
         );
     }
 }
+
+/// The BasisLZ global data rules, on the corpus's ETC1S file with one field
+/// of its global data (or of the header's index to it) changed.
+#[test]
+fn each_basislz_global_data_rule_raises_its_id() {
+    let Some(dir) = ktx2_dir() else { return };
+    let file = std::fs::read(dir.join("bevy-pr18411/ktx2-etc1s-srgb.ktx2")).unwrap();
+    let clean = ktx2_findings(&file);
+    assert!(!clean.iter().any(|f| f.id / 100 == 81), "{clean:?}");
+    let sgd = u64::from_le_bytes(file[64..72].try_into().unwrap()) as usize;
+    // (what, byte offset, new u32 value, expected ID)
+    let cases = [
+        ("global data under 20 bytes", 72, 8, 8101),
+        (
+            "tables one byte longer",
+            sgd + 12,
+            u32_at(&file, sgd + 12) + 1,
+            8102,
+        ),
+        ("extended data", sgd + 16, 4, 8103),
+        ("an unknown image flag", sgd + 20, 0x4, 8104),
+        ("a P-frame without KTXanimData", sgd + 20, 0x2, 8105),
+        ("an empty RGB slice", sgd + 28, 0, 8106),
+        ("an RGB slice past its level", sgd + 24, 0xFFFF_0000, 8107),
+        ("an alpha slice past its level", sgd + 32, 0xFFFF_0000, 8108),
+        ("an alpha slice the DFD does not have", sgd + 36, 4, 8110),
+    ];
+    for (what, at, value, id) in cases {
+        let mut f = file.clone();
+        f[at..at + 4].copy_from_slice(&value.to_le_bytes());
+        let findings = ktx2_findings(&f);
+        assert!(
+            findings
+                .iter()
+                .any(|x| x.id == id && x.severity == Severity::Error),
+            "{what}: expected error-{id}, got {findings:?}"
+        );
+    }
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}

@@ -5,14 +5,15 @@
 //!
 //! [`ktx2_findings`] runs the header rules (IDs 1003, 2001 and 3001-3019)
 //! the basic data format descriptor rules (6001, 6008-6018, 6021, 6024) and
-//! the key/value data rules (7002-7013, 7101-7135)
+//! the key/value data rules (7002-7013, 7101-7135) and the BasisLZ global
+//! data rules (8101-8110)
 //! each on its own, so that one file can show several, then the structural
 //! validation of [`ktx2::validate`] for the rest (the
 //! level index, DFD placement, key/value data, global data), reporting its
 //! first failure under the validator's ID where one corresponds (0 where
 //! forgeflow's check has no single counterpart). Not yet checked as the
 //! validator does: the DFD's samples against the format (6019, 6025-6029,
-//! 61xx, 62xx), the supercompression global data (81xx, 82xx) and the glTF
+//! 61xx, 62xx), the UASTC HDR 6x6 global data (82xx) and the glTF
 //! KHR_texture_basisu rules (31xx, 63xx, 72xx).
 
 use std::fmt;
@@ -685,6 +686,146 @@ fn kvd_findings(
     }
 }
 
+/// The BasisLZ (ETC1S) supercompression global data: its header, one image
+/// descriptor per image (level-major), and every slice inside its level.
+fn basislz_findings(b: &[u8], [depth, layers, faces, levels]: [u32; 4], out: &mut Vec<Finding>) {
+    let (sgd_off, sgd_len) = (
+        u64::from_le_bytes(b[64..72].try_into().expect("8 bytes")),
+        u64::from_le_bytes(b[72..80].try_into().expect("8 bytes")),
+    );
+    let Some(sgd) = usize::try_from(sgd_off)
+        .ok()
+        .zip(usize::try_from(sgd_len).ok())
+        .and_then(|(o, l)| b.get(o..o.checked_add(l)?))
+    else {
+        return; // placement: the structural validation's
+    };
+    if sgd.len() < 20 {
+        add(
+            out,
+            8101,
+            Severity::Error,
+            format!(
+                "sgdByteLength is {} but for BasisLZ/ETC1S textures it must be at least 20 bytes",
+                sgd.len()
+            ),
+        );
+        return;
+    }
+    let [endpoints, selectors, tables, extended] =
+        std::array::from_fn(|i| u64::from(u32_at(sgd, 4 + 4 * i)));
+    let levels = levels.max(1);
+    let images: u64 = (0..levels)
+        .map(|l| {
+            u64::from(layers.max(1))
+                * u64::from(faces.max(1))
+                * u64::from(super::level_extent(depth, l))
+        })
+        .sum();
+    let expected = 20 + 20 * images + endpoints + selectors + tables + extended;
+    if sgd.len() as u64 != expected {
+        add(
+            out,
+            8102,
+            Severity::Error,
+            format!("sgdByteLength is {} but for {images} images and the BasisLzGlobalHeader the expected value is {expected}", sgd.len()),
+        );
+    }
+    if extended != 0 {
+        add(
+            out,
+            8103,
+            Severity::Error,
+            format!("extendedByteLength is {extended} but for BasisLZ/ETC1S it must be 0"),
+        );
+    }
+    // The DFD's sample count says whether there is an alpha slice.
+    let dfd_off = u32_at(b, 48) as usize;
+    let samples = b
+        .get(dfd_off + 10..dfd_off + 12)
+        .map(|s| (usize::from(u16::from_le_bytes([s[0], s[1]])).saturating_sub(24)) / 16);
+    let anim = {
+        let (kvd_off, kvd_len) = (u32_at(b, 56) as usize, u32_at(b, 60) as usize);
+        b.get(kvd_off..kvd_off.saturating_add(kvd_len))
+            .is_some_and(|kvd| kvd.windows(12).any(|w| w == b"KTXanimData\0"))
+    };
+    let mut desc = 20;
+    for level in 0..levels {
+        let at = 80 + 24 * level as usize;
+        let level_len = u64::from_le_bytes(b[at + 8..at + 16].try_into().expect("8 bytes"));
+        let per_level = u64::from(layers.max(1))
+            * u64::from(faces.max(1))
+            * u64::from(super::level_extent(depth, level));
+        for image in 0..per_level {
+            let Some(d) = sgd.get(desc..desc + 20) else {
+                return; // 8102 said the data is short
+            };
+            desc += 20;
+            let [flags, rgb_off, rgb_len, alpha_off, alpha_len] =
+                std::array::from_fn(|i| u32_at(d, 4 * i));
+            let at = format!("Level {level} image {image}");
+            if flags & !0x2 != 0 {
+                add(
+                    out,
+                    8104,
+                    Severity::Error,
+                    format!("{at}: imageFlags is 0x{flags:08X} which has an invalid bit set"),
+                );
+            }
+            if flags & 0x2 != 0 && !anim {
+                add(
+                    out,
+                    8105,
+                    Severity::Error,
+                    format!("{at}: a P-frame but KTXanimData is missing"),
+                );
+            }
+            if rgb_len == 0 {
+                add(
+                    out,
+                    8106,
+                    Severity::Error,
+                    format!("{at}: rgbSliceByteLength is 0 but it must not be"),
+                );
+            }
+            let fits = |o: u32, l: u32| u64::from(o) + u64::from(l) <= level_len;
+            if !fits(rgb_off, rgb_len) {
+                add(
+                    out,
+                    8107,
+                    Severity::Error,
+                    format!("{at}: the RGB slice {rgb_off}+{rgb_len} must fit in the level's byteLength of {level_len}"),
+                );
+            }
+            if !fits(alpha_off, alpha_len) {
+                add(
+                    out,
+                    8108,
+                    Severity::Error,
+                    format!("{at}: the alpha slice {alpha_off}+{alpha_len} must fit in the level's byteLength of {level_len}"),
+                );
+            }
+            match (samples, alpha_len) {
+                (Some(2), 0) => add(
+                    out,
+                    8109,
+                    Severity::Error,
+                    format!("{at}: alphaSliceByteLength is 0 but the DFD indicates an alpha slice"),
+                ),
+                (Some(1), l) if l != 0 => add(
+                    out,
+                    8110,
+                    Severity::Error,
+                    format!(
+                        "{at}: alphaSliceByteLength is {l} but the DFD indicates no alpha slice"
+                    ),
+                ),
+                _ => {}
+            }
+        }
+    }
+}
+
 /// Adds a finding.
 fn add(out: &mut Vec<Finding>, id: u16, severity: Severity, message: String) {
     out.push(Finding {
@@ -871,6 +1012,11 @@ pub fn ktx2_findings(b: &[u8]) -> Vec<Finding> {
 
     dfd_findings(b, vk, scheme, &name, &mut out);
     kvd_findings(b, vk, [height, depth, layers, faces], &mut out);
+    // ETC1S's global data (XUASTC, also BasisLZ, has its own).
+    let model = b.get(u32_at(b, 48) as usize + 12).copied();
+    if scheme == 1 && model == Some(163) {
+        basislz_findings(b, [depth, layers, faces, levels], &mut out);
+    }
 
     // The rest: forgeflow's structural validation, its first failure, unless
     // a header rule above already reported the same thing.
