@@ -13,6 +13,7 @@ const TYPE_SIZE: usize = 16;
 const WIDTH: usize = 20;
 const HEIGHT: usize = 24;
 const DEPTH: usize = 28;
+const LAYERS: usize = 32;
 const FACES: usize = 36;
 const LEVELS: usize = 40;
 const SCHEME: usize = 44;
@@ -567,4 +568,67 @@ fn each_basislz_global_data_rule_raises_its_id() {
 
 fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+/// glTF's KHR_texture_basisu rules (`ktx validate --gltf-basisu`): the
+/// conformance suite's UASTC file keeps them; one change each breaks one.
+#[test]
+fn each_gltf_basisu_rule_raises_its_id() {
+    use forgeflow_jobs::texture::findings::gltf_basisu_findings;
+    let Some(dir) = ktx2_dir() else { return };
+    let uastc = std::fs::read(dir.join("cts/cimg5293_uastc_zstd.ktx2")).unwrap();
+    let clean = gltf_basisu_findings(&uastc);
+    assert!(is_valid(&clean), "{clean:?}");
+    // ETC1S of 155x155: not whole 4x4 blocks.
+    let etc1s = std::fs::read(dir.join("bevy-pr18411/ktx2-etc1s-srgb.ktx2")).unwrap();
+    assert!(gltf_basisu_findings(&etc1s).iter().any(|f| f.id == 3103));
+    let dfd = u32_at(&uastc, 48) as usize + 4;
+    let byte = |at: usize, v: u8| {
+        let mut f = uastc.clone();
+        f[at] = v;
+        f
+    };
+    let cases: [(&str, Vec<u8>, &[u16]); 6] = [
+        (
+            "UASTC with BasisLZ",
+            with(uastc.clone(), &[(SCHEME, 1)]),
+            &[3101, 6302],
+        ),
+        ("an array", with(uastc.clone(), &[(LAYERS, 2)]), &[3102]),
+        (
+            "width not a multiple of 4",
+            with(uastc.clone(), &[(WIDTH, 646)]),
+            &[3103],
+        ),
+        (
+            "neither one level nor all",
+            with(uastc.clone(), &[(LEVELS, 5)]),
+            &[3104],
+        ),
+        ("not a Basis model", byte(dfd + 8, 1), &[6301]),
+        ("BT.709 with a linear transfer", byte(dfd + 10, 1), &[6304]),
+    ];
+    for (what, file, ids) in cases {
+        let findings = gltf_basisu_findings(&file);
+        for id in ids {
+            assert!(
+                findings.iter().any(|f| f.id == *id),
+                "{what}: expected {id}, got {findings:?}"
+            );
+        }
+    }
+    // Swizzle and orientation, given with other values than the defaults.
+    let entry = |k: &str, v: &[u8]| (k.as_bytes().to_vec(), v.to_vec());
+    let file = rgba8_with(vec![
+        entry("KTXorientation", b"ru\0"),
+        entry("KTXswizzle", b"rgab\0"),
+        writer(),
+    ]);
+    let findings = gltf_basisu_findings(&file);
+    for id in [7201, 7202] {
+        assert!(
+            findings.iter().any(|f| f.id == id),
+            "expected {id}, got {findings:?}"
+        );
+    }
 }

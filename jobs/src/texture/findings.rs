@@ -13,8 +13,11 @@
 //! first failure under the validator's ID where one corresponds (0 where
 //! forgeflow's check has no single counterpart). Not yet checked as the
 //! validator does: the DFD's samples against the format (6019, 6025-6029,
-//! 61xx, 62xx), the UASTC HDR 6x6 global data (82xx) and the glTF
-//! KHR_texture_basisu rules (31xx, 63xx, 72xx).
+//! 61xx, 62xx) and the UASTC HDR 6x6 global data (82xx).
+//!
+//! [`gltf_basisu_findings`] adds the rules of glTF's KHR_texture_basisu
+//! (3101-3104, 6301, 6302, 6304, 7201, 7202), which `ktx validate` runs with
+//! `--gltf-basisu`.
 
 use std::fmt;
 
@@ -684,6 +687,126 @@ fn kvd_findings(
             );
         }
     }
+}
+
+/// The findings of [`ktx2_findings`] and those of glTF's KHR_texture_basisu:
+/// a Basis Universal texture (ETC1S with BasisLZ, UASTC with no
+/// supercompression or zstd), 2D, of whole 4x4 blocks, one level or a full
+/// pyramid, sRGB BT.709 or linear with unspecified primaries, and the
+/// default swizzle and orientation if they are given.
+pub fn gltf_basisu_findings(b: &[u8]) -> Vec<Finding> {
+    let mut out = ktx2_findings(b);
+    if out.iter().any(|f| f.severity == Severity::Fatal) {
+        return out;
+    }
+    let [_, _, width, height, depth, layers, faces, levels, scheme] =
+        std::array::from_fn(|i| u32_at(b, 12 + 4 * i));
+    let dfd = u32_at(b, 48) as usize + 4;
+    let Some(&[model, primaries, transfer]) = b.get(dfd + 8..dfd + 11) else {
+        return out;
+    };
+    const ETC1S: u8 = 163;
+    const UASTC: u8 = 166;
+    if model != ETC1S && model != UASTC {
+        add(
+            &mut out,
+            6301,
+            Severity::Error,
+            format!("colorModel is {model} but for KHR_texture_basisu it must be ETC1S (163) or UASTC (166)"),
+        );
+    } else {
+        let fits = match model {
+            ETC1S => scheme == 1,
+            _ => scheme == 0 || scheme == 2,
+        };
+        if !fits {
+            add(
+                &mut out,
+                3101,
+                Severity::Error,
+                format!("supercompressionScheme is {scheme} but it must be BASIS_LZ for ETC1S or NONE or ZSTD for UASTC"),
+            );
+            add(
+                &mut out,
+                6302,
+                Severity::Error,
+                format!("colorModel {model} does not go with supercompressionScheme {scheme} for KHR_texture_basisu"),
+            );
+        }
+    }
+    for (field, value, want) in [
+        ("pixelDepth", depth, 0),
+        ("layerCount", layers, 0),
+        ("faceCount", faces, 1),
+    ] {
+        if value != want {
+            add(
+                &mut out,
+                3102,
+                Severity::Error,
+                format!("Texture type is not 2D as {field} is {value} instead of {want}"),
+            );
+        }
+    }
+    for (field, value) in [("pixelWidth", width), ("pixelHeight", height)] {
+        if !value.is_multiple_of(4) {
+            add(
+                &mut out,
+                3103,
+                Severity::Error,
+                format!("{field} is {value} which is not an integer multiple of 4"),
+            );
+        }
+    }
+    let full = 32 - width.max(height).max(1).leading_zeros();
+    if levels > 1 && levels != full {
+        add(
+            &mut out,
+            3104,
+            Severity::Error,
+            format!("levelCount is {levels} but it must be 1 or {full} (a full mip pyramid)"),
+        );
+    }
+    // BT.709 primaries (1) with the sRGB transfer (2), or unspecified (0)
+    // with linear (1).
+    if !matches!((primaries, transfer), (1, 2) | (0, 1)) {
+        add(
+            &mut out,
+            6304,
+            Severity::Error,
+            format!("primaries is {primaries} and transfer is {transfer} but KHR_texture_basisu requires BT709 with sRGB or unspecified with linear"),
+        );
+    }
+    let (kvd_off, kvd_len) = (u32_at(b, 56) as usize, u32_at(b, 60) as usize);
+    if let Some(kvd) = b.get(kvd_off..kvd_off.saturating_add(kvd_len)) {
+        for (key, want, id) in [
+            (&b"KTXswizzle\0"[..], &b"rgba\0"[..], 7201),
+            (b"KTXorientation\0", b"rd\0", 7202),
+        ] {
+            let Some(at) = kvd.windows(key.len()).position(|w| w == key) else {
+                continue;
+            };
+            // The entry's length precedes its key.
+            let length = at.checked_sub(4).map_or(0, |l| u32_at(kvd, l) as usize);
+            let value = kvd
+                .get(at + key.len()..at + length.max(key.len()))
+                .unwrap_or(&[]);
+            if value != want {
+                add(
+                    &mut out,
+                    id,
+                    Severity::Error,
+                    format!(
+                        "{} is \"{}\" but must be \"{}\", if present, for KHR_texture_basisu",
+                        String::from_utf8_lossy(&key[..key.len() - 1]),
+                        String::from_utf8_lossy(value).trim_end_matches('\0'),
+                        String::from_utf8_lossy(&want[..want.len() - 1])
+                    ),
+                );
+            }
+        }
+    }
+    out
 }
 
 /// The BasisLZ (ETC1S) supercompression global data: its header, one image

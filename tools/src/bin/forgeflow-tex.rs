@@ -26,8 +26,10 @@ usage: forgeflow-tex COMMAND ...
 
 commands:
   info FILE [--json]            what the file holds
-  validate [--json] FILE...     check structure (exit 0 valid, 3 invalid, 2 unreadable);
-                                KTX2 findings carry ktx validate's IDs, warnings stay valid
+  validate [--json] [--gltf-basisu] FILE...
+                                check structure (exit 0 valid, 3 invalid, 2 unreadable);
+                                KTX2 findings carry ktx validate's IDs, warnings stay valid;
+                                --gltf-basisu adds glTF's KHR_texture_basisu rules
   extract FILE [--level L] [--layer A] [--face F] [--depth Z] [--transcode T] -o OUT
                                 write one image's bytes, supercompression inflated
                                 (Basis Universal: transcoded to T, one of etc-rgb,
@@ -210,9 +212,13 @@ fn info(args: &[String]) -> ExitCode {
 }
 
 fn validate(args: &[String]) -> ExitCode {
-    use forgeflow::jobs::texture::findings::{is_valid, ktx2_findings};
+    use forgeflow::jobs::texture::findings::{gltf_basisu_findings, is_valid, ktx2_findings};
     let json_out = args.iter().any(|a| a == "--json");
-    let paths: Vec<&String> = args.iter().filter(|a| *a != "--json").collect();
+    let gltf = args.iter().any(|a| a == "--gltf-basisu");
+    let paths: Vec<&String> = args
+        .iter()
+        .filter(|a| *a != "--json" && *a != "--gltf-basisu")
+        .collect();
     if paths.is_empty() {
         return usage("validate takes at least one FILE");
     }
@@ -228,7 +234,11 @@ fn validate(args: &[String]) -> ExitCode {
         };
         // KTX2: the findings of `ktx validate`'s rules, with its IDs.
         if bytes.starts_with(&[0xAB, b'K', b'T', b'X', b' ', b'2', b'0', 0xBB]) {
-            let findings = ktx2_findings(&bytes);
+            let findings = if gltf {
+                gltf_basisu_findings(&bytes)
+            } else {
+                ktx2_findings(&bytes)
+            };
             let valid = is_valid(&findings);
             if !valid {
                 worst = worst.max(3);
