@@ -11,7 +11,9 @@ use forgeflow_jobs::texture::file::ImageSelector;
 use forgeflow_jobs::texture::source::TextureFile;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    // libFuzzer's hook aborts at any panic, before forgeflow's guard sees it.
+    // libFuzzer's hook aborts at any panic, before forgeflow's guard sees it;
+    // without it, a panic that escapes still aborts (libfuzzer-sys catches
+    // it and aborts).
     static QUIET: std::sync::Once = std::sync::Once::new();
     QUIET.call_once(|| std::panic::set_hook(Box::new(|_| {})));
     let Ok(TextureFile::Basis(b)) = TextureFile::from_bytes(data.to_vec()) else {

@@ -115,3 +115,17 @@ fn a_basis_level_stating_more_bytes_than_its_size_holds_is_refused_not_allocated
         other => panic!("expected the level to be refused, got {other:?}"),
     }
 }
+
+/// A Basis file whose header names a level 0 of billions of texels (the
+/// fuzzer's find: the transcoder multiplies width by height in 32 bits) is
+/// refused as too large before the transcoder sees it.
+#[test]
+fn a_basis_file_of_huge_dimensions_is_refused_before_the_transcoder() {
+    let Some(dir) = ktx2_dir() else { return };
+    let mut bytes = std::fs::read(dir.join("cts/cimg5293_uastc_zstd.ktx2")).unwrap();
+    bytes[20..24].copy_from_slice(&(1u32 << 20).to_le_bytes()); // pixelWidth
+    match TextureFile::from_bytes(bytes) {
+        Err(TextureError::TooLarge { level: 0, .. }) => {}
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+}

@@ -227,7 +227,8 @@ impl BasisFile {
     }
 }
 
-/// What the transcoder would allocate, checked before it sees the file: it
+/// What the transcoder would allocate or compute, checked before it sees the
+/// file: it
 /// inflates a zstd level into a buffer of the size the level index states
 /// (a corrupt index asked it for 34 PB, and a failed allocation aborts the
 /// process, which no guard catches). A zstd level may state at most what a
@@ -235,6 +236,18 @@ impl BasisFile {
 /// payload), and at most the file's inflate limit.
 fn check_sizes(file: &Ktx2File) -> Result<(), TextureError> {
     let l = file.layout();
+    // The transcoder multiplies width by height in 32 bits: a level 0 whose
+    // widest output (RGBA16F) exceeds the inflate limit is refused first.
+    let widest = u64::from(l.width)
+        .saturating_mul(u64::from(l.height.max(1)))
+        .saturating_mul(8);
+    if widest > file.inflate_limit() {
+        return Err(TextureError::TooLarge {
+            level: 0,
+            bytes: widest,
+            limit: file.inflate_limit(),
+        });
+    }
     if l.supercompression != Supercompression::Zstd {
         return Ok(());
     }
