@@ -78,17 +78,7 @@ fn settle(gpu: &Gpu, rt: &mut Runtime, h: TextureHandle) -> Vec<FrameReport> {
 fn png(w: u32, h: u32, seed: u64) -> (Vec<u8>, Vec<u8>) {
     let mut rng = SplitMix64::new(seed);
     let pixels: Vec<u8> = (0..w * h * 4).map(|_| rng.next_u64() as u8).collect();
-    let mut file = Vec::new();
-    {
-        let mut enc = png::Encoder::new(&mut file, w, h);
-        enc.set_color(png::ColorType::Rgba);
-        enc.set_depth(png::BitDepth::Eight);
-        enc.write_header()
-            .unwrap()
-            .write_image_data(&pixels)
-            .unwrap();
-    }
-    (file, pixels)
+    (forgeflow_test_support::png::rgba(w, h, &pixels), pixels)
 }
 
 fn ready(rt: &Runtime, h: TextureHandle) -> &wgpu::Texture {

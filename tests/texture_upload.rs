@@ -471,27 +471,21 @@ fn formats_without_a_corpus_file_upload_or_are_refused_by_name() {
         .device
         .features()
         .contains(wgpu::Features::TEXTURE_FORMAT_16BIT_NORM);
-    // (vkFormat, bytes a texel)
-    for (vk, bytes) in [
-        (4u32, 2u32),       // R5G6B5_UNORM_PACK16: expanded
-        (2, 2),             // R4G4B4A4_UNORM_PACK16: expanded
-        (8, 2),             // A1R5G5B5_UNORM_PACK16: expanded
-        (1, 1),             // R4G4_UNORM_PACK8: expanded to RG8
-        (75, 2),            // R16_SINT
-        (101, 8),           // R32G32_UINT
-        (70, 2),            // R16_UNORM: with the feature
-        (91, 8),            // R16G16B16A16_UNORM: with the feature
-        (110, 8),           // R64_UINT: refused
-        (130, 8),           // D32_SFLOAT_S8_UINT: refused
-        (1_000_054_001, 8), // PVRTC1_4BPP: refused
+    for vk in [
+        4u32,          // R5G6B5_UNORM_PACK16: expanded
+        2,             // R4G4B4A4_UNORM_PACK16: expanded
+        8,             // A1R5G5B5_UNORM_PACK16: expanded
+        1,             // R4G4_UNORM_PACK8: expanded to RG8
+        75,            // R16_SINT
+        101,           // R32G32_UINT
+        70,            // R16_UNORM: with the feature
+        91,            // R16G16B16A16_UNORM: with the feature
+        110,           // R64_UINT: refused
+        130,           // D32_SFLOAT_S8_UINT: refused
+        1_000_054_001, // PVRTC1_4BPP: refused
     ] {
         let info = forgeflow::jobs::texture::format::info(vk).unwrap();
-        let mut b = if info.is_compressed() {
-            Ktx2Builder::block_compressed(vk, bytes, 8, 8)
-        } else {
-            Ktx2Builder::uncompressed(vk, bytes, 8, 8)
-        };
-        b.block = info.block;
+        let mut b = Ktx2Builder::for_format(vk, 8, 8);
         let data: Vec<u8> = (0..b.image_bytes(0))
             .map(|_| rng.next_u64() as u8)
             .collect();

@@ -37,17 +37,7 @@ fn frame(gpu: &Gpu, rt: &mut Runtime) -> FrameReport {
 /// A `w` x `h` RGBA PNG of a gradient.
 fn png(w: u32, h: u32) -> Vec<u8> {
     let pixels: Vec<u8> = (0..w * h * 4).map(|i| (i * 7 % 251) as u8).collect();
-    let mut file = Vec::new();
-    {
-        let mut enc = png::Encoder::new(&mut file, w, h);
-        enc.set_color(png::ColorType::Rgba);
-        enc.set_depth(png::BitDepth::Eight);
-        enc.write_header()
-            .unwrap()
-            .write_image_data(&pixels)
-            .unwrap();
-    }
-    file
+    forgeflow_test_support::png::rgba(w, h, &pixels)
 }
 
 #[test]

@@ -367,22 +367,7 @@ fn every_2d_ldr_block_size_decodes_within_one_of_astcenc() {
     // The LDR path (astc-decode) for all fourteen 2D block sizes, on images
     // astcenc encodes, against astcenc's 8-bit decode (which rounds through a
     // half float: within 1).
-    let sizes = [
-        (4, 4),
-        (5, 4),
-        (5, 5),
-        (6, 5),
-        (6, 6),
-        (8, 5),
-        (8, 6),
-        (8, 8),
-        (10, 5),
-        (10, 6),
-        (10, 8),
-        (10, 10),
-        (12, 10),
-        (12, 12),
-    ];
+    let sizes = forgeflow_jobs::texture::format::ASTC_BLOCKS;
     let size = (61, 43, 1);
     let texels = image(size, false, 9);
     for (i, (bw, bh)) in sizes.into_iter().enumerate() {

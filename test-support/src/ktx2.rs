@@ -31,31 +31,41 @@ pub struct Ktx2Builder {
 }
 
 impl Ktx2Builder {
+    /// A 2D texture of `vk_format`, its block and bytes from forgeflow's
+    /// format table, no levels yet.
+    ///
+    /// # Panics
+    /// For a format the table does not know.
+    pub fn for_format(vk_format: u32, width: u32, height: u32) -> Self {
+        let f = forgeflow::jobs::texture::format::info(vk_format).expect("a known format");
+        Self::with_block(vk_format, f.block, f.bytes, width, height)
+    }
+
     /// A 2D texture of an uncompressed format of `texel_bytes` bytes a
     /// texel, no levels yet. The descriptor has one 8-bit sample per byte:
     /// exact for the 8-bit formats (R8 = 9, R8G8 = 16, R8G8B8A8 = 37), of the
     /// right size for the others.
     pub fn uncompressed(vk_format: u32, texel_bytes: u32, width: u32, height: u32) -> Self {
-        Ktx2Builder {
-            vk_format,
-            block_bytes: texel_bytes,
-            block: [1, 1, 1],
-            size: [width, height, 0],
-            layers: 0,
-            faces: 1,
-            supercompression: 0,
-            levels: Vec::new(),
-            key_values: Vec::new(),
-        }
+        Self::with_block(vk_format, [1, 1, 1], texel_bytes, width, height)
     }
 
     /// A 2D texture of a 4x4 block-compressed format of `block_bytes` bytes a
     /// block (BC1 = 131..=134 with 8, BC7 = 145/146 with 16), no levels yet.
     pub fn block_compressed(vk_format: u32, block_bytes: u32, width: u32, height: u32) -> Self {
+        Self::with_block(vk_format, [4, 4, 1], block_bytes, width, height)
+    }
+
+    fn with_block(
+        vk_format: u32,
+        block: [u32; 3],
+        block_bytes: u32,
+        width: u32,
+        height: u32,
+    ) -> Self {
         Ktx2Builder {
             vk_format,
             block_bytes,
-            block: [4, 4, 1],
+            block,
             size: [width, height, 0],
             layers: 0,
             faces: 1,

@@ -7,7 +7,7 @@
 //!   instead of skipping; hardware GPUs taken one test at a time) and
 //!   verification reads that do not go through forgeflow's own rings.
 //! - [`corpus`]: where the shared corpus of real texture files is.
-//! - [`ktx2`]: KTX2 files made to measure, valid or not.
+//! - [`ktx2`]: KTX2 files made to measure, valid or not; [`png`](mod@png): PNG files.
 //! - [`tracy_capture`]: the profiler's side of Tracy's protocol, enough to
 //!   count what a program built with `--features tracy` sends.
 //! - [`SplitMix64`]: a seedable generator for reproducible data.
@@ -17,6 +17,7 @@
 pub mod corpus;
 pub mod gpu;
 pub mod ktx2;
+pub mod png;
 mod rng;
 pub mod tracy_capture;
 

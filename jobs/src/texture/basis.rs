@@ -202,28 +202,42 @@ impl BasisFile {
         sel: ImageSelector,
         target: TargetFormat,
     ) -> Result<Vec<u8>, TextureError> {
-        let raw = self.file.raw();
+        self.with_transcoder(|t| self.transcode_with(t, sel, target))
+    }
+
+    /// Runs `f` with a transcoder over the file, a panic in it an error.
+    fn with_transcoder<T>(
+        &self,
+        f: impl FnOnce(&Transcoder<'_>) -> Result<T, TextureError>,
+    ) -> Result<T, TextureError> {
+        guard(|| f(&Transcoder::new(self.file.raw()).map_err(transcode_error)?))
+    }
+
+    /// One image through `t`: its output size bounded first (the transcoder
+    /// allocates it at once).
+    fn transcode_with(
+        &self,
+        t: &Transcoder<'_>,
+        sel: ImageSelector,
+        target: TargetFormat,
+    ) -> Result<Vec<u8>, TextureError> {
         let limit = self.file.inflate_limit();
-        guard(|| {
-            let t = Transcoder::new(raw).map_err(transcode_error)?;
-            // The transcoder allocates its output at once: bounded first.
-            let bytes = t.output_size(sel.level, target).map_err(transcode_error)? as u64;
-            if bytes > limit {
-                return Err(TextureError::TooLarge {
-                    level: sel.level,
-                    bytes,
-                    limit,
-                });
-            }
-            t.transcode_image(
-                sel.level,
-                sel.layer,
-                sel.face,
-                target,
-                basisu::DecodeFlags::NONE,
-            )
-            .map_err(transcode_error)
-        })
+        let bytes = t.output_size(sel.level, target).map_err(transcode_error)? as u64;
+        if bytes > limit {
+            return Err(TextureError::TooLarge {
+                level: sel.level,
+                bytes,
+                limit,
+            });
+        }
+        t.transcode_image(
+            sel.level,
+            sel.layer,
+            sel.face,
+            target,
+            basisu::DecodeFlags::NONE,
+        )
+        .map_err(transcode_error)
     }
 }
 
@@ -313,5 +327,31 @@ impl TextureSource for BasisFile {
         }
         self.transcode_image(sel, self.target.target)
             .map(Cow::Owned)
+    }
+
+    /// Every image of `level` through one transcoder (making one parses the
+    /// file, and for ETC1S decodes its codebooks).
+    fn level(&self, level: u32) -> Result<Cow<'_, [u8]>, TextureError> {
+        let d = self.file.desc();
+        if level >= d.levels {
+            return Err(TextureError::NoSuchImage {
+                selector: format!("level {level}"),
+            });
+        }
+        self.with_transcoder(|t| {
+            let mut out = Vec::new();
+            for layer in 0..d.layers {
+                for face in 0..d.faces {
+                    let sel = ImageSelector {
+                        level,
+                        layer,
+                        face,
+                        depth: 0,
+                    };
+                    out.extend(self.transcode_with(t, sel, self.target.target)?);
+                }
+            }
+            Ok(Cow::Owned(out))
+        })
     }
 }

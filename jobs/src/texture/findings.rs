@@ -147,13 +147,6 @@ fn block_model(vk: u32) -> Option<u8> {
 
 /// The basic data format descriptor block's rules.
 fn dfd_findings(b: &[u8], vk: u32, scheme: u32, name: &str, out: &mut Vec<Finding>) {
-    let mut say = |id: u16, message: String| {
-        out.push(Finding {
-            id,
-            severity: Severity::Error,
-            message,
-        })
-    };
     let (dfd_off, dfd_len) = (u32_at(b, 48) as usize, u32_at(b, 52) as usize);
     // Placement is the structural validation's (3020, 3021); here the
     // descriptor's contents, when it lies in the file.
@@ -162,15 +155,19 @@ fn dfd_findings(b: &[u8], vk: u32, scheme: u32, name: &str, out: &mut Vec<Findin
     }
     let total = u32_at(b, dfd_off) as usize;
     if total != dfd_len {
-        say(
+        add(
+            out,
             6001,
+            Severity::Error,
             format!("dfdTotalSize is {total} but dfdByteLength is {dfd_len} and they must match"),
         );
     }
     let block = &b[dfd_off + 4..dfd_off + dfd_len];
     if block.len() < 8 {
-        say(
+        add(
+            out,
             6008,
+            Severity::Error,
             "No basic data format descriptor block is found in the DFD".into(),
         );
         return;
@@ -180,22 +177,19 @@ fn dfd_findings(b: &[u8], vk: u32, scheme: u32, name: &str, out: &mut Vec<Findin
     let version = u16::from_le_bytes([block[4], block[5]]);
     let size = usize::from(u16::from_le_bytes([block[6], block[7]]));
     if vendor != 0 || descriptor_type != 0 {
-        say(
-            6008,
+        add(out, 6008, Severity::Error,
             format!("The first DFD block has vendorId {vendor} and descriptorType {descriptor_type}: no basic data format descriptor block"),
         );
         return;
     }
     if size < 24 {
-        say(
-            6010,
+        add(out, 6010, Severity::Error,
             format!("descriptorBlockSize is {size} which is smaller than the minimum size of a basic DFD block (24 bytes)"),
         );
         return;
     }
     if (size - 24) % 16 != 0 {
-        say(
-            6009,
+        add(out, 6009, Severity::Error,
             format!("descriptorBlockSize is {size} which does not fit (descriptorBlockSize - 24) % 16 == 0"),
         );
     }
@@ -203,28 +197,33 @@ fn dfd_findings(b: &[u8], vk: u32, scheme: u32, name: &str, out: &mut Vec<Findin
         return;
     }
     if version != 2 {
-        say(
-            6011,
+        add(out, 6011, Severity::Error,
             format!("versionNumber in the basic DFD block is {version} but it must be KHR_DF_VERSIONNUMBER_1_3 (2)"),
         );
     }
     let (model, transfer) = (block[8], block[10]);
     let planes = &block[16..24];
     if transfer > 18 {
-        say(
+        add(
+            out,
             6012,
+            Severity::Error,
             format!("transferFunction is {transfer} but values must be between 0 and 18"),
         );
     }
     match srgb_variant(vk) {
-        Some(true) if transfer != 2 => say(
+        Some(true) if transfer != 2 => add(
+            out,
             6013,
+            Severity::Error,
             format!(
                 "transferFunction is {transfer} but for {name} it must be KHR_DF_TRANSFER_SRGB"
             ),
         ),
-        Some(false) if transfer == 2 => say(
+        Some(false) if transfer == 2 => add(
+            out,
             6014,
+            Severity::Error,
             format!("transferFunction is KHR_DF_TRANSFER_SRGB but for {name} it must not be"),
         ),
         _ => {}
@@ -234,35 +233,39 @@ fn dfd_findings(b: &[u8], vk: u32, scheme: u32, name: &str, out: &mut Vec<Findin
         // ETC1S, or XUASTC LDR (169), which Basis Universal 2 also stores
         // with BasisLZ.
         if model != 163 && model != 169 {
-            say(
-                6018,
+            add(out, 6018, Severity::Error,
                 format!("colorModel is {model} but for BasisLZ supercompression it must be KHR_DF_MODEL_ETC1S (163)"),
             );
         }
     } else if let Some(want) = block_model(vk) {
         if model != want {
             let id = if want == 2 { 6017 } else { 6016 };
-            say(
+            add(
+                out,
                 id,
+                Severity::Error,
                 format!("colorModel is {model} but for {name} it must be {want}"),
             );
         }
     } else if info.is_some() && model != 1 {
-        say(
+        add(
+            out,
             6015,
+            Severity::Error,
             format!("colorModel is {model} but for {name} it must be KHR_DF_MODEL_RGBSDA (1)"),
         );
     }
     if planes[1..].iter().any(|&p| p != 0) {
-        say(
-            6024,
+        add(out, 6024, Severity::Error,
             format!("bytesPlanes are {planes:?} but bytesPlane1-7 must be 0: multiplane formats are not supported"),
         );
     }
     if let Some(f) = info.filter(|_| scheme == 0) {
         if u32::from(planes[0]) != f.bytes {
-            say(
+            add(
+                out,
                 6021,
+                Severity::Error,
                 format!(
                     "bytesPlane0 is {} but for {name} it must be {}",
                     planes[0], f.bytes
@@ -965,15 +968,9 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
 /// The findings of a KTX2 file (see the module documentation).
 pub fn ktx2_findings(b: &[u8]) -> Vec<Finding> {
     let mut out = Vec::new();
-    let mut say = |id: u16, severity: Severity, message: String| {
-        out.push(Finding {
-            id,
-            severity,
-            message,
-        })
-    };
     if b.len() < 12 || b[..12] != super::KTX2_MAGIC {
-        say(
+        add(
+            &mut out,
             2001,
             Severity::Fatal,
             "Not a KTX2 file: the beginning of the file does not match the file identifier".into(),
@@ -981,7 +978,8 @@ pub fn ktx2_findings(b: &[u8]) -> Vec<Finding> {
         return out;
     }
     if b.len() < 80 {
-        say(
+        add(
+            &mut out,
             1003,
             Severity::Fatal,
             format!(
@@ -1000,16 +998,23 @@ pub fn ktx2_findings(b: &[u8]) -> Vec<Finding> {
 
     // 3001-3003: the format.
     if is_prohibited(vk) {
-        say(
+        add(
+            &mut out,
             3001,
             Severity::Error,
             format!("VkFormat {vk} is prohibited in a KTX2 file"),
         );
     } else if vk != 0 && info.is_none() {
         if vk <= 184 {
-            say(3002, Severity::Error, format!("Invalid VkFormat {vk}"));
+            add(
+                &mut out,
+                3002,
+                Severity::Error,
+                format!("Invalid VkFormat {vk}"),
+            );
         } else {
-            say(
+            add(
+                &mut out,
                 3003,
                 Severity::Warning,
                 format!("Unknown VkFormat {vk}, possibly an extension format"),
@@ -1017,22 +1022,21 @@ pub fn ktx2_findings(b: &[u8]) -> Vec<Finding> {
         }
     }
     if scheme == 1 && vk != 0 {
-        say(
-            3004,
+        add(&mut out, 3004,
             Severity::Error,
             format!("VkFormat is {vk} but for supercompressionScheme BASIS_LZ it must be VK_FORMAT_UNDEFINED"),
         );
     }
     // 3005, 3012: typeSize.
     if (compressed || vk == 0) && type_size_field != 1 {
-        say(
-            3005,
+        add(&mut out, 3005,
             Severity::Error,
             format!("typeSize is {type_size_field} but for block-compressed or supercompressed {name} it must be 1"),
         );
     } else if let Some(want) = type_size(vk).filter(|_| !compressed) {
         if type_size_field != want {
-            say(
+            add(
+                &mut out,
                 3012,
                 Severity::Error,
                 format!("typeSize is {type_size_field} but for {name} it must be {want}"),
@@ -1041,49 +1045,50 @@ pub fn ktx2_findings(b: &[u8]) -> Vec<Finding> {
     }
     // 3006-3011, 3013-3014: sizes.
     if width == 0 {
-        say(
+        add(
+            &mut out,
             3006,
             Severity::Error,
             "pixelWidth is 0 but textures must have width".into(),
         );
     }
     if height == 0 && compressed {
-        say(
+        add(
+            &mut out,
             3007,
             Severity::Error,
             format!("pixelHeight is 0 but for block-compressed {name} it must not be 0"),
         );
     }
     if faces == 6 && width != height {
-        say(
-            3008,
+        add(&mut out, 3008,
             Severity::Error,
             format!("pixelWidth is {width} and pixelHeight is {height} but for a cube map they must be equal"),
         );
     }
     if height == 0 && depth != 0 {
-        say(
-            3009,
+        add(&mut out, 3009,
             Severity::Error,
             format!("pixelHeight is 0 and pixelDepth is {depth} but pixelHeight must not be 0 if pixelDepth is not 0 as well"),
         );
     }
     if info.is_some_and(|f| f.block[2] > 1) && depth == 0 {
-        say(
-            3010,
+        add(&mut out, 3010,
             Severity::Error,
             format!("pixelDepth is 0 but for {name} (a block-compressed format with block depth) it must not be 0"),
         );
     }
     if depth_stencil && depth != 0 {
-        say(
+        add(
+            &mut out,
             3011,
             Severity::Error,
             format!("pixelDepth is {depth} but for depth or stencil format {name} it must be 0"),
         );
     }
     if faces == 6 && depth != 0 {
-        say(
+        add(
+            &mut out,
             3013,
             Severity::Error,
             format!(
@@ -1092,7 +1097,8 @@ pub fn ktx2_findings(b: &[u8]) -> Vec<Finding> {
         );
     }
     if depth > 0 && layers > 0 {
-        say(
+        add(
+            &mut out,
             3014,
             Severity::Warning,
             "File contains a 3D array texture. No API supports these".into(),
@@ -1100,7 +1106,8 @@ pub fn ktx2_findings(b: &[u8]) -> Vec<Finding> {
     }
     // 3015-3017: counts.
     if faces != 1 && faces != 6 {
-        say(
+        add(
+            &mut out,
             3015,
             Severity::Error,
             format!("faceCount is {faces} but it must be either 6 for cube maps or 1 otherwise"),
@@ -1109,14 +1116,14 @@ pub fn ktx2_findings(b: &[u8]) -> Vec<Finding> {
     let largest = width.max(height).max(depth);
     let most_levels = 32 - largest.leading_zeros();
     if levels > most_levels.max(1) {
-        say(
-            3016,
+        add(&mut out, 3016,
             Severity::Error,
             format!("levelCount is {levels} but for the largest image dimension {largest} it is too many levels"),
         );
     }
     if compressed && levels == 0 {
-        say(
+        add(
+            &mut out,
             3017,
             Severity::Error,
             format!("levelCount is 0 but for block-compressed {name} it must not be 0"),
@@ -1125,12 +1132,11 @@ pub fn ktx2_findings(b: &[u8]) -> Vec<Finding> {
     // 3018-3019: the supercompression scheme.
     match scheme {
         0..=4 => {}
-        0x10000..=0x1FFFF => say(
-            3018,
+        0x10000..=0x1FFFF => add(&mut out, 3018,
             Severity::Warning,
             format!("supercompressionScheme is {scheme} which falls into the reserved vendor range. Cannot validate"),
         ),
-        s => say(3019, Severity::Error, format!("Invalid supercompressionScheme: {s}")),
+        s => add(&mut out, 3019, Severity::Error, format!("Invalid supercompressionScheme: {s}")),
     }
 
     dfd_findings(b, vk, scheme, &name, &mut out);

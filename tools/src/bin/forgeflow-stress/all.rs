@@ -113,16 +113,7 @@ fn corpus_files() -> Vec<PathBuf> {
 /// A PNG of `w` x `h` random pixels, and the pixels.
 fn generated_png(w: u32, h: u32, rng: &mut SplitMix64) -> (Vec<u8>, Vec<u8>) {
     let pixels: Vec<u8> = (0..w * h * 4).map(|_| rng.next_u64() as u8).collect();
-    let mut file = Vec::new();
-    {
-        let mut enc = png::Encoder::new(&mut file, w, h);
-        enc.set_color(png::ColorType::Rgba);
-        enc.set_depth(png::BitDepth::Eight);
-        if let Ok(mut writer) = enc.write_header() {
-            let _ = writer.write_image_data(&pixels);
-        }
-    }
-    (file, pixels)
+    (forgeflow_test_support::png::rgba(w, h, &pixels), pixels)
 }
 
 /// Frame times in a fixed histogram (10 µs bins to 100 ms, the exact
