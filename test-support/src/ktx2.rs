@@ -42,9 +42,8 @@ impl Ktx2Builder {
     }
 
     /// A 2D texture of an uncompressed format of `texel_bytes` bytes a
-    /// texel, no levels yet. The descriptor has one 8-bit sample per byte:
-    /// exact for the 8-bit formats (R8 = 9, R8G8 = 16, R8G8B8A8 = 37), of the
-    /// right size for the others.
+    /// texel, no levels yet. The descriptor is the format's where the sizes
+    /// agree (see [`Ktx2Builder::build`]).
     pub fn uncompressed(vk_format: u32, texel_bytes: u32, width: u32, height: u32) -> Self {
         Self::with_block(vk_format, [1, 1, 1], texel_bytes, width, height)
     }
@@ -90,7 +89,10 @@ impl Ktx2Builder {
         self.image_bytes(level) * u64::from(self.layers.max(1)) * u64::from(self.faces) * depth
     }
 
-    /// The file.
+    /// The file. Its data format descriptor is the one the KTX2
+    /// specification requires for `vk_format` where forgeflow derives one
+    /// with this builder's block and bytes; otherwise one sample per byte
+    /// (uncompressed) or per block (compressed).
     pub fn build(&self) -> Vec<u8> {
         let levels = self.levels.len().max(1) as u32;
         let dfd = self.dfd();
@@ -165,10 +167,20 @@ impl Ktx2Builder {
         f
     }
 
-    /// A basic data format descriptor: the texel block, the bytes of a
-    /// block and one sample per 8-bit channel (uncompressed), or one sample
-    /// of the whole block in the BC colour model of the format.
+    /// The data format descriptor: the one the KTX2 specification requires
+    /// for the format (forgeflow's `BasicDfd::for_format`) where it has one
+    /// of this builder's block; otherwise (a prohibited or unknown format, a
+    /// block size a test changed) the texel block, the bytes of a block and
+    /// one sample per 8-bit channel (uncompressed), or one sample of the
+    /// whole block in the BC colour model of the format.
     fn dfd(&self) -> Vec<u8> {
+        use forgeflow::jobs::texture::dfd::BasicDfd;
+        if let Some(d) = BasicDfd::for_format(self.vk_format) {
+            let block: Vec<u32> = d.block[..3].iter().map(|&b| u32::from(b) + 1).collect();
+            if block == self.block && u32::from(d.bytes_planes[0]) == self.block_bytes {
+                return d.to_bytes();
+            }
+        }
         let compressed = self.block != [1, 1, 1];
         let samples: Vec<[u8; 2]> = if compressed {
             vec![[(self.block_bytes * 8 - 1) as u8, 0]]

@@ -3,24 +3,33 @@
 //! leave a file valid) and a message, so that the two tools' reports can be
 //! compared file by file.
 //!
-//! [`ktx2_findings`] runs the header rules (IDs 1003, 2001 and 3001-3019)
-//! the basic data format descriptor rules (6001, 6008-6018, 6021, 6024) and
-//! the key/value data rules (7002-7013, 7101-7135) and the BasisLZ global
-//! data rules (8101-8110)
-//! each on its own, so that one file can show several, then the structural
-//! validation of [`ktx2::validate`] for the rest (the
-//! level index, DFD placement, key/value data, global data), reporting its
-//! first failure under the validator's ID where one corresponds (0 where
-//! forgeflow's check has no single counterpart). Not yet checked as the
-//! validator does: the DFD's samples against the format (6019, 6025-6029,
-//! 61xx, 62xx) and the UASTC HDR 6x6 global data (82xx).
+//! [`ktx2_findings`] runs the header rules (IDs 1003, 2001 and 3001-3019),
+//! the basic data format descriptor rules (6001, 6008-6028, 6030: the
+//! samples of a file with a `VkFormat` compared field by field with the
+//! descriptor [`BasicDfd::for_format`] derives, those of UASTC and ETC1S with
+//! theirs), the sample rules (6101-6107) and whether the samples can be
+//! interpreted (6203-6205), the key/value data rules (7002-7013,
+//! 7101-7135), the BasisLZ global data rules (8101-8110) and the sizes of
+//! UASTC HDR 6x6 intermediate global data (8201, 8202), each on its own, so
+//! that one file can show several, then the structural validation of
+//! [`ktx2::validate`] for the rest (the level index, DFD placement,
+//! key/value data, global data), reporting its first failure under the
+//! validator's ID where one corresponds (0 where forgeflow's check has no
+//! single counterpart).
+//!
+//! Where forgeflow differs from the validator: depth/stencil formats are not
+//! put through the interpretation rules (62xx), since a float depth beside an
+//! integer stencil (D32_SFLOAT_S8_UINT) is what the format is, not a mix; the
+//! UASTC HDR 6x6 intermediate image descriptors and bitstream headers
+//! (8203-8209) are not checked.
 //!
 //! [`gltf_basisu_findings`] adds the rules of glTF's KHR_texture_basisu
-//! (3101-3104, 6301, 6302, 6304, 7201, 7202), which `ktx validate` runs with
+//! (3101-3104, 6301-6304, 7201, 7202), which `ktx validate` runs with
 //! `--gltf-basisu`.
 
 use std::fmt;
 
+use super::dfd::{self, qualifier, BasicDfd, Sample};
 use super::format;
 use super::ktx2::{self, Ktx2Error};
 
@@ -238,7 +247,9 @@ fn dfd_findings(b: &[u8], vk: u32, scheme: u32, name: &str, out: &mut Vec<Findin
             );
         }
     } else if let Some(want) = block_model(vk) {
-        if model != want {
+        // UASTC HDR 4x4 is stored as ASTC 4x4 SFLOAT with its own model.
+        let uastc_hdr = vk == 1_000_066_000 && model == dfd::model::UASTC_HDR_4X4;
+        if model != want && !uastc_hdr {
             let id = if want == 2 { 6017 } else { 6016 };
             add(
                 out,
@@ -255,7 +266,9 @@ fn dfd_findings(b: &[u8], vk: u32, scheme: u32, name: &str, out: &mut Vec<Findin
             format!("colorModel is {model} but for {name} it must be KHR_DF_MODEL_RGBSDA (1)"),
         );
     }
-    if planes[1..].iter().any(|&p| p != 0) {
+    // BasisLZ/ETC1S gives its alpha slice a plane of its own (Basis
+    // Universal writes 8, 8 for RGBA).
+    if scheme != 1 && planes[1..].iter().any(|&p| p != 0) {
         add(out, 6024, Severity::Error,
             format!("bytesPlanes are {planes:?} but bytesPlane1-7 must be 0: multiplane formats are not supported"),
         );
@@ -273,10 +286,352 @@ fn dfd_findings(b: &[u8], vk: u32, scheme: u32, name: &str, out: &mut Vec<Findin
             );
         }
     }
+    if let Some(parsed) = BasicDfd::parse(block) {
+        sample_findings(&parsed, vk, scheme, name, out);
+    }
+}
+
+/// The basic block's primaries and samples: each sample's channel for the
+/// colour model (6101), the samples of a known format field by field against
+/// the descriptor the specification gives it (6025, 6028), those of UASTC
+/// and BasisLZ/ETC1S against theirs (6020, 6026, 61xx), and whether an
+/// uncompressed format's samples can be interpreted (62xx).
+fn sample_findings(d: &BasicDfd, vk: u32, scheme: u32, name: &str, out: &mut Vec<Finding>) {
+    if d.primaries > 11 {
+        add(
+            out,
+            6019,
+            Severity::Error,
+            format!(
+                "colorPrimaries in the basic DFD block is invalid: {}",
+                d.primaries
+            ),
+        );
+    }
+    let samples = &d.samples;
+    for (i, s) in samples.iter().enumerate() {
+        if !dfd::is_channel_valid(d.model, s.channel()) {
+            add(
+                out,
+                6101,
+                Severity::Error,
+                format!(
+                    "sample #{} channelType is {} which is not valid for colorModel {}",
+                    i + 1,
+                    s.channel(),
+                    d.model
+                ),
+            );
+        }
+    }
+    let block_4x4 = d.block == [3, 3, 0, 0];
+    let basis_sample = |out: &mut Vec<Finding>, i: usize, s: &Sample, what: &str, offset: u16| {
+        let (offset_id, length_id, length) = if what == "UASTC" {
+            (6102, 6104, 127)
+        } else {
+            (6103, 6105, 63)
+        };
+        if s.bit_offset != offset {
+            add(
+                out,
+                offset_id,
+                Severity::Error,
+                format!(
+                    "sample #{} bitOffset is {} but for {what} textures it must be {offset}",
+                    i + 1,
+                    s.bit_offset
+                ),
+            );
+        }
+        if s.bit_length != length {
+            add(
+                out,
+                length_id,
+                Severity::Error,
+                format!(
+                    "sample #{} bitLength is {} but for {what} textures it must be {length}",
+                    i + 1,
+                    s.bit_length
+                ),
+            );
+        }
+        if s.lower != 0 {
+            add(
+                out,
+                6106,
+                Severity::Error,
+                format!(
+                    "sample #{} lower is {} but for {what} textures it must be 0",
+                    i + 1,
+                    s.lower
+                ),
+            );
+        }
+        if s.upper != u32::MAX {
+            add(
+                out,
+                6107,
+                Severity::Error,
+                format!(
+                    "sample #{} upper is {} but for {what} textures it must be UINT32_MAX",
+                    i + 1,
+                    s.upper
+                ),
+            );
+        }
+    };
+    let not_4x4 = |out: &mut Vec<Finding>, what: &str| {
+        let [a, b, c, e] = d.block.map(|v| u32::from(v) + 1);
+        add(out, 6020, Severity::Error,
+            format!("texel block dimensions are {a}x{b}x{c}x{e} but these must be 4x4x1x1 for {what} textures"),
+        );
+    };
+    let unsized_planes = |out: &mut Vec<Finding>, what: &str| {
+        if d.bytes_planes[0] == 0 {
+            add(out, 6030, Severity::Warning,
+                format!("bytesPlane0 is 0 but for {what} supercompressed textures, since specification 2.0.4, it must be non-zero"),
+            );
+        }
+    };
+    match scheme {
+        0 | 2 | 3 if vk != 0 => {
+            let want = if vk == 1_000_066_000 && d.model == dfd::model::UASTC_HDR_4X4 {
+                BasicDfd::uastc_hdr_4x4()
+            } else {
+                match BasicDfd::for_format(vk) {
+                    Some(want) => want,
+                    None => return,
+                }
+            };
+            if samples.len() != want.samples.len() {
+                add(
+                    out,
+                    6025,
+                    Severity::Error,
+                    format!(
+                        "sample count is {} but for {name} it must be {}",
+                        samples.len(),
+                        want.samples.len()
+                    ),
+                );
+            }
+            let is_422 = d.model == dfd::model::YUVSDA && want.model == dfd::model::YUVSDA;
+            for (i, (got, exp)) in samples.iter().zip(&want.samples).enumerate() {
+                let fields: [(&str, u32, u32); 12] = [
+                    ("bitOffset", got.bit_offset.into(), exp.bit_offset.into()),
+                    ("bitLength", got.bit_length.into(), exp.bit_length.into()),
+                    ("channelType", got.channel().into(), exp.channel().into()),
+                    (
+                        "qualifierLinear",
+                        got.has(qualifier::LINEAR).into(),
+                        exp.has(qualifier::LINEAR).into(),
+                    ),
+                    (
+                        "qualifierExponent",
+                        got.has(qualifier::EXPONENT).into(),
+                        exp.has(qualifier::EXPONENT).into(),
+                    ),
+                    (
+                        "qualifierSigned",
+                        got.has(qualifier::SIGNED).into(),
+                        exp.has(qualifier::SIGNED).into(),
+                    ),
+                    (
+                        "qualifierFloat",
+                        got.has(qualifier::FLOAT).into(),
+                        exp.has(qualifier::FLOAT).into(),
+                    ),
+                    // 4:2:2 formats may site their chroma anywhere along X.
+                    (
+                        "samplePosition0",
+                        if is_422 { 0 } else { got.position[0].into() },
+                        if is_422 { 0 } else { exp.position[0].into() },
+                    ),
+                    (
+                        "samplePosition1",
+                        got.position[1].into(),
+                        exp.position[1].into(),
+                    ),
+                    (
+                        "samplePosition2",
+                        got.position[2].into(),
+                        exp.position[2].into(),
+                    ),
+                    (
+                        "samplePosition3",
+                        got.position[3].into(),
+                        exp.position[3].into(),
+                    ),
+                    ("sampleLower", got.lower, exp.lower),
+                ];
+                for (field, value, expected) in
+                    fields
+                        .into_iter()
+                        .chain([("sampleUpper", got.upper, exp.upper)])
+                {
+                    if value != expected {
+                        add(
+                            out,
+                            6028,
+                            Severity::Error,
+                            format!("sample #{} {field} is {value} but the expected value is {expected} for {name}", i + 1),
+                        );
+                    }
+                }
+            }
+            if !want
+                .samples
+                .iter()
+                .any(|s| s.channel() == 13 || s.channel() == 14)
+            {
+                interpret_findings(d, vk, out);
+            }
+        }
+        0 | 2 | 3 if d.model == dfd::model::UASTC => {
+            if samples.len() != 1 {
+                add(
+                    out,
+                    6026,
+                    Severity::Error,
+                    format!(
+                        "sample count is {} but for UASTC textures it must be 1",
+                        samples.len()
+                    ),
+                );
+            }
+            if !block_4x4 {
+                not_4x4(out, "UASTC");
+            }
+            if scheme == 0 {
+                if d.bytes_planes != [16, 0, 0, 0, 0, 0, 0, 0] {
+                    add(
+                        out,
+                        6021,
+                        Severity::Error,
+                        format!("bytesPlanes are {:?} but for UASTC textures these must be [16, 0, 0, 0, 0, 0, 0, 0]", d.bytes_planes),
+                    );
+                }
+            } else {
+                unsized_planes(out, "UASTC");
+            }
+            if let Some(s) = samples.first() {
+                basis_sample(out, 0, s, "UASTC", 0);
+            }
+        }
+        0 | 2 | 3 => {
+            if samples.is_empty() {
+                add(out, 6027, Severity::Error,
+                    "sample count is 0 but non-supercompressed VK_FORMAT_UNDEFINED textures must have sample information".into(),
+                );
+            }
+            if scheme == 0 && d.bytes_planes[0] == 0 {
+                add(out, 6023, Severity::Error,
+                    "bytesPlane0 is 0 but it must be non-zero for non-supercompressed VK_FORMAT_UNDEFINED textures".into(),
+                );
+            }
+        }
+        1 if d.model == dfd::model::ETC1S => {
+            if samples.is_empty() || samples.len() > 2 {
+                add(
+                    out,
+                    6026,
+                    Severity::Error,
+                    format!(
+                        "sample count is {} but for BasisLZ/ETC1S textures it must be 1 or 2",
+                        samples.len()
+                    ),
+                );
+            }
+            if !block_4x4 {
+                not_4x4(out, "BasisLZ/ETC1S");
+            }
+            unsized_planes(out, "BasisLZ/ETC1S");
+            for (i, s) in samples.iter().take(2).enumerate() {
+                basis_sample(out, i, s, "BasisLZ/ETC1S", 64 * i as u16);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Whether the samples of an uncompressed RGBSDA format describe something a
+/// reader can interpret: one plane, every sample at the block's origin,
+/// signedness and floatness the same in every sample (6203, 6204), and each
+/// channel one run of bits in one byte order (6205). Depth and stencil
+/// formats are left out: their samples legitimately mix a float depth with an
+/// integer stencil.
+fn interpret_findings(d: &BasicDfd, vk: u32, out: &mut Vec<Finding>) {
+    if d.model != dfd::model::RGBSDA
+        || format::info(vk).is_none_or(|f| f.is_compressed())
+        || d.bytes_planes[1..].iter().any(|&p| p != 0)
+    {
+        return;
+    }
+    let samples = &d.samples;
+    if samples.iter().any(|s| s.position != [0; 4]) {
+        add(out, 6204, Severity::Error,
+            "the basic DFD block indicates multiple sample locations but multisample formats are not supported".into(),
+        );
+        return;
+    }
+    // A flag is decided by the first sample that has it; a later sample
+    // without it (or one with it after a first without) is a mix.
+    let mut mixed = false;
+    for flag in [qualifier::SIGNED, qualifier::FLOAT] {
+        if let Some(first) = samples.iter().position(|s| s.has(flag)) {
+            mixed |= samples[first..].iter().any(|s| !s.has(flag));
+        }
+    }
+    if mixed {
+        add(out, 6203, Severity::Error,
+            "the basic DFD block has mixed Signed/Unsigned or Float/Integer samples but they must be consistent".into(),
+        );
+        return;
+    }
+    // E5B9G9R9's exponent samples repeat their channels by design.
+    if vk == 123 {
+        return;
+    }
+    let nontrivial = |out: &mut Vec<Finding>| {
+        add(
+            out,
+            6205,
+            Severity::Error,
+            "the basic DFD block describes a non little-endian or unsupported format".into(),
+        );
+    };
+    let mut seen = [false; 16];
+    let mut previous: Option<&Sample> = None;
+    for s in samples {
+        let c = usize::from(s.channel());
+        if !matches!(c, 0..=2 | 15) {
+            return; // channels no reader interprets: 6101 covers them
+        }
+        match previous.filter(|p| p.channel() == s.channel()) {
+            // A channel continued in the next sample: only whole bytes in
+            // big-endian order (one byte earlier) or little-endian (right
+            // after) are a byte order a reader knows.
+            Some(p) => {
+                let (pb, sb) = (p.bit_offset, s.bit_offset);
+                let aligned = pb % 8 == 0 && sb % 8 == 0 && (p.bit_length + 1) % 8 == 0;
+                let next = pb + u16::from(p.bit_length) + 1;
+                if !aligned || (sb + 8 != pb && sb != next) {
+                    return nontrivial(out);
+                }
+            }
+            None => {
+                if seen[c] {
+                    return nontrivial(out);
+                }
+                seen[c] = true;
+            }
+        }
+        previous = Some(s);
+    }
 }
 
 /// The keys the specification defines.
-const KNOWN_KEYS: [&[u8]; 10] = [
+const KNOWN_KEYS: [&[u8]; 11] = [
     b"KTXcubemapIncomplete",
     b"KTXorientation",
     b"KTXglFormat",
@@ -287,6 +642,8 @@ const KNOWN_KEYS: [&[u8]; 10] = [
     b"KTXwriterScParams",
     b"KTXastcDecodeMode",
     b"KTXanimData",
+    // HDR: the scale and offset an HDR encoder applied (KTX-Software 4.4).
+    b"KTXmapRange",
 ];
 
 /// The key/value data's rules: how entries are framed, ordered and padded,
@@ -770,6 +1127,31 @@ pub fn gltf_basisu_findings(b: &[u8]) -> Vec<Finding> {
             format!("levelCount is {levels} but it must be 1 or {full} (a full mip pyramid)"),
         );
     }
+    // The samples' channels: ETC1S is RGB (with AAA) or RRR (with GGG);
+    // UASTC is RGB, RGBA, RRR or RG.
+    let samples = BasicDfd::parse(&b[dfd.min(b.len())..]).map_or(Vec::new(), |d| d.samples);
+    let channels: Vec<u8> = samples.iter().map(|s| s.channel()).collect();
+    let wrong = match (model, channels.as_slice()) {
+        (ETC1S, [0, second, ..]) if *second != 15 => {
+            Some((2, *second, "ETC1S_AAA after ETC1S_RGB"))
+        }
+        (ETC1S, [3, second, ..]) if *second != 4 => Some((2, *second, "ETC1S_GGG after ETC1S_RRR")),
+        (ETC1S, [first, ..]) if *first != 0 && *first != 3 => {
+            Some((1, *first, "ETC1S_RGB or ETC1S_RRR"))
+        }
+        (UASTC, [first, ..]) if ![0, 3, 4, 6].contains(first) => {
+            Some((1, *first, "UASTC_RGB, UASTC_RGBA, UASTC_RRR or UASTC_RG"))
+        }
+        _ => None,
+    };
+    if let Some((sample, channel, want)) = wrong {
+        add(
+            &mut out,
+            6303,
+            Severity::Error,
+            format!("colorModel is {model} but sample #{sample} channelType is {channel} while KHR_texture_basisu requires {want}"),
+        );
+    }
     // BT.709 primaries (1) with the sRGB transfer (2), or unspecified (0)
     // with linear (1).
     if !matches!((primaries, transfer), (1, 2) | (0, 1)) {
@@ -1145,6 +1527,19 @@ pub fn ktx2_findings(b: &[u8]) -> Vec<Finding> {
     let model = b.get(u32_at(b, 48) as usize + 12).copied();
     if scheme == 1 && model == Some(163) {
         basislz_findings(b, [depth, layers, faces, levels], &mut out);
+    }
+    if scheme == 4 {
+        // UASTC HDR 6x6 intermediate: 12 bytes of global data per image.
+        let sgd_len = u64::from_le_bytes(b[72..80].try_into().expect("8 bytes"));
+        if sgd_len < 12 {
+            add(&mut out, 8201, Severity::Error,
+                format!("sgdByteLength is {sgd_len} but for UASTC HDR 6x6 intermediate textures it must be at least 12 bytes"),
+            );
+        } else if !sgd_len.is_multiple_of(12) {
+            add(&mut out, 8202, Severity::Error,
+                format!("sgdByteLength is {sgd_len} but for UASTC HDR 6x6 intermediate textures it must be a multiple of 12 bytes"),
+            );
+        }
     }
 
     // The rest: forgeflow's structural validation, its first failure, unless

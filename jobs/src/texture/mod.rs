@@ -8,6 +8,7 @@
 //!   (a DFD texel-block dimension byte of 0xFF) and accepts files the validator
 //!   rejects, so nothing is handed to it before this passes.
 //! - [`findings`]: the checks as `ktx validate` reports them (IDs, severities).
+//! - [`dfd`]: data format descriptors, parsed and derived for a `VkFormat`.
 //! - [`format`](mod@format): block sizes of the Vulkan formats KTX2 files use.
 //! - [`file::Ktx2File`]: a validated file, its levels and images.
 //! - [`dds`] and [`ktx1`]: the same checks and image placement for DDS (with
@@ -24,6 +25,7 @@ pub mod astc;
 pub mod basis;
 pub mod dds;
 pub mod decode;
+pub mod dfd;
 pub mod file;
 pub mod findings;
 pub mod format;
