@@ -72,7 +72,8 @@ impl std::fmt::Debug for BasisFile {
 const TRANSFER_SRGB: u8 = 2;
 
 impl BasisFile {
-    /// A Basis file over a validated KTX2 file of `vkFormat` 0, transcoding
+    /// A Basis file over a validated KTX2 file of `vkFormat` 0 (or UASTC HDR
+    /// 4x4, stored as ASTC 4x4 SFLOAT), transcoding
     /// to uncompressed RGBA8 (RGBA16F for HDR) until [`retarget`](Self::retarget).
     pub fn new(file: Ktx2File) -> Result<Self, TextureError> {
         check_sizes(&file)?;
@@ -238,6 +239,144 @@ impl BasisFile {
             basisu::DecodeFlags::NONE,
         )
         .map_err(transcode_error)
+    }
+}
+
+/// A target of `forgeflow-tex extract --transcode`, the targets of
+/// KTX-Software's `ktx extract --transcode`: a block format, or uncompressed
+/// 8-bit texels of 1 to 4 channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExtractTarget {
+    /// ETC1 RGB blocks (`etc-rgb`).
+    EtcRgb,
+    /// ETC2 RGBA blocks (`etc-rgba`).
+    EtcRgba,
+    /// EAC R11 blocks (`eac-r11`).
+    EacR11,
+    /// EAC RG11 blocks (`eac-rg11`).
+    EacRg11,
+    /// BC1 blocks (`bc1`).
+    Bc1,
+    /// BC3 blocks (`bc3`).
+    Bc3,
+    /// BC4 blocks (`bc4`).
+    Bc4,
+    /// BC5 blocks (`bc5`).
+    Bc5,
+    /// BC7 blocks (`bc7`).
+    Bc7,
+    /// ASTC 4x4 blocks (`astc`).
+    Astc,
+    /// R8 texels (`r8`).
+    R8,
+    /// RG8 texels (`rg8`).
+    Rg8,
+    /// RGB8 texels (`rgb8`).
+    Rgb8,
+    /// RGBA8 texels (`rgba8`).
+    Rgba8,
+}
+
+impl ExtractTarget {
+    /// Every target, in the order `ktx extract` lists them.
+    pub const ALL: [ExtractTarget; 14] = [
+        Self::EtcRgb,
+        Self::EtcRgba,
+        Self::EacR11,
+        Self::EacRg11,
+        Self::Bc1,
+        Self::Bc3,
+        Self::Bc4,
+        Self::Bc5,
+        Self::Bc7,
+        Self::Astc,
+        Self::R8,
+        Self::Rg8,
+        Self::Rgb8,
+        Self::Rgba8,
+    ];
+
+    /// The target's name on the command line.
+    pub fn name(self) -> &'static str {
+        const NAMES: [&str; 14] = [
+            "etc-rgb", "etc-rgba", "eac-r11", "eac-rg11", "bc1", "bc3", "bc4", "bc5", "bc7",
+            "astc", "r8", "rg8", "rgb8", "rgba8",
+        ];
+        NAMES[Self::ALL.iter().position(|&t| t == self).expect("listed")]
+    }
+
+    /// The target named `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// The transcoder's target, and how many 8-bit channels of its RGBA
+    /// texels to keep (0: blocks, kept whole).
+    pub fn transcoder_target(self) -> (TargetFormat, usize) {
+        match self {
+            Self::EtcRgb => (TargetFormat::Etc1Rgb, 0),
+            Self::EtcRgba => (TargetFormat::Etc2Rgba, 0),
+            Self::EacR11 => (TargetFormat::EacR11, 0),
+            Self::EacRg11 => (TargetFormat::EacRg11, 0),
+            Self::Bc1 => (TargetFormat::Bc1Rgb, 0),
+            Self::Bc3 => (TargetFormat::Bc3Rgba, 0),
+            Self::Bc4 => (TargetFormat::Bc4R, 0),
+            Self::Bc5 => (TargetFormat::Bc5Rg, 0),
+            Self::Bc7 => (TargetFormat::Bc7Rgba, 0),
+            Self::Astc => (TargetFormat::Astc4x4Rgba, 0),
+            Self::R8 => (TargetFormat::Rgba32, 1),
+            Self::Rg8 => (TargetFormat::Rgba32, 2),
+            Self::Rgb8 => (TargetFormat::Rgba32, 3),
+            Self::Rgba8 => (TargetFormat::Rgba32, 4),
+        }
+    }
+}
+
+impl std::str::FromStr for ExtractTarget {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::from_name(s).ok_or_else(|| {
+            let names: Vec<_> = Self::ALL.iter().map(|t| t.name()).collect();
+            format!("no transcode target {s:?} (one of {})", names.join(", "))
+        })
+    }
+}
+
+impl BasisFile {
+    /// One image as `ktx extract` writes it: with a target, its blocks or
+    /// texels; without, uncompressed texels with the file's channels (RGB or
+    /// RGBA: 8-bit for LDR, half floats for HDR).
+    pub fn extract(
+        &self,
+        sel: ImageSelector,
+        target: Option<ExtractTarget>,
+    ) -> Result<Vec<u8>, TextureError> {
+        let channels = if self.has_alpha { 4 } else { 3 };
+        let (target, keep, texel) = match target {
+            Some(t) => {
+                let (target, keep) = t.transcoder_target();
+                (target, keep, 4)
+            }
+            None if self.is_hdr() => (TargetFormat::RgbaHalf, channels, 8),
+            None => (TargetFormat::Rgba32, channels, 4),
+        };
+        let d = self.file.desc();
+        if sel.level >= d.levels || sel.layer >= d.layers || sel.face >= d.faces || sel.depth > 0 {
+            return Err(TextureError::NoSuchImage {
+                selector: format!("{sel:?}"),
+            });
+        }
+        let texels = self.transcode_image(sel, target)?;
+        if keep == 0 || keep == 4 {
+            return Ok(texels);
+        }
+        let bytes = keep * texel / 4;
+        Ok(texels
+            .chunks_exact(texel)
+            .flat_map(|px| &px[..bytes])
+            .copied()
+            .collect())
     }
 }
 

@@ -411,13 +411,14 @@ pub fn validate(b: &[u8]) -> Result<Ktx2Layout, Ktx2Error> {
         )));
     }
 
-    // Supercompression global data: BasisLZ needs it, the others have none.
+    // Supercompression global data: BasisLZ and UASTC HDR 6x6 intermediate
+    // need it (codebooks; a descriptor per image), the others have none.
     match supercompression {
-        Supercompression::BasisLz => {
+        Supercompression::BasisLz | Supercompression::UastcHdr6x6Intermediate => {
             if sgd_len == 0 {
-                return Err(Ktx2Error::GlobalData(
-                    "BasisLZ needs supercompression global data".into(),
-                ));
+                return Err(Ktx2Error::GlobalData(format!(
+                    "{supercompression:?} needs supercompression global data"
+                )));
             }
             if sgd_off % 8 != 0 || sgd_off < end_of_meta {
                 return Err(Ktx2Error::GlobalData(format!(

@@ -417,8 +417,14 @@ impl TextureFile {
         match detect(&bytes).map_err(TextureError::Unsupported)? {
             Container::Ktx2 => {
                 let file = Ktx2File::new(bytes)?;
+                // Basis Universal: no format of its own, or UASTC HDR 4x4,
+                // stored as ASTC 4x4 SFLOAT with its own colour model and
+                // transcoded (to BC6H where ASTC HDR is not sampled).
                 #[cfg(feature = "basis")]
-                if file.layout().vk_format == 0 {
+                if file.layout().vk_format == 0
+                    || (file.layout().vk_format == 1_000_066_000
+                        && file.layout().color_model == super::dfd::model::UASTC_HDR_4X4)
+                {
                     return Ok(TextureFile::Basis(super::basis::BasisFile::new(file)?));
                 }
                 Ok(TextureFile::Ktx2(file))

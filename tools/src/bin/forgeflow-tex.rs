@@ -549,44 +549,17 @@ fn upload(args: &[String]) -> ExitCode {
     }
 }
 
-/// One image of a Basis Universal file as `ktx extract` writes it: with
-/// `--transcode T`, the blocks of target T (etc-rgb, etc-rgba, eac-r11,
-/// eac-rg11, bc1, bc3, bc4, bc5, bc7, astc, or r8, rg8, rgb8, rgba8 texels);
-/// without it, the uncompressed texels with the file's channel count.
+/// One image of a Basis Universal file as `ktx extract` writes it (see
+/// `BasisFile::extract`).
 fn basis_extract(
     b: &forgeflow::jobs::texture::basis::BasisFile,
     sel: ImageSelector,
     target: Option<&str>,
 ) -> Result<std::borrow::Cow<'static, [u8]>, String> {
-    use forgeflow::jobs::texture::basis::TargetFormat as T;
-    let channels = if b.has_alpha() { 4 } else { 3 };
-    let (target, keep) = match target {
-        None => (T::Rgba32, channels),
-        Some("etc-rgb") => (T::Etc1Rgb, 0),
-        Some("etc-rgba") => (T::Etc2Rgba, 0),
-        Some("eac-r11") => (T::EacR11, 0),
-        Some("eac-rg11") => (T::EacRg11, 0),
-        Some("bc1") => (T::Bc1Rgb, 0),
-        Some("bc3") => (T::Bc3Rgba, 0),
-        Some("bc4") => (T::Bc4R, 0),
-        Some("bc5") => (T::Bc5Rg, 0),
-        Some("bc7") => (T::Bc7Rgba, 0),
-        Some("astc") => (T::Astc4x4Rgba, 0),
-        Some("r8") => (T::Rgba32, 1),
-        Some("rg8") => (T::Rgba32, 2),
-        Some("rgb8") => (T::Rgba32, 3),
-        Some("rgba8") => (T::Rgba32, 4),
-        Some(other) => return Err(format!("no transcode target {other:?}")),
-    };
-    let blocks = b.transcode_image(sel, target).map_err(|e| e.to_string())?;
-    Ok(std::borrow::Cow::Owned(if keep == 0 || keep == 4 {
-        blocks
-    } else {
-        blocks
-            .chunks_exact(4)
-            .flat_map(|px| px[..keep].to_vec())
-            .collect()
-    }))
+    let target = target.map(str::parse).transpose()?;
+    b.extract(sel, target)
+        .map(std::borrow::Cow::Owned)
+        .map_err(|e| e.to_string())
 }
 
 /// `vt-build`: a tile pack from the procedural terrain or from an image.
