@@ -112,9 +112,31 @@ fn info_and_extract() {
         .0,
         1
     );
-    // A Basis Universal file: texels of its channels (RGB, 155x155), or the
-    // blocks of a target.
+    // A Basis Universal file: what it transcodes to here (lavapipe samples
+    // BC: BC7), and by device capability.
+    let uastc = dir.join("cts/cimg5293_uastc_zstd.ktx2");
+    let (code, out, err) = tex(&["info", uastc.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let here = &v["on_this_adapter"];
+    if forgeflow_test_support::gpu::for_test("forgeflow-tex info").is_some() {
+        assert!(here["adapter"].is_string(), "{v}");
+        assert_eq!(here["target"], v["transcodes_to"]["with_bc"], "{v}");
+    }
+    assert!(
+        v["transcodes_to"]["with_bc"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("BC7")),
+        "{v}"
+    );
+    assert!(
+        v["transcodes_to"]["with_astc"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("ASTC")),
+        "{v}"
+    );
     let basis = dir.join("bevy-pr18411/ktx2-etc1s-srgb.ktx2");
+    // Its texels of its channels (RGB, 155x155), or the blocks of a target.
     let (code, out, err) = tex(&["extract", basis.to_str().unwrap(), "-o", "/dev/null"]);
     assert_eq!(code, 0, "{err}");
     assert!(

@@ -161,11 +161,16 @@ fn info(args: &[String]) -> ExitCode {
                 astc_hdr: astc,
                 etc2,
             };
+            // What it becomes on the adapter a load would use (null where
+            // there is none).
+            let here = adapter_support()
+                .map(|(adapter, support)| json!({ "adapter": adapter, "target": to(support) }));
             (
                 format!("{:?}", l.supercompression),
                 json!({
                     "color_model": l.color_model, "transfer": l.transfer,
                     "basis_universal": format!("{:?}", b.source_format()),
+                    "on_this_adapter": here,
                     "transcodes_to": {
                         "with_bc": to(only(true, false, false)),
                         "with_astc": to(only(false, true, false)),
@@ -176,9 +181,13 @@ fn info(args: &[String]) -> ExitCode {
             )
         }
     };
-    // A Basis file's own format is none: vkFormat 0.
+    // A Basis file's own format: none (vkFormat 0), or the ASTC 4x4 SFLOAT
+    // that UASTC HDR 4x4 files name.
     let (vk_format, format) = match &file {
-        TextureFile::Basis(b) => (0, format!("Basis Universal {:?}", b.source_format())),
+        TextureFile::Basis(b) => (
+            b.file().layout().vk_format,
+            format!("Basis Universal {:?}", b.source_format()),
+        ),
         _ => (d.vk_format, format),
     };
     if json_out {
@@ -209,6 +218,22 @@ fn info(args: &[String]) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// The adapter `upload` and the runtime would open (the same environment
+/// overrides apply) and the block formats it samples, without opening a
+/// device; `None` where there is no adapter.
+fn adapter_support() -> Option<(String, forgeflow::jobs::texture::basis::TranscodeSupport)> {
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle().with_env());
+    let adapter = pollster::block_on(wgpu::util::initialize_adapter_from_env_or_default(
+        &instance, None,
+    ))
+    .ok()?;
+    Some((
+        adapter.get_info().name,
+        forgeflow::texture::transcode_support(adapter.features()),
+    ))
 }
 
 fn validate(args: &[String]) -> ExitCode {
