@@ -9,8 +9,8 @@
 //! descriptor [`BasicDfd::for_format`] derives, those of UASTC and ETC1S with
 //! theirs), the sample rules (6101-6107) and whether the samples can be
 //! interpreted (6203-6205), the key/value data rules (7002-7013,
-//! 7101-7135), the BasisLZ global data rules (8101-8110) and the sizes of
-//! UASTC HDR 6x6 intermediate global data (8201, 8202), each on its own, so
+//! 7101-7135), the BasisLZ global data rules (8101-8110) and the UASTC HDR
+//! 6x6 intermediate global data rules (8201-8209), each on its own, so
 //! that one file can show several, then the structural validation of
 //! [`ktx2::validate`] for the rest (the level index, DFD placement,
 //! key/value data, global data), reporting its first failure under the
@@ -19,9 +19,7 @@
 //!
 //! Where forgeflow differs from the validator: depth/stencil formats are not
 //! put through the interpretation rules (62xx), since a float depth beside an
-//! integer stencil (D32_SFLOAT_S8_UINT) is what the format is, not a mix; the
-//! UASTC HDR 6x6 intermediate image descriptors and bitstream headers
-//! (8203-8209) are not checked.
+//! integer stencil (D32_SFLOAT_S8_UINT) is what the format is, not a mix.
 //!
 //! [`gltf_basisu_findings`] adds the rules of glTF's KHR_texture_basisu
 //! (3101-3104, 6301-6304, 7201, 7202), which `ktx validate` runs with
@@ -1334,6 +1332,126 @@ fn basislz_findings(b: &[u8], [depth, layers, faces, levels]: [u32; 4], out: &mu
     }
 }
 
+/// The UASTC HDR 6x6 intermediate global data: one 12-byte image
+/// descriptor per image (level-major: `rgbSliceByteOffset` within the level,
+/// `rgbSliceByteLength`, `rgbSliceType` with the profile in bits 8-15 and the
+/// version in bits 0-7), each slice inside its level, and the slice's
+/// bitstream header (the same profile and version, then its width and
+/// height as 16-bit values) agreeing with it and with the level's size.
+fn uastc_hdr_6x6_findings(
+    b: &[u8],
+    [width, height, depth, layers, faces, levels]: [u32; 6],
+    out: &mut Vec<Finding>,
+) {
+    let (sgd_off, sgd_len) = (
+        u64::from_le_bytes(b[64..72].try_into().expect("8 bytes")),
+        u64::from_le_bytes(b[72..80].try_into().expect("8 bytes")),
+    );
+    if sgd_len < 12 {
+        add(out, 8201, Severity::Error,
+            format!("sgdByteLength is {sgd_len} but for UASTC HDR 6x6 intermediate textures it must be at least 12 bytes"),
+        );
+        return;
+    }
+    if !sgd_len.is_multiple_of(12) {
+        add(out, 8202, Severity::Error,
+            format!("sgdByteLength is {sgd_len} but for UASTC HDR 6x6 intermediate textures it must be a multiple of 12 bytes"),
+        );
+    }
+    let Some(sgd) = usize::try_from(sgd_off)
+        .ok()
+        .zip(usize::try_from(sgd_len).ok())
+        .and_then(|(o, l)| b.get(o..o.checked_add(l)?))
+    else {
+        return; // placement: the structural validation's
+    };
+    let mut descs = sgd.chunks_exact(12);
+    for level in 0..levels.max(1) {
+        let at = 80 + 24 * level as usize;
+        let Some(entry) = b.get(at..at + 16) else {
+            return; // the level index: the structural validation's
+        };
+        let level_off = u64::from_le_bytes(entry[..8].try_into().expect("8 bytes"));
+        let level_len = u64::from_le_bytes(entry[8..].try_into().expect("8 bytes"));
+        let (w, h) = (
+            super::level_extent(width, level),
+            super::level_extent(height, level),
+        );
+        let images = u64::from(layers.max(1))
+            * u64::from(faces.max(1))
+            * u64::from(super::level_extent(depth, level));
+        for image in 0..images {
+            let Some(d) = descs.next() else {
+                return;
+            };
+            let [offset, length, kind] = std::array::from_fn(|i| u32_at(d, 4 * i));
+            let (profile, version) = ((kind >> 8) & 0xFF, kind & 0xFF);
+            let at = format!("Level {level} image {image}");
+            if length == 0 {
+                add(
+                    out,
+                    8203,
+                    Severity::Error,
+                    format!("{at}: rgbSliceByteLength is 0 but it must not be"),
+                );
+            }
+            if u64::from(offset) + u64::from(length) > level_len {
+                add(out, 8204, Severity::Error,
+                    format!("{at}: the slice {offset}+{length} must fit in the level's byteLength of {level_len}"),
+                );
+                continue;
+            }
+            if profile != 0xAB {
+                add(
+                    out,
+                    8205,
+                    Severity::Error,
+                    format!(
+                        "{at}: the rgbSliceType profile is {profile} but it must be 171 (0xAB)"
+                    ),
+                );
+            }
+            if version != 0xCD && version != 0xCE {
+                add(out, 8206, Severity::Error,
+                    format!("{at}: the rgbSliceType version is {version} but it must be 205 (0xCD) or 206 (0xCE)"),
+                );
+            }
+            let start = level_off + u64::from(offset);
+            let Some(stream) = usize::try_from(start)
+                .ok()
+                .and_then(|s| b.get(s..s.checked_add(6)?))
+                .filter(|_| length >= 6)
+            else {
+                continue;
+            };
+            let [s_version, s_profile] = [u32::from(stream[0]), u32::from(stream[1])];
+            if s_profile != profile {
+                add(out, 8207, Severity::Error,
+                    format!("{at}: the rgbSliceType profile is {profile} in the global data but {s_profile} in the bitstream"),
+                );
+            }
+            if s_version != version {
+                add(out, 8208, Severity::Error,
+                    format!("{at}: the rgbSliceType version is {version} in the global data but {s_version} in the bitstream"),
+                );
+            }
+            let dims = |i: usize| u32::from(u16::from_le_bytes([stream[i], stream[i + 1]]));
+            if (dims(2), dims(4)) != (w, h) {
+                add(
+                    out,
+                    8209,
+                    Severity::Error,
+                    format!(
+                        "{at}: the bitstream is {}x{} but the level is {w}x{h}",
+                        dims(2),
+                        dims(4)
+                    ),
+                );
+            }
+        }
+    }
+}
+
 /// Adds a finding.
 fn add(out: &mut Vec<Finding>, id: u16, severity: Severity, message: String) {
     out.push(Finding {
@@ -1529,17 +1647,7 @@ pub fn ktx2_findings(b: &[u8]) -> Vec<Finding> {
         basislz_findings(b, [depth, layers, faces, levels], &mut out);
     }
     if scheme == 4 {
-        // UASTC HDR 6x6 intermediate: 12 bytes of global data per image.
-        let sgd_len = u64::from_le_bytes(b[72..80].try_into().expect("8 bytes"));
-        if sgd_len < 12 {
-            add(&mut out, 8201, Severity::Error,
-                format!("sgdByteLength is {sgd_len} but for UASTC HDR 6x6 intermediate textures it must be at least 12 bytes"),
-            );
-        } else if !sgd_len.is_multiple_of(12) {
-            add(&mut out, 8202, Severity::Error,
-                format!("sgdByteLength is {sgd_len} but for UASTC HDR 6x6 intermediate textures it must be a multiple of 12 bytes"),
-            );
-        }
+        uastc_hdr_6x6_findings(b, [width, height, depth, layers, faces, levels], &mut out);
     }
 
     // The rest: forgeflow's structural validation, its first failure, unless

@@ -338,3 +338,44 @@ fn encoded_hdr_files_transcode_as_binomials_transcoder_does() {
         );
     }
 }
+
+/// The UASTC HDR 6x6 intermediate global data rules (`ktx validate`'s
+/// 8203-8209) on a file from Binomial's encoder: valid as written, and each
+/// rule raised by one mutation of its first image descriptor or bitstream.
+#[test]
+fn each_uastc_hdr_6x6_global_data_rule_raises_its_id() {
+    let file = encode(BasisTextureFormat::UastcHdr6x6, true, true);
+    assert!(ktx2_findings(&file)
+        .iter()
+        .all(|f| f.severity == Severity::Warning));
+    let u64_at = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
+    let sgd = u64_at(&file, 64) as usize;
+    let (level0, level0_len) = (u64_at(&file, 80) as usize, u64_at(&file, 88) as u32);
+    let slice = level0 + u32::from_le_bytes(file[sgd..sgd + 4].try_into().unwrap()) as usize;
+    let with = |at: usize, bytes: &[u8]| {
+        let mut f = file.clone();
+        f[at..at + bytes.len()].copy_from_slice(bytes);
+        f
+    };
+    for (what, mutated, id) in [
+        ("empty slice", with(sgd + 4, &[0, 0, 0, 0]), 8203),
+        (
+            "slice past its level",
+            with(sgd, &level0_len.to_le_bytes()),
+            8204,
+        ),
+        ("profile 0xAA", with(sgd + 9, &[0xAA]), 8205),
+        ("version 0xCC", with(sgd + 8, &[0xCC]), 8206),
+        ("bitstream profile 0xAA", with(slice + 1, &[0xAA]), 8207),
+        ("bitstream version 0xCE", with(slice, &[0xCE]), 8208),
+        ("bitstream 65 wide", with(slice + 2, &[65, 0]), 8209),
+    ] {
+        let findings = ktx2_findings(&mutated);
+        assert!(
+            findings
+                .iter()
+                .any(|f| f.id == id && f.severity == Severity::Error),
+            "{what}: expected {id}, got {findings:?}"
+        );
+    }
+}
