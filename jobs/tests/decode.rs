@@ -268,6 +268,63 @@ fn images_of_any_size_place_every_block_where_it_belongs() {
     }
 }
 
+/// ETC2 colour goes through texture2ddecoder's whole-image loop when the
+/// output is 4-byte aligned, block by block otherwise: both give the same
+/// pixels, a band of block rows at a time as the upload path asks, and
+/// texture2ddecoder's own (BGRA) image with red and blue swapped.
+#[test]
+fn etc2_decodes_the_same_aligned_or_not_and_band_by_band() {
+    use forgeflow_jobs::texture::decode::decode_rows;
+    let mut rng = SplitMix64::new(78);
+    for (vk, bytes) in [(147u32, 8usize), (149, 8), (151, 16)] {
+        for (w, h) in [(13u32, 7u32), (16, 16), (4, 9), (1, 1), (30, 5)] {
+            let (bx, by) = (w.div_ceil(4) as usize, h.div_ceil(4) as usize);
+            let data: Vec<u8> = (0..bx * by * bytes).map(|_| rng.next_u64() as u8).collect();
+            let (_, whole) = decode(vk, &data, w, h).unwrap();
+            // texture2ddecoder's own image, BGRA in u32s.
+            let mut bgra = vec![0u32; (w * h) as usize];
+            let t2d = match vk {
+                147 => texture2ddecoder::decode_etc2_rgb(&data, w as usize, h as usize, &mut bgra),
+                149 => {
+                    texture2ddecoder::decode_etc2_rgba1(&data, w as usize, h as usize, &mut bgra)
+                }
+                _ => texture2ddecoder::decode_etc2_rgba8(&data, w as usize, h as usize, &mut bgra),
+            };
+            t2d.unwrap();
+            let want: Vec<u8> = bgra
+                .iter()
+                .flat_map(|p| [(p >> 16) as u8, (p >> 8) as u8, *p as u8, (p >> 24) as u8])
+                .collect();
+            assert_eq!(whole, want, "vk {vk} {w}x{h}");
+            // One byte off 4-byte alignment: the block-by-block path.
+            let mut shifted = vec![0u8; whole.len() + 1];
+            decode_rows(vk, &data, w, h, 0..by as u32, &mut shifted[1..]).unwrap();
+            assert_eq!(shifted[1..], whole[..], "vk {vk} {w}x{h} unaligned");
+            // Band by band: each block row on its own.
+            let row_bytes = w as usize * 4;
+            for row in 0..by as u32 {
+                let first = row as usize * 4;
+                let rows = (h as usize - first).min(4);
+                let mut band = vec![0u32; w as usize * rows];
+                let band_bytes = bytemuck_bytes(&mut band);
+                decode_rows(vk, &data, w, h, row..row + 1, band_bytes).unwrap();
+                assert_eq!(
+                    band_bytes[..],
+                    whole[first * row_bytes..(first + rows) * row_bytes],
+                    "vk {vk} {w}x{h} band {row}"
+                );
+            }
+        }
+    }
+}
+
+/// The bytes of a `u32` buffer (4-byte aligned, as staging memory is).
+fn bytemuck_bytes(words: &mut [u32]) -> &mut [u8] {
+    // SAFETY: u8 has no alignment requirement and every byte of a u32 is
+    // initialized; the slice covers exactly the words' bytes.
+    unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), words.len() * 4) }
+}
+
 /// BC4 and EAC R11 decode to R8, BC5 and EAC RG11 to RG8 (snorm for the
 /// signed variants): exactly the channels the wrapped decoders produce, at a
 /// quarter and a half of RGBA8's bytes, for images of any size (whole blocks

@@ -566,6 +566,39 @@ pub fn decode_rows(
             got: out.len(),
         });
     }
+    // ETC2 colour: texture2ddecoder's own image loop (its block decoder
+    // inlined, which a call per block from here cannot have) straight into
+    // the output as 32-bit words, a row of blocks at a time, then red and
+    // blue swapped in place while the row is still in cache.
+    #[cfg(feature = "etc2")]
+    if matches!(p.kind, Kind::Etc2Rgb | Kind::Etc2Rgba1 | Kind::Etc2Rgba8) {
+        // SAFETY: every bit pattern is a valid u32 and a valid u8, and
+        // `align_to_mut` hands out only the aligned middle part as words.
+        let (head, words, _) = unsafe { out[..need].align_to_mut::<u32>() };
+        if head.is_empty() && words.len() * 4 == need {
+            let row_blocks = blocks_x * p.block_bytes;
+            let mut words = &mut words[..];
+            for by in rows.clone() {
+                let texel_rows = (height - by * bh).min(bh) as usize;
+                let (row, rest) = words.split_at_mut(width as usize * texel_rows);
+                words = rest;
+                let blocks = &data[by as usize * row_blocks..][..row_blocks];
+                let (w, h) = (width as usize, texel_rows);
+                let decoded = match p.kind {
+                    Kind::Etc2Rgb => texture2ddecoder::decode_etc2_rgb(blocks, w, h, row),
+                    Kind::Etc2Rgba1 => texture2ddecoder::decode_etc2_rgba1(blocks, w, h, row),
+                    _ => texture2ddecoder::decode_etc2_rgba8(blocks, w, h, row),
+                };
+                // Lengths were checked above: texture2ddecoder has nothing
+                // else to refuse.
+                debug_assert!(decoded.is_ok());
+                for texel in row.iter_mut() {
+                    *texel = rgba_of_bgra(*texel).to_le();
+                }
+            }
+            return Ok(());
+        }
+    }
     let geometry = Geometry {
         block: (bw, bh),
         block_bytes: p.block_bytes,

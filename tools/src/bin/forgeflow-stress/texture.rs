@@ -104,6 +104,28 @@ fn t2d_decode(vk: u32, data: &[u8], out: &mut [u32]) -> Option<Result<(), &'stat
     })
 }
 
+/// The same blocks through astc-decode's whole-image decoder (what
+/// forgeflow's ASTC LDR path wraps), if it is an ASTC format.
+fn astc_decode_image(vk: u32, data: &[u8], rgba8: &mut [u8]) -> bool {
+    let (bw, bh) = match vk {
+        157 => (4, 4),
+        183 => (12, 12),
+        _ => return false,
+    };
+    let side = SIDE as usize;
+    astc_decode::astc_decode(
+        data,
+        SIDE,
+        SIDE,
+        astc_decode::Footprint::new(bw, bh),
+        |x, y, rgba| {
+            let at = (y as usize * side + x as usize) * 4;
+            rgba8[at..at + 4].copy_from_slice(&rgba);
+        },
+    )
+    .is_ok()
+}
+
 /// The same blocks through bcdec_rs directly, block by block into the image.
 fn bcdec_decode(vk: u32, data: &[u8], rgba8: &mut [u8], half: &mut [u16]) -> bool {
     let side = SIDE as usize;
@@ -280,6 +302,12 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
             }
             let mut rgba8 = vec![0u8; (SIDE * SIDE * 4) as usize];
             let mut half = vec![0u16; (SIDE * SIDE * 3) as usize];
+            if astc_decode_image(vk, &data, &mut rgba8) {
+                let r = rate(budget, || {
+                    std::hint::black_box(astc_decode_image(vk, &data, &mut rgba8));
+                });
+                report.compare("astc-decode", &format!("decode_mpix_per_s.{name}"), r);
+            }
             if bcdec_decode(vk, &data, &mut rgba8, &mut half) {
                 let r = rate(budget, || {
                     std::hint::black_box(bcdec_decode(vk, &data, &mut rgba8, &mut half));
