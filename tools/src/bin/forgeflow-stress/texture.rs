@@ -325,6 +325,7 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
             ("etc1s", "bevy-pr18411/ktx2-etc1s-srgb.ktx2"),
             ("uastc", "cts/cimg5293_uastc_zstd.ktx2"),
             ("xuastc", "ktxsw/base_xuastc_zstd.ktx2"),
+            ("uastc_hdr", "bevy-pr18411/ktx2-astc-4x4-hdr.ktx2"),
         ] {
             progress.update("texture: transcode rates", 0.0);
             let Ok(TextureFile::Basis(b)) = TextureFile::open(dir.join(file)) else {
@@ -338,6 +339,9 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
                 ("astc", T::Astc4x4Rgba),
                 ("etc2", T::Etc2Rgba),
                 ("rgba8", T::Rgba32),
+                ("bc6h", T::Bc6h),
+                ("astc_hdr", T::AstcHdr4x4Rgba),
+                ("rgba16f", T::RgbaHalf),
             ] {
                 let sel = ImageSelector::default();
                 if b.transcode_image(sel, target).is_err() {
