@@ -27,5 +27,6 @@ pub mod gpu;
 pub mod pool;
 pub mod runtime;
 pub mod staging;
+mod submit;
 pub mod texture;
 pub mod vt;

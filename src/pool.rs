@@ -17,7 +17,7 @@
 use std::fmt;
 
 use forgeflow_jobs::alloc::{
-    AllocError, AllocKey, DefragBudget, DefragPlan, PoolAllocator, PoolStats,
+    AllocError, AllocKey, Allocation, DefragBudget, DefragPlan, PoolAllocator, PoolStats,
 };
 
 /// An allocation of a [`BufferPool`]: a generational handle, stale once freed.
@@ -298,11 +298,23 @@ impl BufferPool {
         plan: DefragPlan,
         encoder: &mut wgpu::CommandEncoder,
     ) -> DefragTicket {
-        let largest_in_block = plan
-            .moves
-            .iter()
-            .filter(|m| m.from.block == m.to.block)
-            .map(|m| m.from.size)
+        self.record_moves(plan.moves.iter().map(|m| (m.from, m.to)), encoder);
+        DefragTicket { plan }
+    }
+
+    /// The copies of moves `(from, to)` into `encoder`, in order. Also how
+    /// the moves of a frame whose encoder was dropped unsubmitted are made
+    /// again, first in the next frame's encoder: `from` still holds the
+    /// data (nothing ran), and anything written or moved since follows.
+    pub(crate) fn record_moves(
+        &mut self,
+        moves: impl Iterator<Item = (Allocation, Allocation)> + Clone,
+        encoder: &mut wgpu::CommandEncoder,
+    ) {
+        let largest_in_block = moves
+            .clone()
+            .filter(|(from, to)| from.block == to.block)
+            .map(|(from, _)| from.size)
             .max()
             .unwrap_or(0);
         if largest_in_block > 0
@@ -321,32 +333,31 @@ impl BufferPool {
             }));
             self.buffers_created += 1;
         }
-        for m in &plan.moves {
+        for (from, to) in moves {
             let (Some(src), Some(dst)) = (
-                &self.blocks[m.from.block as usize],
-                &self.blocks[m.to.block as usize],
+                &self.blocks[from.block as usize],
+                &self.blocks[to.block as usize],
             ) else {
                 continue;
             };
-            if m.from.block == m.to.block {
+            if from.block == to.block {
                 // wgpu cannot copy within one buffer: through the scratch buffer.
                 let scratch = self
                     .scratch
                     .as_ref()
                     .expect("created above for in-block moves");
-                encoder.copy_buffer_to_buffer(&src.buffer, m.from.offset, scratch, 0, m.from.size);
-                encoder.copy_buffer_to_buffer(scratch, 0, &dst.buffer, m.to.offset, m.from.size);
+                encoder.copy_buffer_to_buffer(&src.buffer, from.offset, scratch, 0, from.size);
+                encoder.copy_buffer_to_buffer(scratch, 0, &dst.buffer, to.offset, from.size);
             } else {
                 encoder.copy_buffer_to_buffer(
                     &src.buffer,
-                    m.from.offset,
+                    from.offset,
                     &dst.buffer,
-                    m.to.offset,
-                    m.from.size,
+                    to.offset,
+                    from.size,
                 );
             }
         }
-        DefragTicket { plan }
     }
 
     /// After the encoder given to [`defrag`](Self::defrag) was submitted in

@@ -897,3 +897,174 @@ fn basis_universal_files_load_transcoded_to_what_the_adapter_samples() {
         assert!(got == *want, "{name}: level 0 holds the transcode");
     }
 }
+
+/// One frame whose encoder never reaches the GPU: dropped as it is, or
+/// finished and the command buffer dropped (both drop wgpu's callbacks).
+fn dropped_frame(gpu: &Gpu, rt: &mut Runtime, finish_first: bool) -> FrameReport {
+    rt.begin_frame().expect("begin_frame");
+    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+    let report = rt.end_frame(&mut encoder).expect("end_frame");
+    if finish_first {
+        drop(encoder.finish());
+    } else {
+        drop(encoder);
+    }
+    report
+}
+
+/// A renderer skips frames (a lost surface, a minimised window) by dropping
+/// the encoder it gave `end_frame`. The runtime finds each such frame and
+/// does its work again: every buffer write lands (the pool's contents match
+/// their shadow after churn and defragmentation), every texture becomes
+/// ready with its pixels, and no later frame waits for the dropped one's
+/// buffers (on the code before this, the fourth frame after a drop waited
+/// for a staging buffer that never came back, and failed with a timeout).
+#[test]
+fn dropped_encoders_cost_nothing_and_lose_nothing() {
+    let Some(gpu) = gpu::for_test("dropped_encoders_cost_nothing_and_lose_nothing") else {
+        return;
+    };
+    let mut rt = runtime(&gpu, config());
+    let mut rng = SplitMix64::new(11);
+    let mut shadow: HashMap<PoolHandle, Vec<u8>> = HashMap::new();
+    let mut live: Vec<PoolHandle> = Vec::new();
+    let mut textures = Vec::new();
+    let (mut dropped, mut moves_dropped, mut found, mut redone, mut restarted) = (0, 0, 0, 0, 0);
+    for i in 0..150u32 {
+        for _ in 0..rng.below(6) {
+            let len = 4 * (1 + rng.below(4096)) as usize;
+            let h = rt.alloc_buffer(len as u64, 16).unwrap();
+            let data: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+            rt.write_buffer(h, 0, &data).unwrap();
+            shadow.insert(h, data);
+            live.push(h);
+        }
+        if let Some(&h) = live.get(rng.below(live.len().max(1) as u64) as usize) {
+            let patch = (i as u64).to_le_bytes();
+            rt.write_buffer(h, 0, &patch).unwrap();
+            shadow.get_mut(&h).unwrap()[..8].copy_from_slice(&patch);
+        }
+        for _ in 0..rng.below(6) {
+            if live.is_empty() {
+                break;
+            }
+            let h = live.swap_remove(rng.below(live.len() as u64) as usize);
+            rt.free_buffer(h).unwrap();
+            shadow.remove(&h);
+        }
+        if i % 10 == 0 {
+            let (file, pixels) = png(96 + i, 64, u64::from(i));
+            textures.push((rt.load_texture_bytes(file), 96 + i, pixels));
+        }
+        // Every third frame is dropped, alternately before and after
+        // `finish`.
+        let report = if i % 3 == 1 {
+            dropped += 1;
+            let r = dropped_frame(&gpu, &mut rt, i % 2 == 0);
+            moves_dropped += r.defrag_moves;
+            r
+        } else {
+            frame(&gpu, &mut rt)
+        };
+        found += report.abandoned_frames.len();
+        redone += report.buffer_writes_redone;
+        restarted += report.textures_restarted;
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    // Frames until every texture has settled (the last drop is found too).
+    for &(h, _, _) in &textures {
+        for r in settle(&gpu, &mut rt, h) {
+            found += r.abandoned_frames.len();
+        }
+    }
+    frame(&gpu, &mut rt);
+    assert_eq!(found, dropped, "every dropped frame is found once");
+    assert_eq!(rt.stats().abandoned_frames, dropped as u64);
+    assert!(
+        redone > 0 && moves_dropped > 0,
+        "dropped frames carried writes ({redone}) and moves ({moves_dropped})"
+    );
+    assert_eq!(rt.staging().stats().frames_abandoned, dropped as u64);
+    for (h, data) in &shadow {
+        let r = rt.resolve_buffer(*h).unwrap();
+        assert!(
+            gpu.read_buffer(r.buffer, r.offset, r.size).unwrap() == *data,
+            "allocation {h:?} differs from its shadow"
+        );
+    }
+    for (h, width, pixels) in &textures {
+        let texture = ready(&rt, *h);
+        assert_eq!(texture.width(), *width);
+        assert!(
+            gpu.read_texture(texture, 0, 0..1).unwrap() == *pixels,
+            "texture {width} wide differs from its pixels"
+        );
+    }
+    eprintln!("{dropped} frames dropped, {redone} writes redone, {restarted} textures restarted");
+}
+
+/// A virtual texture's page faults in a dropped frame never delivered their
+/// tiles: the tiles leave the cache and the page table again (the root
+/// stays mapped and loads again), and feedback brings them back.
+#[test]
+fn tiles_of_a_dropped_frame_are_taken_back() {
+    let Some(gpu) = gpu::for_test("tiles_of_a_dropped_frame_are_taken_back") else {
+        return;
+    };
+    let mut rt = runtime(&gpu, config());
+    let layout = VtLayout::new(256, 256, 64, 4).unwrap();
+    let vt = rt
+        .add_virtual_texture(
+            Terrain::new(layout, 3),
+            VtConfig {
+                budget_bytes: 4 << 20,
+                ..VtConfig::default()
+            },
+            (64, 64),
+        )
+        .unwrap();
+    // The first frame's loads (the root, and coarse tiles prefetched) go in
+    // a dropped frame: all but the root leave, and load again.
+    rt.begin_frame().unwrap();
+    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+    rt.end_frame(&mut encoder).unwrap();
+    let loaded = rt.vt_stats(vt).unwrap().resident;
+    drop(encoder);
+    let report = frame(&gpu, &mut rt);
+    assert_eq!(report.abandoned_frames.len(), 1);
+    assert_eq!(report.tiles_taken_back as usize, loaded - 1, "{report:?}");
+    for _ in 0..8 {
+        frame(&gpu, &mut rt);
+    }
+    let settled = rt.vt_stats(vt).unwrap().resident;
+    assert!(settled >= loaded, "loaded again: {settled} of {loaded}");
+    // A level-0 tile faulted in a dropped frame is taken back.
+    let word = TileId { mip: 0, x: 1, y: 1 }.pack(1);
+    rt.begin_frame().unwrap();
+    rt.push_vt_feedback(vt, vec![word]).unwrap();
+    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+    rt.end_frame(&mut encoder).unwrap();
+    let faulted = rt.vt_stats(vt).unwrap().resident;
+    assert!(
+        faulted > settled,
+        "the tile (and what is prefetched with it)"
+    );
+    drop(encoder);
+    let report = frame(&gpu, &mut rt);
+    assert_eq!(
+        report.tiles_taken_back as usize,
+        faulted - settled,
+        "{report:?}"
+    );
+    assert_eq!(rt.vt_stats(vt).unwrap().resident, settled);
+    // Asked again, it loads and stays.
+    rt.begin_frame().unwrap();
+    rt.push_vt_feedback(vt, vec![word]).unwrap();
+    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+    rt.end_frame(&mut encoder).unwrap();
+    gpu.queue.submit([encoder.finish()]);
+    for _ in 0..3 {
+        assert_eq!(frame(&gpu, &mut rt).tiles_taken_back, 0);
+    }
+    assert!(rt.vt_stats(vt).unwrap().resident > settled);
+}

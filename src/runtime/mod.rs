@@ -37,6 +37,21 @@
 //!
 //! Call `end_frame` before recording passes that use forgeflow's resources
 //! in the same encoder (the uploads come first), then submit the encoder.
+//!
+//! **Skipping a frame.** A renderer that cannot present (the surface is
+//! lost or outdated, the window is minimised) drops the encoder, or the
+//! command buffer it finished into, instead of submitting it: nothing else
+//! to call. The runtime notices the drop (wgpu drops the callbacks
+//! `end_frame` registered on the encoder), signals the frame's fence at once
+//! so no later frame waits for it, and the next `begin_frame` does the
+//! frame's work again: its buffer writes are queued again ahead of newer
+//! ones, its defragmentation copies are recorded again first in the next
+//! encoder, its textures' uploads start again, its virtual-texture tiles
+//! leave the page table and fault again, its readbacks are answered
+//! [`StagingError::Abandoned`](crate::staging::StagingError::Abandoned).
+//! The next [`FrameReport`] lists the frame in `abandoned_frames` with what
+//! was done again. Drop the encoder before the next `begin_frame`: one kept
+//! unsubmitted holds its frame (and its staging buffer) until it is dropped.
 //! Virtual-texture feedback written by a frame's passes is copied by the
 //! next `end_frame`, so it arrives one frame later than with a hand-driven
 //! [`VirtualTexture`].
@@ -79,6 +94,7 @@ mod declare;
 mod error;
 #[cfg(feature = "tracy")]
 mod gpu_zones;
+mod in_flight;
 mod report;
 mod texture_cost;
 mod textures;
@@ -102,8 +118,10 @@ use slotmap::SlotMap;
 
 use crate::pool::{BufferPool, PoolHandle, ResolvedBuffer};
 use crate::staging::{ReadbackRing, StagingConfig, StagingRing};
+use crate::submit::Unsubmitted;
 use crate::vt::{VirtualTexture, VtConfig, VtStats};
 use declare::{declare_jobs, FrameWork};
+use in_flight::InFlight;
 use textures::{ReadSource, TextureBudget, TextureStreaming};
 use vt_slot::ErasedVt;
 use write_queue::WriteQueue;
@@ -130,6 +148,14 @@ pub struct Runtime {
     background: Background,
     /// Buffer writes queued for the next `end_frame`.
     queued: WriteQueue,
+    /// The frames recorded and not yet retired: what to do again if one's
+    /// encoder is dropped unsubmitted.
+    in_flight: InFlight,
+    /// Abandoned frames found since the last `end_frame`, and what was done
+    /// again, for its report.
+    abandoned: FrameReport,
+    /// The newest frame known to have finished on the GPU.
+    completed: Option<u64>,
     lost: Arc<Mutex<Option<String>>>,
     frame_open: bool,
     stats: RuntimeStats,
@@ -200,6 +226,9 @@ impl Runtime {
             retired_vts: VecDeque::new(),
             background,
             queued: WriteQueue::default(),
+            in_flight: InFlight::default(),
+            abandoned: FrameReport::default(),
+            completed: None,
             lost,
             frame_open: false,
             stats: RuntimeStats::default(),
@@ -242,9 +271,14 @@ impl Runtime {
         // Runs the callbacks of finished submissions: fences, mappings, readbacks.
         self.readback.poll();
         self.sched.retire();
+        // A frame whose encoder was dropped names itself before its fence
+        // signals: taken back before anything of it retires.
+        self.take_back_abandoned();
         let retired_below = self.sched.next_frame().0 - self.sched.frames_in_flight();
         if retired_below > 0 {
             let completed = retired_below - 1;
+            self.completed = Some(completed);
+            self.in_flight.retire(completed);
             self.pool.retire(completed);
             self.textures.retire(completed);
             while self
@@ -258,6 +292,26 @@ impl Runtime {
         self.textures.pump_reads(&self.background);
         self.frame_open = true;
         Ok(())
+    }
+
+    /// Takes back the frames whose encoder was dropped unsubmitted (see
+    /// [`in_flight`]): their writes queued again ahead of newer ones, their
+    /// moves copied again first in the next encoder, their textures'
+    /// uploads started again, their tiles taken out of the page tables.
+    fn take_back_abandoned(&mut self) {
+        let now = self.current_frame();
+        for frame in self.in_flight.take_abandoned() {
+            let report = &mut self.abandoned;
+            report.abandoned_frames.push(frame.index);
+            report.buffer_writes_redone += frame.writes.writes.len() as u32;
+            self.queued.requeue_before(&frame.writes);
+            self.in_flight.give_back(frame.writes);
+            report.textures_restarted += self.textures.abandon(frame.index, now);
+            for vt in self.vts.values_mut() {
+                report.tiles_taken_back += vt.abandon(frame.index) as u32;
+            }
+            self.stats.abandoned_frames += 1;
+        }
     }
 
     /// Queues the load of a texture file (KTX2, KTX 1, DDS or PNG): a
@@ -491,6 +545,8 @@ impl Runtime {
             .poll(wgpu::PollType::wait_indefinitely())
             .map_err(|e| RuntimeError::DeviceLost(e.to_string()))?;
         self.sched.wait_idle(timeout)?;
+        self.take_back_abandoned();
+        self.in_flight.retire(self.current_frame());
         self.pool.retire(self.current_frame());
         self.textures.drop_retired();
         self.retired_vts.clear();
@@ -516,9 +572,14 @@ impl Runtime {
         self.check_device()?;
         self.textures.pump_reads(&self.background);
         let (textures_read, textures_failed) = self.textures.take_reads_done();
+        let abandoned = std::mem::take(&mut self.abandoned);
         let mut report = FrameReport {
             textures_read,
             textures_failed,
+            abandoned_frames: abandoned.abandoned_frames,
+            buffer_writes_redone: abandoned.buffer_writes_redone,
+            textures_restarted: abandoned.textures_restarted,
+            tiles_taken_back: abandoned.tiles_taken_back,
             ..FrameReport::default()
         };
         self.textures.start_uploads(
@@ -594,6 +655,7 @@ impl Runtime {
             if let Err(e) = vt.settle_faults(&staging) {
                 report.failure.get_or_insert(e.into());
             }
+            vt.note_loads(index, self.completed);
         }
         let failure = report.failure.clone();
         self.textures.finish_uploads(
@@ -608,12 +670,20 @@ impl Runtime {
         // this frame lands in its old place and is copied with it.
         #[cfg(feature = "tracy")]
         let zone = self.gpu_zones.as_mut().map(|z| z.begin(encoder));
+        // The moves of frames that never reached the GPU come first: their
+        // sources still hold the data, and this frame's writes land after.
+        let replay = self.in_flight.take_replay();
+        self.pool.record_moves(replay.iter().copied(), encoder);
         staging.finish(encoder);
         #[cfg(feature = "tracy")]
         if let (Some(z), Some(slot)) = (&self.gpu_zones, zone) {
             z.mark(encoder, slot, 1);
         }
         let plan = defrag_plan.take().unwrap_or_default();
+        let moves: Vec<_> = replay
+            .into_iter()
+            .chain(plan.moves.iter().map(|m| (m.from, m.to)))
+            .collect();
         let ticket = self.pool.record_defrag(plan, encoder);
         report.defrag_moves = ticket.moves() as u32;
         self.pool.commit(ticket, index);
@@ -627,12 +697,26 @@ impl Runtime {
             vt.end_frame(encoder, &mut rb);
         }
         rb.finish(encoder);
-        encoder.on_submitted_work_done(move || fence.signal());
+        // Dropped unsubmitted, the encoder drops this callback uncalled: the
+        // frame names itself as abandoned, then its fence signals, since
+        // none of its work will ever run.
+        let (dropped, dropped_fence) = (self.in_flight.dropped(), fence.clone());
+        let unsubmitted = Unsubmitted::new(move || {
+            dropped
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(index);
+            dropped_fence.signal();
+        });
+        encoder.on_submitted_work_done(move || {
+            unsubmitted.disarm();
+            fence.signal();
+        });
 
-        // The list goes back, empty, for the next frame (no allocation once warm).
-        let mut queued = queued;
-        queued.clear();
-        self.queued = queued;
+        // The writes stay with the frame until its fence passes; the next
+        // frame gets an emptied list (no allocation once warm).
+        self.in_flight.record(index, queued, moves.into_iter());
+        self.queued = self.in_flight.spare_queue();
         self.stats.frames += 1;
         Ok(report)
     }

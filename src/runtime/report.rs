@@ -26,6 +26,18 @@ pub struct FrameReport {
     pub defrag_moves: u32,
     /// A job that failed or panicked (the frame's other work went ahead).
     pub failure: Option<RuntimeError>,
+    /// Earlier frames found abandoned since the last `end_frame`: their
+    /// encoder was dropped without being submitted. Their work is done again
+    /// (see the counts below); nothing of theirs is lost.
+    pub abandoned_frames: Vec<u64>,
+    /// Of those frames' work: buffer writes queued again (they go up in
+    /// this frame, ahead of newer writes).
+    pub buffer_writes_redone: u32,
+    /// Textures whose upload started again from their file.
+    pub textures_restarted: u32,
+    /// Virtual-texture tiles taken back out of the page table (feedback
+    /// asks for them again).
+    pub tiles_taken_back: u32,
 }
 
 /// Counters and gauges since creation.
@@ -47,4 +59,6 @@ pub struct RuntimeStats {
     pub buffer_writes: u64,
     /// Bytes of buffer writes recorded.
     pub buffer_write_bytes: u64,
+    /// Frames whose encoder was dropped without being submitted.
+    pub abandoned_frames: u64,
 }

@@ -60,6 +60,11 @@ enum TextureSlot {
     Uploading {
         texture: wgpu::Texture,
         bytes: u64,
+        /// Kept until its frames reach the GPU: a frame whose encoder is
+        /// dropped unsubmitted makes the upload start again from it.
+        file: Arc<TextureFile>,
+        /// The first frame that carried its pieces.
+        first_frame: u64,
     },
     Ready {
         texture: wgpu::Texture,
@@ -95,6 +100,8 @@ pub(super) struct Streaming {
     ns_per_byte: f64,
     /// Its format (`VkFormat`), whose cost it starts from.
     vk_format: u32,
+    /// The first frame that carried its pieces.
+    first_frame: Option<u64>,
 }
 
 /// Counters of the textures since the runtime was made.
@@ -196,7 +203,7 @@ impl TextureStreaming {
             }
             self.uploading.pop_front();
             if let Some(slot) = self.slots.get_mut(h) {
-                if let TextureSlot::Uploading { texture, bytes } =
+                if let TextureSlot::Uploading { texture, bytes, .. } =
                     std::mem::replace(slot, TextureSlot::Reading)
                 {
                     *slot = TextureSlot::Ready { texture, bytes };
@@ -324,7 +331,8 @@ impl TextureStreaming {
             .remove(handle)
             .ok_or(RuntimeError::StaleHandle("texture"))?;
         match slot {
-            TextureSlot::Uploading { texture, bytes } | TextureSlot::Ready { texture, bytes } => {
+            TextureSlot::Uploading { texture, bytes, .. }
+            | TextureSlot::Ready { texture, bytes } => {
                 self.counters.bytes -= bytes;
                 self.retired.push_back((frame, texture));
             }
@@ -395,6 +403,7 @@ impl TextureStreaming {
                         staged: 0,
                         ns_per_byte: 0.0,
                         vk_format,
+                        first_frame: None,
                     };
                     spawn_inflate(background, &mut streaming);
                     self.active.push(streaming);
@@ -530,6 +539,9 @@ impl TextureStreaming {
                 return false;
             };
             let bytes = s.upload.gpu_bytes();
+            if stepped {
+                s.first_frame.get_or_insert(index);
+            }
             if let (Some(f), true) = (failure, stepped) {
                 self.fail(s, index, f.clone(), report);
                 return false;
@@ -542,6 +554,8 @@ impl TextureStreaming {
             *slot = TextureSlot::Uploading {
                 texture: s.upload.texture().clone(),
                 bytes,
+                file: Arc::clone(&s.file),
+                first_frame: s.first_frame.unwrap_or(index),
             };
             false
         });
@@ -549,6 +563,56 @@ impl TextureStreaming {
             spawn_inflate(background, s);
         }
         self.active = active;
+    }
+
+    /// Frame `frame` never reached the GPU (its encoder was dropped
+    /// unsubmitted): each texture that had pieces in it starts its upload
+    /// again, from its file, ahead of the textures waiting; its old texture is
+    /// dropped after frame `now`. Returns how many start again.
+    pub(super) fn abandon(&mut self, frame: u64, now: u64) -> u32 {
+        let mut again = Vec::new();
+        let (slots, retired, counters) = (&mut self.slots, &mut self.retired, &mut self.counters);
+        self.active.retain(|s| {
+            if s.first_frame.is_none_or(|first| first > frame) {
+                return true;
+            }
+            retired.push_back((now, s.upload.texture().clone()));
+            if let Some(slot) = slots.get_mut(s.handle) {
+                counters.bytes -= s.upload.gpu_bytes();
+                *slot = TextureSlot::Queued(Arc::clone(&s.file));
+                again.push(s.handle);
+            }
+            false
+        });
+        self.uploading.retain(|&(last, h)| {
+            let Some(slot) = slots.get_mut(h) else {
+                return false;
+            };
+            let TextureSlot::Uploading { first_frame, .. } = slot else {
+                return true;
+            };
+            if last < frame || *first_frame > frame {
+                return true;
+            }
+            if let TextureSlot::Uploading {
+                texture,
+                bytes,
+                file,
+                ..
+            } = std::mem::replace(slot, TextureSlot::Reading)
+            {
+                retired.push_back((now, texture));
+                counters.bytes -= bytes;
+                *slot = TextureSlot::Queued(file);
+                again.push(h);
+            }
+            false
+        });
+        let n = again.len() as u32;
+        for h in again.into_iter().rev() {
+            self.upload_queue.push_front(h);
+        }
+        n
     }
 
     /// Fails a streaming texture (already taken out of `active`): its

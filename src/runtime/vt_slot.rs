@@ -20,6 +20,8 @@ pub(crate) trait ErasedVt: Send {
     fn stats(&self) -> &VtStats;
     fn bind_group(&self) -> &wgpu::BindGroup;
     fn push_feedback(&self, words: Vec<u32>);
+    fn note_loads(&mut self, frame: u64, completed: Option<u64>);
+    fn abandon(&mut self, frame: u64) -> usize;
     fn as_any(&self) -> &dyn Any;
 }
 
@@ -45,6 +47,12 @@ impl<S: TileSource + 'static> ErasedVt for VirtualTexture<S> {
     }
     fn push_feedback(&self, words: Vec<u32>) {
         VirtualTexture::push_feedback(self, words)
+    }
+    fn note_loads(&mut self, frame: u64, completed: Option<u64>) {
+        VirtualTexture::note_loads(self, frame, completed)
+    }
+    fn abandon(&mut self, frame: u64) -> usize {
+        VirtualTexture::abandon(self, frame)
     }
     fn as_any(&self) -> &dyn Any {
         self

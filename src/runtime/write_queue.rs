@@ -57,6 +57,17 @@ impl WriteQueue {
         });
     }
 
+    /// Puts `older`'s writes (a frame that never reached the GPU) ahead of
+    /// this queue's: where they overlap, this queue's bytes win.
+    pub(super) fn requeue_before(&mut self, older: &WriteQueue) {
+        let newer = std::mem::take(self);
+        for queue in [older, &newer] {
+            for w in &queue.writes {
+                self.push(w.handle, w.offset, &queue.bytes[w.bytes.clone()]);
+            }
+        }
+    }
+
     /// Empties the queue, keeping its capacity.
     pub(super) fn clear(&mut self) {
         self.writes.clear();

@@ -72,6 +72,9 @@ pub enum StagingError {
     },
     /// No space is free for a readback this frame; ask again later.
     ReadbackBusy,
+    /// The encoder the readback was recorded into was dropped without
+    /// being submitted: its copy never ran. Ask again.
+    Abandoned,
 }
 
 impl fmt::Display for StagingError {
@@ -116,6 +119,9 @@ impl fmt::Display for StagingError {
             ),
             StagingError::ReadbackBusy => f.write_str(
                 "no readback space is free this frame (results of earlier frames are not collected yet); ask again next frame",
+            ),
+            StagingError::Abandoned => f.write_str(
+                "the encoder this readback was recorded into was dropped unsubmitted; ask again",
             ),
         }
     }

@@ -7,11 +7,14 @@ use forgeflow_jobs::staging::{align_up, LinearAllocator, TextureCopyLayout};
 
 use super::ring::texture_region;
 use super::StagingError;
+use crate::submit::Unsubmitted;
 
 const FREE: u8 = 0;
 const IN_FLIGHT: u8 = 1;
 const MAPPED: u8 = 2;
 const FAILED: u8 = 3;
+/// Its frame's encoder was dropped unsubmitted: the copies never ran.
+const ABANDONED: u8 = 4;
 
 /// How a [`ReadbackRing`] is set up.
 #[derive(Debug, Clone)]
@@ -44,6 +47,9 @@ pub struct ReadbackStats {
     pub bytes_delivered: u64,
     /// Requests refused because no buffer was free or the frame's buffer was full.
     pub refused: u64,
+    /// Frames whose encoder was dropped unsubmitted (their requests were
+    /// answered [`StagingError::Abandoned`]).
+    pub abandoned: u64,
 }
 
 /// The bytes of one finished readback, as handed to its callback.
@@ -230,6 +236,13 @@ impl ReadbackRing {
                     }
                     slot.state.store(FREE, Ordering::Release);
                 }
+                ABANDONED => {
+                    for r in slot.requests.drain(..) {
+                        (r.deliver)(Err(StagingError::Abandoned));
+                    }
+                    self.stats.abandoned += 1;
+                    slot.state.store(FREE, Ordering::Release);
+                }
                 _ => {}
             }
         }
@@ -409,7 +422,12 @@ impl ReadbackFrame<'_> {
         }
         let state = Arc::clone(&slot.state);
         state.store(IN_FLIGHT, Ordering::Release);
+        // Never submitted, its copies never run: the requests are answered
+        // `Abandoned` and the buffer (never mapped) is free again.
+        let dropped = Arc::clone(&state);
+        let unsubmitted = Unsubmitted::new(move || dropped.store(ABANDONED, Ordering::Release));
         encoder.map_buffer_on_submit(&slot.buffer, wgpu::MapMode::Read, .., move |result| {
+            unsubmitted.disarm();
             state.store(
                 if result.is_ok() { MAPPED } else { FAILED },
                 Ordering::Release,

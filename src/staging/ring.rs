@@ -10,6 +10,7 @@ use wgpu::WriteOnly;
 
 use super::scatter::{self, Scatter};
 use super::{GpuScatter, OverflowPolicy, StagingConfig, StagingError};
+use crate::submit::Unsubmitted;
 
 /// Counters of a [`StagingRing`] since it was created (VMA-style: first-class, cheap to read).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,6 +51,9 @@ pub struct StagingStats {
     pub pieces_refused: u64,
     /// Most staging memory alive at once: the ring buffers plus dedicated buffers in flight.
     pub peak_staging_bytes: u64,
+    /// Frames whose encoder was dropped without being submitted: their
+    /// buffers were taken back without waiting for the GPU.
+    pub frames_abandoned: u64,
 }
 
 /// What one finished frame staged.
@@ -71,6 +75,9 @@ struct Slot {
     buffer: wgpu::Buffer,
     ready: Arc<AtomicBool>,
     failed: Arc<AtomicBool>,
+    /// Set when the encoder that was to map it again was dropped
+    /// unsubmitted: no GPU work uses it, and it is mapped again directly.
+    abandoned: Arc<AtomicBool>,
 }
 
 /// A dedicated buffer whose copy is in flight; dropped (destroyed) once done.
@@ -183,6 +190,7 @@ impl StagingRing {
                 }),
                 ready: Arc::new(AtomicBool::new(true)),
                 failed: Arc::new(AtomicBool::new(false)),
+                abandoned: Arc::new(AtomicBool::new(false)),
             })
             .collect::<Vec<_>>();
         let stats = StagingStats {
@@ -239,6 +247,7 @@ impl StagingRing {
     /// if the GPU has not finished with it yet.
     pub fn begin_frame(&mut self) -> Result<StagingFrame<'_>, StagingError> {
         self.reclaim_dedicated();
+        self.remap_abandoned();
         self.segments.clear();
         self.copies.clear();
         let (segment, tail) = self.acquire_slot()?;
@@ -254,6 +263,24 @@ impl StagingRing {
                 ring_buffers: 1,
             }),
         })
+    }
+
+    /// Maps again the ring buffers whose frame's encoder was dropped
+    /// unsubmitted: no GPU work uses them, so the mapping completes at the
+    /// next poll instead of never.
+    fn remap_abandoned(&mut self) {
+        for slot in &self.slots {
+            if slot.abandoned.swap(false, Ordering::AcqRel) {
+                self.stats.frames_abandoned += 1;
+                let ready = Arc::clone(&slot.ready);
+                let failed = Arc::clone(&slot.failed);
+                slot.buffer
+                    .map_async(wgpu::MapMode::Write, .., move |result| match result {
+                        Ok(()) => ready.store(true, Ordering::Release),
+                        Err(_) => failed.store(true, Ordering::Release),
+                    });
+            }
+        }
     }
 
     /// Drops dedicated buffers whose copies have finished.
@@ -280,6 +307,7 @@ impl StagingRing {
             // without waiting for newer frames still in flight.
             let _ = self.device.poll(wgpu::PollType::Poll);
             self.reclaim_dedicated();
+            self.remap_abandoned();
             if ready(self) {
                 break Ok(());
             }
@@ -547,24 +575,37 @@ impl<'r> StagingFrame<'r> {
                 SegmentKind::Ring(index) => {
                     let ready = Arc::clone(&ring.slots[index].ready);
                     let failed = Arc::clone(&ring.slots[index].failed);
+                    let abandoned = Arc::clone(&ring.slots[index].abandoned);
+                    let unsubmitted =
+                        Unsubmitted::new(move || abandoned.store(true, Ordering::Release));
                     encoder.map_buffer_on_submit(
                         &segment.buffer,
                         wgpu::MapMode::Write,
                         ..,
-                        move |result| match result {
-                            Ok(()) => ready.store(true, Ordering::Release),
-                            Err(_) => failed.store(true, Ordering::Release),
+                        move |result| {
+                            unsubmitted.disarm();
+                            match result {
+                                Ok(()) => ready.store(true, Ordering::Release),
+                                Err(_) => failed.store(true, Ordering::Release),
+                            }
                         },
                     );
                 }
                 SegmentKind::Dedicated(done) => {
                     let flag = Arc::clone(&done);
-                    // Mapping it again after the copy is the completion signal; then it is dropped.
+                    // Mapping it again after the copy is the completion signal; then it is
+                    // dropped. Never submitted, its copy never runs: done as well.
+                    let dropped = Arc::clone(&done);
+                    let unsubmitted =
+                        Unsubmitted::new(move || dropped.store(true, Ordering::Release));
                     encoder.map_buffer_on_submit(
                         &segment.buffer,
                         wgpu::MapMode::Write,
                         ..,
-                        move |_| flag.store(true, Ordering::Release),
+                        move |_| {
+                            unsubmitted.disarm();
+                            flag.store(true, Ordering::Release);
+                        },
                     );
                     let size = segment.buffer.size();
                     ring.in_flight.push(InFlight {

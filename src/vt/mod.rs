@@ -220,6 +220,9 @@ pub struct VirtualTexture<S: TileSource + 'static> {
     page_levels: Vec<Vec<u32>>,
     /// The whole table must go up (the first frame: the texture starts zeroed).
     page_all_dirty: bool,
+    /// The tiles each recent runtime frame loaded, until that frame retires:
+    /// a frame whose encoder is dropped unsubmitted takes them back.
+    recent_loads: std::collections::VecDeque<(u64, Vec<TileId>)>,
     params: wgpu::Buffer,
     feedback: wgpu::Buffer,
     /// The last frame's feedback, copied out before the buffer is cleared:
@@ -480,6 +483,7 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
             page_texture,
             page_levels,
             page_all_dirty: true,
+            recent_loads: std::collections::VecDeque::new(),
             params,
             feedback,
             feedback_copy,
@@ -768,6 +772,36 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
             self.upload_page_table(staging)?;
         }
         Ok(failed)
+    }
+
+    /// Tags this update's loads with the runtime's frame `frame` (after
+    /// [`settle_faults`](Self::settle_faults)), and forgets the tags of
+    /// frames up to `completed`, which reached the GPU.
+    pub(crate) fn note_loads(&mut self, frame: u64, completed: Option<u64>) {
+        while self
+            .recent_loads
+            .front()
+            .is_some_and(|(f, _)| completed.is_some_and(|c| *f <= c))
+        {
+            self.recent_loads.pop_front();
+        }
+        let tiles: Vec<TileId> = self.residency.loads().iter().map(|l| l.tile).collect();
+        if !tiles.is_empty() {
+            self.recent_loads.push_back((frame, tiles));
+        }
+    }
+
+    /// The runtime's frame `frame` never reached the GPU (its encoder was
+    /// dropped unsubmitted): the tiles it loaded leave the cache and the page
+    /// table, and the whole page table goes up with the next update, since
+    /// the rows staged with them never arrived. Returns the tiles taken back.
+    pub(crate) fn abandon(&mut self, frame: u64) -> usize {
+        let Some(at) = self.recent_loads.iter().position(|(f, _)| *f == frame) else {
+            return 0;
+        };
+        let (_, tiles) = self.recent_loads.remove(at).expect("found");
+        self.page_all_dirty = true;
+        self.residency.forget(&tiles)
     }
 
     /// After the passes that wrote feedback: copies it aside and clears the

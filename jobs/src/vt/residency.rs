@@ -191,6 +191,9 @@ pub struct Residency {
     first_request: Vec<u64>,
     evicted_at: Vec<u64>,
     frame: u64,
+    /// The root's bytes were lost (see [`forget`](Self::forget)): the next
+    /// plan loads it again.
+    reload_root: bool,
     stats: VtStats,
 }
 
@@ -232,6 +235,7 @@ impl Residency {
             first_request,
             evicted_at: vec![u64::MAX; n],
             frame: 0,
+            reload_root: false,
             stats: VtStats {
                 slots: (columns * rows) as usize,
                 ..VtStats::default()
@@ -306,7 +310,8 @@ impl Residency {
         self.loads.clear();
         self.load_latency.clear();
         let root = root_of(&self.layout);
-        if self.stats.tiles_uploaded == 0 {
+        let load_root = self.stats.tiles_uploaded == 0 || std::mem::take(&mut self.reload_root);
+        if load_root {
             wanted.push(Request {
                 tile: root,
                 count: 1,
@@ -327,8 +332,7 @@ impl Residency {
         };
         for r in &wanted {
             let i = self.layout.index(r.tile).expect("requests name tiles") as usize;
-            let resident = self.cache.touch(r.tile, now)
-                && !(r.tile == root && self.stats.tiles_uploaded == 0);
+            let resident = self.cache.touch(r.tile, now) && !(r.tile == root && load_root);
             if has_feedback {
                 self.stats.requests += 1;
                 self.stats.hits += resident as u64;
@@ -503,6 +507,32 @@ impl Residency {
     }
 }
 
+impl Residency {
+    /// Tiles whose upload was recorded into an encoder that was dropped
+    /// unsubmitted: their texels never arrived, so each still resident
+    /// leaves the cache and the page table (the root stays mapped: it is
+    /// loaded again by the next plan). Feedback asks for them again. The
+    /// whole page table must go up again, since the rows staged with them
+    /// never arrived either. Returns how many were taken back.
+    pub fn forget(&mut self, tiles: &[TileId]) -> usize {
+        let root = root_of(&self.layout);
+        let mut taken = 0;
+        for &tile in tiles {
+            if tile == root {
+                self.reload_root = true;
+                continue;
+            }
+            if self.page_table.is_resident(tile) {
+                self.cache.remove(tile);
+                self.page_table.unmap(tile);
+                taken += 1;
+            }
+        }
+        self.stats.resident = self.cache.resident();
+        taken
+    }
+}
+
 /// The coarsest level's one tile.
 fn root_of(layout: &VtLayout) -> TileId {
     TileId {
@@ -574,6 +604,25 @@ mod tests {
         r.plan(Some((3, &w)), 0, 1);
         assert_eq!(r.loads()[0].tile, t);
         assert_eq!(r.stats().fault_latency_quantile(1.0), Some(2));
+    }
+
+    #[test]
+    fn forgotten_loads_leave_the_page_table_and_fault_again() {
+        let mut r = residency(4, 4);
+        r.plan(None, 0, 1);
+        let root = root_of(r.layout());
+        let t = TileId { mip: 0, x: 1, y: 2 };
+        let w = words(&[t]);
+        r.plan(Some((1, &w)), 0, 1);
+        assert!(r.page_table().is_resident(t));
+        // The frame that carried its bytes (and the root's) never ran.
+        assert_eq!(r.forget(&[t, root]), 1);
+        assert!(!r.page_table().is_resident(t));
+        assert!(r.page_table().is_resident(root), "the root stays mapped");
+        // The next plan loads the root again, and the tile when asked.
+        let loads: Vec<TileId> = r.plan(Some((2, &w)), 0, 1).iter().map(|l| l.tile).collect();
+        assert_eq!(loads, [root, t]);
+        assert!(r.plan(Some((3, &w)), 0, 1).is_empty());
     }
 
     #[test]
