@@ -449,6 +449,7 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
     let mut buffers: HashMap<PoolHandle, (usize, usize)> = HashMap::new();
     let mut live: Vec<PoolHandle> = Vec::new();
     let (mut next_corpus, mut loads, mut alloc_refused) = (0usize, 0u64, 0u64);
+    let (mut dropped, mut abandoned_seen, mut verify_due) = (0u64, 0u64, false);
     let mut cpu_ms = FrameTimes::new();
     let runqueue = crate::runqueue::RunQueueWait::for_this_thread();
     // Now that every thread of the runtime and the driver has started (a
@@ -619,13 +620,26 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
         }
         integrity.check(frame_report.failure.is_none());
 
-        // The embedder's own frame: the flythrough samples the virtual texture.
-        let cam = crate::vt::camera(frame, frames.max(3600), opts.resolution);
-        gpu.queue.write_buffer(&scene.camera, 0, &cam);
-        crate::vt::record_pass(&mut encoder, &scene, rt.vt_bind_group(vt).map_err(err)?);
-        gpu.queue.submit([encoder.finish()]);
+        abandoned_seen += frame_report.abandoned_frames.len() as u64;
+        let drop_now = opts.drop_every.is_some_and(|n| frame % n == n - 1);
+        if drop_now {
+            // A skipped frame (a lost surface, a minimised window): the
+            // encoder is dropped, and the runtime must redo its work.
+            drop(encoder);
+            dropped += 1;
+        } else {
+            // The embedder's own frame: the flythrough samples the virtual texture.
+            let cam = crate::vt::camera(frame, frames.max(3600), opts.resolution);
+            gpu.queue.write_buffer(&scene.camera, 0, &cam);
+            crate::vt::record_pass(&mut encoder, &scene, rt.vt_bind_group(vt).map_err(err)?);
+            gpu.queue.submit([encoder.finish()]);
+        }
 
-        if frame % VERIFY_EVERY == VERIFY_EVERY - 1 {
+        // A dropped frame's writes are redone by the next frame: the check
+        // waits for it.
+        verify_due |= frame % VERIFY_EVERY == VERIFY_EVERY - 1;
+        if verify_due && !drop_now {
+            verify_due = false;
             verify(
                 &gpu,
                 &rt,
@@ -716,10 +730,16 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
         .map_err(err)?;
     integrity.check(rt.pool().allocator().is_empty());
     integrity.check(rt.stats().textures_live == 0 && rt.stats().texture_bytes == 0);
+    // Every dropped frame was found, once.
+    integrity.check(rt.stats().abandoned_frames == dropped);
 
     let (p50, p99, max) = (cpu_ms.quantile(0.5), cpu_ms.quantile(0.99), cpu_ms.max);
     report.frames = frame;
     report.metric("frames", frame as f64);
+    // Every dropped frame is found (the last one by the final frames below
+    // at the latest) and none other.
+    report.metric("frames_dropped", dropped as f64);
+    report.metric("frames_abandoned_reported", abandoned_seen as f64);
     report.metric("warmup_frames", warmup as f64);
     report.metric("warmup_seconds", warmup_time.as_secs_f64());
     report.metric("duration_s", started.elapsed().as_secs_f64());

@@ -40,6 +40,8 @@ options:
   --budget-mb M    vt: GPU memory budget in MiB (default 256)
   --resolution WxH vt: frame size (default 1920x1080)
   --png-dir DIR    vt: where the PNG frames go (default: the temporary directory)
+  --drop-every N   all: drop every Nth frame's encoder unsubmitted, as a renderer
+                   skipping a frame does (the runtime must redo its work)
   --render-normal  all: leave the render thread and the workers in the normal
                    scheduling class (by default they run real-time, SCHED_FIFO 1,
                    where allowed)
@@ -93,6 +95,8 @@ pub struct Options {
     pub resolution: (u32, u32),
     pub png_dir: Option<PathBuf>,
     pub render_fifo: bool,
+    /// `all`: drop every Nth frame's encoder unsubmitted.
+    pub drop_every: Option<u64>,
 }
 
 /// What parsing produced: options to run, or text to print and leave.
@@ -118,6 +122,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
         resolution: (1920, 1080),
         png_dir: None,
         render_fifo: true,
+        drop_every: None,
     };
     let mut scenario_seen = false;
     let mut args = args.into_iter();
@@ -152,6 +157,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             "--budget-mb" => opts.budget_mb = positive(&value("--budget-mb")?, "--budget-mb")?,
             "--png-dir" => opts.png_dir = Some(PathBuf::from(value("--png-dir")?)),
             "--render-normal" => opts.render_fifo = false,
+            "--drop-every" => {
+                opts.drop_every = Some(positive(&value("--drop-every")?, "--drop-every")?)
+            }
             "--resolution" => {
                 let v = value("--resolution")?;
                 opts.resolution = v
@@ -290,6 +298,8 @@ mod tests {
         assert!(run(&["--duration", "5 parsecs"]).is_err());
         assert!(run(&[]).unwrap().render_fifo);
         assert!(!run(&["--render-normal"]).unwrap().render_fifo);
+        assert_eq!(run(&["--drop-every", "7"]).unwrap().drop_every, Some(7));
+        assert!(run(&["--drop-every", "0"]).is_err());
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
     }
