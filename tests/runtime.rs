@@ -480,20 +480,66 @@ fn a_lost_device_is_reported_not_a_panic() {
     let Some(gpu) = gpu::for_test("a_lost_device_is_reported_not_a_panic") else {
         return;
     };
+    // The application's own callback, set before the runtimes: it stays.
+    let app_saw = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut rt = runtime(&gpu, config());
+    let mut second = runtime(&gpu, config());
+    let (a, b, saw) = (rt.device_loss(), second.device_loss(), app_saw.clone());
+    gpu.device.set_device_lost_callback(move |reason, message| {
+        saw.store(true, std::sync::atomic::Ordering::SeqCst);
+        a.report(reason, &message);
+        b.report(reason, &message);
+    });
     let h = rt.alloc_buffer(256, 4).unwrap();
     rt.write_buffer(h, 0, &[7; 256]).unwrap();
     frame(&gpu, &mut rt);
+    frame(&gpu, &mut second);
     gpu.device.destroy();
     let _ = gpu.device.poll(wgpu::PollType::Poll);
-    let err = rt.begin_frame().expect_err("a lost device is an error");
-    assert!(matches!(err, RuntimeError::DeviceLost(_)), "{err}");
-    assert!(matches!(
-        rt.alloc_buffer(64, 4),
-        Err(RuntimeError::DeviceLost(_))
-    ));
-    // Dropping the runtime after the loss neither hangs nor panics.
+    assert!(
+        app_saw.load(std::sync::atomic::Ordering::SeqCst),
+        "the application's callback ran"
+    );
+    for rt in [&mut rt, &mut second] {
+        let err = rt.begin_frame().expect_err("a lost device is an error");
+        assert!(matches!(err, RuntimeError::DeviceLost(_)), "{err}");
+        assert!(err.to_string().contains("Destroyed"), "{err}");
+        assert!(matches!(
+            rt.alloc_buffer(64, 4),
+            Err(RuntimeError::DeviceLost(_))
+        ));
+    }
+    // Dropping the runtimes after the loss neither hangs nor panics.
     drop(rt);
+    drop(second);
+}
+
+/// A loss nobody forwards still shows: the GPU refuses to map the staging
+/// buffers of a lost device, and the runtime reports `DeviceLost` from then.
+#[test]
+fn a_lost_device_shows_without_its_callback() {
+    let Some(gpu) = gpu::for_test("a_lost_device_shows_without_its_callback") else {
+        return;
+    };
+    let mut rt = runtime(&gpu, config());
+    frame(&gpu, &mut rt);
+    gpu.device.destroy();
+    let _ = gpu.device.poll(wgpu::PollType::Poll);
+    let mut lost = None;
+    for _ in 0..8 {
+        let result = rt.begin_frame().and_then(|()| {
+            let mut encoder = gpu.device.create_command_encoder(&Default::default());
+            rt.end_frame(&mut encoder).map(|_| ())
+        });
+        if let Err(e) = result {
+            lost = Some(e);
+            break;
+        }
+    }
+    let err = lost.expect("the loss shows within a ring's worth of frames");
+    assert!(matches!(err, RuntimeError::DeviceLost(_)), "{err}");
+    assert!(rt.device_loss().is_lost());
+    assert!(matches!(rt.begin_frame(), Err(RuntimeError::DeviceLost(_))));
 }
 
 /// With the `tracy` feature, on a device with timestamps inside encoders,
@@ -1067,4 +1113,51 @@ fn tiles_of_a_dropped_frame_are_taken_back() {
         assert_eq!(frame(&gpu, &mut rt).tiles_taken_back, 0);
     }
     assert!(rt.vt_stats(vt).unwrap().resident > settled);
+}
+
+/// A runtime on the application's own rayon pool runs its frames' jobs
+/// there, and makes no pool of its own.
+#[test]
+fn the_applications_thread_pool_runs_the_jobs() {
+    let Some(gpu) = gpu::for_test("the_applications_thread_pool_runs_the_jobs") else {
+        return;
+    };
+    let pool = std::sync::Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .thread_name(|i| format!("renderer-worker-{i}"))
+            .build()
+            .unwrap(),
+    );
+    let mut rt = Runtime::with_pool(
+        &gpu.device,
+        &gpu.queue,
+        std::sync::Arc::clone(&pool),
+        RuntimeConfig {
+            // Never inline: every frame's jobs go to the pool.
+            inline_below: std::time::Duration::ZERO,
+            ..config()
+        },
+    )
+    .unwrap();
+    assert!(std::sync::Arc::ptr_eq(rt.scheduler().pool(), &pool));
+    let h = rt.alloc_buffer(1 << 16, 16).unwrap();
+    let data: Vec<u8> = (0..1 << 16).map(|i| (i * 3) as u8).collect();
+    rt.write_buffer(h, 0, &data).unwrap();
+    let report = frame(&gpu, &mut rt);
+    assert!(report.jobs > 0);
+    let r = rt.resolve_buffer(h).unwrap();
+    assert_eq!(gpu.read_buffer(r.buffer, r.offset, r.size).unwrap(), data);
+}
+
+/// `Runtime` can move to another thread (a renderer's render thread is
+/// seldom the one that made it); it is not `Sync`: every call that changes
+/// it takes `&mut self`, and the few that read share nothing worth locking.
+#[test]
+fn the_runtime_is_send() {
+    fn send<T: Send>() {}
+    send::<Runtime>();
+    send::<forgeflow::runtime::DeviceLoss>();
+    fn sync<T: Sync>() {}
+    sync::<forgeflow::runtime::DeviceLoss>();
 }

@@ -1,7 +1,7 @@
 //! [`Background`]: threads for work that outlives a frame.
 
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
@@ -25,6 +25,11 @@ pub struct BackgroundConfig {
     /// pool starts, against the wake-ups an idle pool costs (about
     /// 1/`max_poll` per thread and second).
     pub max_poll: Duration,
+    /// After this long with nothing to run (default 1 s), an idle thread
+    /// stops looking and sleeps until a task is spawned: an application that
+    /// streams nothing costs no wake-ups. The spawn that ends such a sleep
+    /// wakes the threads (a system call, once per idle period).
+    pub sleep_after: Duration,
 }
 
 impl Default for BackgroundConfig {
@@ -34,6 +39,7 @@ impl Default for BackgroundConfig {
             threads: (cores / 4).max(2),
             nice: 10,
             max_poll: Duration::from_millis(16),
+            sleep_after: Duration::from_secs(1),
         }
     }
 }
@@ -49,6 +55,10 @@ pub struct BackgroundStats {
     pub panicked: u64,
     /// Time the threads spent running tasks.
     pub busy: Duration,
+    /// Times an idle thread woke to look at an empty queue.
+    pub idle_wakeups: u64,
+    /// Threads asleep until a task is spawned, now.
+    pub sleeping: usize,
 }
 
 #[derive(Default)]
@@ -68,6 +78,9 @@ type Work = Box<dyn FnOnce() + Send>;
 struct Shared {
     queue: SegQueue<Work>,
     shutdown: AtomicBool,
+    /// Threads asleep until a spawn wakes them.
+    sleeping: AtomicUsize,
+    idle_wakeups: AtomicU64,
 }
 
 /// Threads for work that takes longer than a frame.
@@ -200,12 +213,12 @@ impl Background {
         let mut threads = Vec::with_capacity(config.threads);
         for i in 0..config.threads {
             let shared = Arc::clone(&shared);
-            let (nice, max_poll) = (config.nice, config.max_poll);
+            let (nice, max_poll, sleep_after) = (config.nice, config.max_poll, config.sleep_after);
             let handle = std::thread::Builder::new()
                 .name(format!("forgeflow-background-{i}"))
                 .spawn(move || {
                     lower_priority(nice);
-                    work_loop(&shared, max_poll);
+                    work_loop(&shared, max_poll, sleep_after);
                 })
                 .map_err(|e| GraphError::ThreadPool(e.to_string()))?;
             threads.push(handle.thread().clone());
@@ -269,6 +282,13 @@ impl Background {
             *out.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
             counters.finished.fetch_add(1, Ordering::Relaxed);
         }));
+        // Threads asleep after a long idle period look at the queue no more:
+        // wake them (the task was pushed first, so a woken thread finds it).
+        if self.shared.sleeping.load(Ordering::SeqCst) > 0 {
+            for t in &self.threads {
+                t.unpark();
+            }
+        }
         Task {
             slot,
             name,
@@ -290,6 +310,8 @@ impl Background {
             finished: c.finished.load(Ordering::Relaxed),
             panicked: c.panicked.load(Ordering::Relaxed),
             busy: Duration::from_nanos(c.busy_ns.load(Ordering::Relaxed)),
+            idle_wakeups: self.shared.idle_wakeups.load(Ordering::Relaxed),
+            sleeping: self.shared.sleeping.load(Ordering::Relaxed),
         }
     }
 }
@@ -306,10 +328,12 @@ impl Drop for Background {
 }
 
 /// A thread's life: run tasks while there are some; while there are none,
-/// sleep, 1 ms at first and twice as long each time up to `max_poll`; end
-/// at shutdown (tasks still queued then are dropped unrun).
-fn work_loop(shared: &Shared, max_poll: Duration) {
+/// sleep, 1 ms at first and twice as long each time up to `max_poll`, and
+/// after `sleep_after` of nothing, until a spawn wakes it; end at shutdown
+/// (tasks still queued then are dropped unrun).
+fn work_loop(shared: &Shared, max_poll: Duration, sleep_after: Duration) {
     let mut sleep = Duration::from_millis(1);
+    let mut idle_since: Option<Instant> = None;
     loop {
         if shared.shutdown.load(Ordering::Acquire) {
             return;
@@ -318,10 +342,25 @@ fn work_loop(shared: &Shared, max_poll: Duration) {
             Some(work) => {
                 work();
                 sleep = Duration::from_millis(1);
+                idle_since = None;
+            }
+            None if idle_since.is_some_and(|t| t.elapsed() >= sleep_after) => {
+                // Counted asleep before the queue is looked at once more: a
+                // spawn either sees the count (and unparks) or pushed before
+                // this look (and the task is found).
+                shared.sleeping.fetch_add(1, Ordering::SeqCst);
+                if shared.queue.is_empty() && !shared.shutdown.load(Ordering::SeqCst) {
+                    std::thread::park();
+                }
+                shared.sleeping.fetch_sub(1, Ordering::SeqCst);
+                idle_since = None;
+                sleep = Duration::from_millis(1);
             }
             None => {
+                idle_since.get_or_insert_with(Instant::now);
                 // Parked, not slept: `Drop` unparks for a prompt shutdown.
                 std::thread::park_timeout(sleep);
+                shared.idle_wakeups.fetch_add(1, Ordering::Relaxed);
                 sleep = (sleep * 2).min(max_poll);
             }
         }
@@ -436,12 +475,36 @@ mod tests {
     }
 
     #[test]
+    fn idle_threads_sleep_until_a_spawn_wakes_them() {
+        let bg = Background::new(BackgroundConfig {
+            threads: 2,
+            sleep_after: Duration::from_millis(20),
+            ..BackgroundConfig::default()
+        })
+        .unwrap();
+        bg.spawn("warm", || ()).wait().unwrap();
+        // Both threads stop looking at the queue once idle long enough
+        // (waited for as a state, up to 10 s, not timed).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while bg.stats().sleeping < 2 {
+            assert!(Instant::now() < deadline, "{:?}", bg.stats());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let wakeups = bg.stats().idle_wakeups;
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(bg.stats().idle_wakeups, wakeups, "asleep: no wake-ups");
+        // A spawn wakes them: the task runs.
+        assert_eq!(bg.spawn("after", || 7).wait().unwrap(), 7);
+    }
+
+    #[test]
     fn zero_threads_a_bad_nice_or_no_poll_interval_is_a_config_error() {
         for (threads, nice, ms) in [(0, 10, 16), (1, 20, 16), (1, -1, 16), (1, 10, 0)] {
             let e = Background::new(BackgroundConfig {
                 threads,
                 nice,
                 max_poll: Duration::from_millis(ms),
+                ..BackgroundConfig::default()
             })
             .unwrap_err();
             assert!(matches!(e, GraphError::InvalidConfig { .. }), "{e}");

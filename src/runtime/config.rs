@@ -14,8 +14,13 @@ pub struct RuntimeConfig {
     /// Frames whose GPU work may be outstanding (1..=8, default 3): the
     /// scheduler's fences and the staging ring's buffers.
     pub frames_in_flight: u32,
-    /// Worker threads (`None`, the default: one per core).
+    /// Worker threads (`None`, the default: one per core). Ignored with
+    /// `thread_pool`.
     pub threads: Option<usize>,
+    /// The application's rayon pool to run the frames' jobs on, instead of a
+    /// pool of the runtime's own (`None`, the default). See
+    /// [`Runtime::with_pool`](super::Runtime::with_pool).
+    pub thread_pool: Option<std::sync::Arc<rayon::ThreadPool>>,
     /// How long a frame waits for the fence `frames_in_flight` back before
     /// it fails with a graph error (default 10 s).
     pub fence_timeout: Duration,
@@ -72,6 +77,7 @@ impl Default for RuntimeConfig {
         RuntimeConfig {
             frames_in_flight: 3,
             threads: None,
+            thread_pool: None,
             fence_timeout: Duration::from_secs(10),
             inline_below: SchedulerConfig::default().inline_below,
             staging: StagingConfig {

@@ -48,7 +48,7 @@
 //! ones, its defragmentation copies are recorded again first in the next
 //! encoder, its textures' uploads start again, its virtual-texture tiles
 //! leave the page table and fault again, its readbacks are answered
-//! [`StagingError::Abandoned`](crate::staging::StagingError::Abandoned).
+//! [`StagingError::Abandoned`].
 //! The next [`FrameReport`] lists the frame in `abandoned_frames` with what
 //! was done again. Drop the encoder before the next `begin_frame`: one kept
 //! unsubmitted holds its frame (and its staging buffer) until it is dropped.
@@ -91,6 +91,7 @@
 
 mod config;
 mod declare;
+mod device_loss;
 mod error;
 #[cfg(feature = "tracy")]
 mod gpu_zones;
@@ -102,6 +103,7 @@ mod vt_slot;
 mod write_queue;
 
 pub use config::RuntimeConfig;
+pub use device_loss::DeviceLoss;
 pub use error::RuntimeError;
 pub use report::{FrameReport, RuntimeStats};
 pub use textures::TextureStatus;
@@ -109,7 +111,7 @@ pub use textures::TextureStatus;
 use std::any::Any;
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use forgeflow_graph::{Background, Scheduler, SchedulerConfig};
@@ -117,7 +119,7 @@ use forgeflow_jobs::vt::TileSource;
 use slotmap::SlotMap;
 
 use crate::pool::{BufferPool, PoolHandle, ResolvedBuffer};
-use crate::staging::{ReadbackRing, StagingConfig, StagingRing};
+use crate::staging::{ReadbackRing, StagingConfig, StagingError, StagingRing};
 use crate::submit::Unsubmitted;
 use crate::vt::{VirtualTexture, VtConfig, VtStats};
 use declare::{declare_jobs, FrameWork};
@@ -156,7 +158,7 @@ pub struct Runtime {
     abandoned: FrameReport,
     /// The newest frame known to have finished on the GPU.
     completed: Option<u64>,
-    lost: Arc<Mutex<Option<String>>>,
+    lost: DeviceLoss,
     frame_open: bool,
     stats: RuntimeStats,
     #[cfg(feature = "tracy")]
@@ -173,8 +175,9 @@ impl std::fmt::Debug for Runtime {
 }
 
 impl Runtime {
-    /// A runtime over the embedder's device and queue. It sets the device's
-    /// lost callback (to report [`RuntimeError::DeviceLost`]). With the
+    /// A runtime over the embedder's device and queue. It leaves the
+    /// device's lost callback to the application, which forwards a loss to
+    /// [`device_loss`](Self::device_loss). With the
     /// `tracy` feature, a running Tracy client and a device with
     /// `TIMESTAMP_QUERY | TIMESTAMP_QUERY_INSIDE_ENCODERS`, each frame's
     /// uploads and defragmentation also show as Tracy GPU zones.
@@ -183,13 +186,17 @@ impl Runtime {
         _queue: &wgpu::Queue,
         config: RuntimeConfig,
     ) -> Result<Self, RuntimeError> {
-        let sched = Scheduler::new(SchedulerConfig {
+        let sched_config = SchedulerConfig {
             frames_in_flight: config.frames_in_flight,
             threads: config.threads,
             fence_timeout: config.fence_timeout,
             inline_below: config.inline_below,
             ..SchedulerConfig::default()
-        })?;
+        };
+        let sched = match &config.thread_pool {
+            Some(pool) => Scheduler::with_pool(Arc::clone(pool), sched_config)?,
+            None => Scheduler::new(sched_config)?,
+        };
         let staging = StagingRing::new(
             device,
             StagingConfig {
@@ -205,12 +212,7 @@ impl Runtime {
                 "read_ahead is 0: no texture could ever be read; 8 suits most renderers".into(),
             ));
         }
-        let lost = Arc::new(Mutex::new(None));
-        let flag = Arc::clone(&lost);
-        device.set_device_lost_callback(move |reason, message| {
-            *flag.lock().unwrap_or_else(|p| p.into_inner()) =
-                Some(format!("{reason:?}: {message}"));
-        });
+        let lost = DeviceLoss::default();
         Ok(Runtime {
             device: device.clone(),
             sched,
@@ -238,6 +240,25 @@ impl Runtime {
         })
     }
 
+    /// A runtime whose frames run their jobs on the application's rayon
+    /// `pool` (its renderer's own workers) instead of threads of its own:
+    /// [`new`](Self::new) with `config.thread_pool` set.
+    pub fn with_pool(
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        pool: Arc<rayon::ThreadPool>,
+        config: RuntimeConfig,
+    ) -> Result<Self, RuntimeError> {
+        Self::new(
+            device,
+            queue,
+            RuntimeConfig {
+                thread_pool: Some(pool),
+                ..config
+            },
+        )
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> &RuntimeConfig {
         &self.config
@@ -245,10 +266,17 @@ impl Runtime {
 
     /// `Err(DeviceLost)` once the device is lost.
     fn check_device(&self) -> Result<(), RuntimeError> {
-        match &*self.lost.lock().unwrap_or_else(|p| p.into_inner()) {
-            Some(why) => Err(RuntimeError::DeviceLost(why.clone())),
+        match self.lost.why() {
+            Some(why) => Err(RuntimeError::DeviceLost(why)),
             None => Ok(()),
         }
+    }
+
+    /// This runtime's device-loss flag: forward the device's lost callback
+    /// to it (see [`DeviceLoss`]). The runtime never replaces the callback
+    /// the application set.
+    pub fn device_loss(&self) -> DeviceLoss {
+        self.lost.clone()
     }
 
     /// The index of the frame the next `end_frame` records: the last frame
@@ -599,6 +627,13 @@ impl Runtime {
                 Ok(frame) => Ok((staging, frame)),
                 Err(e) => Err(RuntimeError::from(e)),
             },
+            // The GPU refuses to map a buffer only when the device is gone:
+            // how a loss shows where the callback is not forwarded.
+            Err(StagingError::Map(why)) => {
+                self.lost
+                    .set(format!("a staging buffer could not be mapped: {why}"));
+                Err(RuntimeError::DeviceLost(self.lost.why().unwrap_or(why)))
+            }
             Err(e) => Err(e.into()),
         };
         let (staging, mut frame) = match begun {
