@@ -205,7 +205,39 @@ fn buffer_writes_survive_churn_and_defragmentation() {
                 "freed handles are stale at once"
             );
         }
-        moves += frame(&gpu, &mut rt).defrag_moves;
+        // Where each live allocation is before the frame: the report must
+        // name exactly those whose buffer or offset the frame changed.
+        let before: HashMap<PoolHandle, (wgpu::Buffer, u64)> = live
+            .iter()
+            .map(|&h| {
+                let r = rt.resolve_buffer(h).unwrap();
+                (h, (r.buffer.clone(), r.offset))
+            })
+            .collect();
+        let report = frame(&gpu, &mut rt);
+        moves += report.defrag_moves;
+        let changed: std::collections::HashSet<PoolHandle> = before
+            .iter()
+            .filter(|(h, (buffer, offset))| {
+                let r = rt.resolve_buffer(**h).unwrap();
+                r.buffer != buffer || r.offset != *offset
+            })
+            .map(|(h, _)| *h)
+            .collect();
+        let named: std::collections::HashSet<PoolHandle> =
+            report.moved_buffers.iter().copied().collect();
+        assert_eq!(report.moved_buffers.len(), report.defrag_moves as usize);
+        assert!(
+            changed.is_subset(&named),
+            "moved but not named: {:?}",
+            changed.difference(&named)
+        );
+        assert!(
+            named
+                .iter()
+                .all(|h| !live.contains(h) || changed.contains(h)),
+            "named but not moved"
+        );
     }
     assert!(
         moves > 0,

@@ -719,6 +719,7 @@ impl Runtime {
             .into_iter()
             .chain(plan.moves.iter().map(|m| (m.from, m.to)))
             .collect();
+        report.moved_buffers = plan.moves.iter().map(|m| m.key).collect();
         let ticket = self.pool.record_defrag(plan, encoder);
         report.defrag_moves = ticket.moves() as u32;
         self.pool.commit(ticket, index);

@@ -24,6 +24,10 @@ pub struct FrameReport {
     pub staging_bytes: u64,
     /// Pool allocations moved by this frame's defragmentation.
     pub defrag_moves: u32,
+    /// The allocations those moves moved: each now resolves to another
+    /// buffer or offset, so bind groups over them must be made again (and
+    /// only over them).
+    pub moved_buffers: Vec<crate::pool::PoolHandle>,
     /// A job that failed or panicked (the frame's other work went ahead).
     pub failure: Option<RuntimeError>,
     /// Earlier frames found abandoned since the last `end_frame`: their
