@@ -264,7 +264,19 @@ impl fmt::Display for TextureUploadError {
     }
 }
 
-impl std::error::Error for TextureUploadError {}
+impl std::error::Error for TextureUploadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TextureUploadError::Texture(e) => Some(e),
+            TextureUploadError::Decode(e) => Some(e),
+            TextureUploadError::Staging(e) => Some(e),
+            TextureUploadError::Graph(e) => Some(e),
+            TextureUploadError::Frame(e) => Some(e),
+            TextureUploadError::Device(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 impl From<TextureError> for TextureUploadError {
     fn from(e: TextureError) -> Self {

@@ -321,11 +321,22 @@ fn bad_files_fail_their_texture_only() {
         (truncated, "truncated"),
     ] {
         match rt.texture(h).unwrap() {
-            TextureStatus::Failed(RuntimeError::Texture(msg)) => {
-                assert!(!msg.is_empty(), "{what}: an empty message")
+            TextureStatus::Failed(RuntimeError::Texture(e)) => {
+                assert!(!e.to_string().is_empty(), "{what}: an empty message")
             }
             other => panic!("{what}: expected a texture error, got {other:?}"),
         }
+    }
+    // The causes are typed: a missing file's I/O error keeps its kind.
+    match rt.texture(missing).unwrap() {
+        TextureStatus::Failed(e) => {
+            let io = std::error::Error::source(e)
+                .and_then(|s| s.source())
+                .and_then(|s| s.downcast_ref::<std::io::Error>())
+                .unwrap_or_else(|| panic!("no io::Error under {e}"));
+            assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+        }
+        other => panic!("expected a failure, got {other:?}"),
     }
     match rt.texture(missing).unwrap() {
         TextureStatus::Failed(e) => assert!(
@@ -441,7 +452,13 @@ fn a_panicking_job_fails_its_frame_and_nothing_else() {
     let failed = rt.end_frame(&mut encoder).expect("a failed job is no Err");
     gpu.queue.submit([encoder.finish()]);
     let failure = failed.failure.expect("the panic fails the frame");
-    assert!(matches!(failure, RuntimeError::Frame(_)));
+    let RuntimeError::Frame(frame_error) = &failure else {
+        panic!("a frame failure: {failure}");
+    };
+    assert_eq!(
+        frame_error.failures[0].kind,
+        forgeflow::graph::FailureKind::Panic
+    );
     assert!(failure.to_string().contains("page fault"), "{failure}");
     assert_eq!(
         failed.buffer_writes, 1,
@@ -480,12 +497,36 @@ fn frame_order_and_stale_handles_are_errors() {
     gpu.queue.submit([encoder.finish()]);
     let h = rt.alloc_buffer(64, 4).unwrap();
     rt.free_buffer(h).unwrap();
-    assert!(rt.write_buffer(h, 0, &[0; 4]).is_err());
-    assert!(rt.free_buffer(h).is_err());
+    assert!(matches!(
+        rt.write_buffer(h, 0, &[0; 4]),
+        Err(RuntimeError::Pool(PoolError::Alloc(
+            forgeflow::jobs::alloc::AllocError::Stale(_)
+        )))
+    ));
+    assert!(matches!(
+        rt.free_buffer(h),
+        Err(RuntimeError::Pool(PoolError::Alloc(
+            forgeflow::jobs::alloc::AllocError::Stale(_)
+        )))
+    ));
     let live = rt.alloc_buffer(64, 4).unwrap();
     assert!(
-        rt.write_buffer(live, 60, &[0; 8]).is_err(),
+        matches!(
+            rt.write_buffer(live, 60, &[0; 8]),
+            Err(RuntimeError::Write {
+                offset: 60,
+                len: 8,
+                size: 64
+            })
+        ),
         "a write past the allocation's end is refused"
+    );
+    assert!(
+        matches!(
+            rt.write_buffer(live, 2, &[0; 4]),
+            Err(RuntimeError::Write { offset: 2, .. })
+        ),
+        "a misaligned write is a write error, not a staging one"
     );
     let vt = rt
         .add_virtual_texture(
@@ -499,12 +540,21 @@ fn frame_order_and_stale_handles_are_errors() {
         .unwrap();
     assert!(rt.virtual_texture::<Terrain>(vt).is_ok());
     assert!(
-        rt.virtual_texture::<Panicky>(vt).is_err(),
+        matches!(
+            rt.virtual_texture::<Panicky>(vt),
+            Err(RuntimeError::WrongType { .. })
+        ),
         "the wrong source type is an error, not a bad cast"
     );
     rt.remove_virtual_texture(vt).unwrap();
-    assert!(rt.vt_stats(vt).is_err());
-    assert!(rt.push_vt_feedback(vt, vec![1]).is_err());
+    assert!(matches!(
+        rt.vt_stats(vt),
+        Err(RuntimeError::StaleHandle("virtual texture"))
+    ));
+    assert!(matches!(
+        rt.push_vt_feedback(vt, vec![1]),
+        Err(RuntimeError::StaleHandle(_))
+    ));
 }
 
 #[test]

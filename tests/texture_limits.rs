@@ -59,9 +59,12 @@ fn an_image_wider_than_the_device_allows_is_a_limit_error() {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     match rt.texture(h).unwrap() {
-        TextureStatus::Failed(RuntimeError::Upload(msg)) => {
-            assert!(msg.contains("max_texture_dimension_2d"), "{msg}")
-        }
+        TextureStatus::Failed(RuntimeError::Upload(e)) => match &**e {
+            forgeflow::texture::TextureUploadError::Limit { what, .. } => {
+                assert!(what.contains("max_texture_dimension_2d"), "{e}")
+            }
+            other => panic!("expected a limit error, got {other:?}"),
+        },
         other => panic!("expected the texture to fail on the limit, got {other:?}"),
     }
 }

@@ -1,8 +1,9 @@
 //! [`RuntimeError`]: everything the [`Runtime`](super::Runtime) can refuse or lose.
 
 use std::fmt;
+use std::sync::Arc;
 
-use forgeflow_graph::{FrameError, GraphError};
+use forgeflow_graph::{FrameError, GraphError, TaskFailed};
 use forgeflow_jobs::texture::file::TextureError;
 
 use crate::pool::PoolError;
@@ -11,6 +12,11 @@ use crate::texture::TextureUploadError;
 use crate::vt::VirtualTextureError;
 
 /// Why a [`Runtime`](super::Runtime) call failed, or why a texture load did.
+///
+/// The errors of the layers below are kept as they are (behind an `Arc`
+/// where they cannot be cloned), and [`source`](std::error::Error::source)
+/// hands them out: a missing file is a [`TextureError::Io`] whose
+/// `io::ErrorKind` can be matched, a budget names its numbers.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum RuntimeError {
@@ -45,20 +51,38 @@ pub enum RuntimeError {
         unit: &'static str,
     },
     /// A texture file could not be read or is not a valid texture.
-    Texture(String),
-    /// A texture's upload could not be prepared (unsupported format...).
-    Upload(String),
+    Texture(Arc<TextureError>),
+    /// A texture's upload could not be prepared (unsupported format, a
+    /// device limit...).
+    Upload(Arc<TextureUploadError>),
     /// The pool refused.
     Pool(PoolError),
     /// Staging memory refused or timed out.
-    Staging(String),
+    Staging(StagingError),
     /// The job graph refused (too many jobs, a fence timeout...).
-    Graph(String),
-    /// A job of the frame failed or panicked (named in the message). The
-    /// frame's other work went ahead; textures loading in it failed.
-    Frame(String),
+    Graph(GraphError),
+    /// A job of the frame failed or panicked (named in it). The frame's
+    /// other work went ahead; textures loading in it failed.
+    Frame(FrameError),
+    /// A background task (a texture's read) panicked.
+    Task(TaskFailed),
     /// A virtual texture could not be made.
-    VirtualTexture(String),
+    VirtualTexture(Arc<VirtualTextureError>),
+    /// A buffer write that does not fit its allocation, or is not aligned.
+    Write {
+        /// The write's offset.
+        offset: u64,
+        /// Its length in bytes.
+        len: u64,
+        /// The allocation's size.
+        size: u64,
+    },
+    /// A handle asked for as another type than it names (a virtual
+    /// texture of another tile source).
+    WrongType {
+        /// The type asked for.
+        asked: &'static str,
+    },
     /// A configuration value out of range.
     InvalidConfig(String),
 }
@@ -89,19 +113,43 @@ impl fmt::Display for RuntimeError {
                 "the queue of {what} is full ({limit} {unit}); end a frame to drain it, or raise \
                  the limit in RuntimeConfig"
             ),
-            RuntimeError::Texture(why) => write!(f, "texture file: {why}"),
-            RuntimeError::Upload(why) => write!(f, "texture upload: {why}"),
+            RuntimeError::Texture(e) => write!(f, "texture file: {e}"),
+            RuntimeError::Upload(e) => write!(f, "texture upload: {e}"),
             RuntimeError::Pool(e) => write!(f, "buffer pool: {e}"),
-            RuntimeError::Staging(why) => write!(f, "staging: {why}"),
-            RuntimeError::Graph(why) => write!(f, "job graph: {why}"),
-            RuntimeError::Frame(why) => write!(f, "frame failed: {why}"),
-            RuntimeError::VirtualTexture(why) => write!(f, "virtual texture: {why}"),
+            RuntimeError::Staging(e) => write!(f, "staging: {e}"),
+            RuntimeError::Graph(e) => write!(f, "job graph: {e}"),
+            RuntimeError::Frame(e) => write!(f, "frame failed: {e}"),
+            RuntimeError::Task(e) => write!(f, "background task: {e}"),
+            RuntimeError::VirtualTexture(e) => write!(f, "virtual texture: {e}"),
+            RuntimeError::Write { offset, len, size } => write!(
+                f,
+                "a write of {len} bytes at offset {offset} does not fit an allocation of \
+                 {size} bytes (offset and length must be multiples of 4)"
+            ),
+            RuntimeError::WrongType { asked } => write!(
+                f,
+                "the handle names a resource of another type than {asked}"
+            ),
             RuntimeError::InvalidConfig(why) => write!(f, "invalid runtime setting: {why}"),
         }
     }
 }
 
-impl std::error::Error for RuntimeError {}
+impl std::error::Error for RuntimeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RuntimeError::Texture(e) => Some(&**e),
+            RuntimeError::Upload(e) => Some(&**e),
+            RuntimeError::Pool(e) => Some(e),
+            RuntimeError::Staging(e) => Some(e),
+            RuntimeError::Graph(e) => Some(e),
+            RuntimeError::Frame(e) => Some(e),
+            RuntimeError::Task(e) => Some(e),
+            RuntimeError::VirtualTexture(e) => Some(&**e),
+            _ => None,
+        }
+    }
+}
 
 impl From<PoolError> for RuntimeError {
     fn from(e: PoolError) -> Self {
@@ -111,35 +159,42 @@ impl From<PoolError> for RuntimeError {
 
 impl From<StagingError> for RuntimeError {
     fn from(e: StagingError) -> Self {
-        RuntimeError::Staging(e.to_string())
+        RuntimeError::Staging(e)
     }
 }
 
 impl From<GraphError> for RuntimeError {
     fn from(e: GraphError) -> Self {
-        RuntimeError::Graph(e.to_string())
+        RuntimeError::Graph(e)
     }
 }
 
 impl From<FrameError> for RuntimeError {
     fn from(e: FrameError) -> Self {
-        RuntimeError::Frame(e.to_string())
+        RuntimeError::Frame(e)
+    }
+}
+
+impl From<TaskFailed> for RuntimeError {
+    fn from(e: TaskFailed) -> Self {
+        RuntimeError::Task(e)
     }
 }
 
 impl From<TextureError> for RuntimeError {
     fn from(e: TextureError) -> Self {
-        RuntimeError::Texture(e.to_string())
+        RuntimeError::Texture(Arc::new(e))
     }
 }
 
 impl From<TextureUploadError> for RuntimeError {
     fn from(e: TextureUploadError) -> Self {
         match e {
-            TextureUploadError::Texture(e) => RuntimeError::Texture(e.to_string()),
+            TextureUploadError::Texture(e) => e.into(),
             TextureUploadError::Staging(e) => e.into(),
             TextureUploadError::Graph(e) => e.into(),
-            other => RuntimeError::Upload(other.to_string()),
+            TextureUploadError::Frame(e) => e.into(),
+            other => RuntimeError::Upload(Arc::new(other)),
         }
     }
 }
@@ -149,7 +204,7 @@ impl From<VirtualTextureError> for RuntimeError {
         match e {
             VirtualTextureError::Staging(e) => e.into(),
             VirtualTextureError::Graph(e) => e.into(),
-            other => RuntimeError::VirtualTexture(other.to_string()),
+            other => RuntimeError::VirtualTexture(Arc::new(other)),
         }
     }
 }

@@ -403,12 +403,11 @@ impl Runtime {
             || !offset.is_multiple_of(4)
             || !data.len().is_multiple_of(4)
         {
-            return Err(RuntimeError::Staging(format!(
-                "a write of {} bytes at offset {offset} does not fit an allocation of {} bytes \
-                 (offset and length must be multiples of 4)",
-                data.len(),
-                r.size
-            )));
+            return Err(RuntimeError::Write {
+                offset,
+                len: data.len() as u64,
+                size: r.size,
+            });
         }
         if data.is_empty() {
             return Ok(());
@@ -475,9 +474,9 @@ impl Runtime {
             .get(handle)
             .ok_or(RuntimeError::StaleHandle("virtual texture"))?;
         let any: &dyn Any = vt.as_any();
-        any.downcast_ref().ok_or(RuntimeError::StaleHandle(
-            "virtual texture (of another source type)",
-        ))
+        any.downcast_ref().ok_or(RuntimeError::WrongType {
+            asked: std::any::type_name::<VirtualTexture<S>>(),
+        })
     }
 
     /// A virtual texture's bind group (whatever its source type).
@@ -678,7 +677,7 @@ impl Runtime {
         report.jobs = frame.len() as u32;
         let run = frame.run();
         if let Err(e) = &run {
-            report.failure = Some(RuntimeError::Frame(e.to_string()));
+            report.failure = Some(RuntimeError::Frame(e.clone()));
             self.stats.failed_frames += 1;
         }
         self.textures.measure_costs(&mut active);

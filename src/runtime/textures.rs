@@ -246,7 +246,7 @@ impl TextureStreaming {
                 Err(panic) => {
                     done.1 += 1;
                     counters.failed += 1;
-                    TextureSlot::Failed(RuntimeError::Texture(panic.to_string()))
+                    TextureSlot::Failed(RuntimeError::Task(panic))
                 }
             };
             false
@@ -430,7 +430,7 @@ impl TextureStreaming {
             let provided = match result {
                 Ok(Ok(levels)) => s.upload.provide_levels(levels).map_err(RuntimeError::from),
                 Ok(Err(e)) => Err(e.into()),
-                Err(panic) => Err(RuntimeError::Texture(panic.to_string())),
+                Err(panic) => Err(RuntimeError::Task(panic)),
             };
             match provided {
                 Ok(()) => true,

@@ -159,7 +159,15 @@ impl std::fmt::Display for VirtualTextureError {
     }
 }
 
-impl std::error::Error for VirtualTextureError {}
+impl std::error::Error for VirtualTextureError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            VirtualTextureError::Staging(e) => Some(e),
+            VirtualTextureError::Graph(e) => Some(e),
+            VirtualTextureError::Budget(_) => None,
+        }
+    }
+}
 
 impl From<StagingError> for VirtualTextureError {
     fn from(e: StagingError) -> Self {

@@ -112,7 +112,18 @@ impl fmt::Display for TextureError {
     }
 }
 
-impl std::error::Error for TextureError {}
+impl std::error::Error for TextureError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TextureError::Io(e) => Some(e),
+            TextureError::Invalid(e) => Some(e),
+            TextureError::InvalidDds(e) => Some(e),
+            TextureError::InvalidKtx1(e) => Some(e),
+            TextureError::Unsupported(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 impl From<Ktx2Error> for TextureError {
     fn from(e: Ktx2Error) -> Self {
