@@ -251,7 +251,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if let Some(h) = texture.filter(|_| !picture_ready) {
             match rt.texture(h)? {
                 TextureStatus::Ready(t) => {
-                    group = group_for(t);
+                    group = group_for(t.texture);
                     picture_ready = true;
                 }
                 TextureStatus::Failed(e) => return Err(e.clone().into()),

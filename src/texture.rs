@@ -166,6 +166,18 @@ fn is_srgb(vk_format: u32) -> bool {
             && (vk_format - 1_000_288_000) % 3 == 1
 }
 
+/// How a texture's colour values are to be read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ColorSpace {
+    /// As the file says (its format, or sRGB for PNG): the default.
+    #[default]
+    AsFile,
+    /// sRGB: the GPU converts to linear when sampling (colour textures).
+    Srgb,
+    /// Linear: values are sampled as stored (normal maps, masks, data).
+    Linear,
+}
+
 /// How to load a texture.
 #[derive(Debug, Clone, Copy)]
 pub struct UploadOptions {
@@ -173,6 +185,12 @@ pub struct UploadOptions {
     pub force_fallback: bool,
     /// Extra usages of the texture (`COPY_DST | TEXTURE_BINDING` are always set).
     pub usage: wgpu::TextureUsages,
+    /// sRGB or linear, where the format has both variants (formats without
+    /// an sRGB variant stay as they are).
+    pub color_space: ColorSpace,
+    /// The most mip levels to load, from the first (`None`: all the file
+    /// has).
+    pub max_levels: Option<u32>,
 }
 
 impl Default for UploadOptions {
@@ -180,8 +198,20 @@ impl Default for UploadOptions {
         UploadOptions {
             force_fallback: false,
             usage: wgpu::TextureUsages::empty(),
+            color_space: ColorSpace::AsFile,
+            max_levels: None,
         }
     }
+}
+
+/// What a texture's descriptor carries besides the plan: its label and the
+/// formats its views may take.
+#[derive(Debug, Clone, Default)]
+pub struct TextureLabels {
+    /// The texture's label (default "forgeflow texture").
+    pub label: Option<String>,
+    /// `view_formats` (the sRGB or linear twin of the format, typically).
+    pub view_formats: Vec<wgpu::TextureFormat>,
 }
 
 /// A texture being loaded: created, its images reserved in staging memory and
@@ -403,6 +433,10 @@ impl TexturePlan {
             });
         }
         let (first_level, layers) = fit_to_limits(l, is_3d, limits)?;
+        let levels = match options.max_levels {
+            Some(n) => levels.min(first_level + n.max(1)),
+            None => levels,
+        };
         let (width, height) = l.level_size(first_level);
         let depth = level_extent(l.depth, first_level);
         let whole_blocks =
@@ -437,6 +471,11 @@ impl TexturePlan {
                 DecodedFormat::Rg8Unorm => wgpu::TextureFormat::Rg8Unorm,
                 DecodedFormat::Rg8Snorm => wgpu::TextureFormat::Rg8Snorm,
             }
+        };
+        let format = match options.color_space {
+            ColorSpace::AsFile => format,
+            ColorSpace::Srgb => format.add_srgb_suffix(),
+            ColorSpace::Linear => format.remove_srgb_suffix(),
         };
         let decoded_bpp = decode::decoded_format(vk).map_or(4, |d| d.bytes_per_pixel()) as u64;
         // The texture's bytes, as the copies will write them (tight rows).
@@ -487,6 +526,23 @@ impl TexturePlan {
             format: self.format,
             usage: wgpu::TextureUsages::COPY_DST | wgpu::TextureUsages::TEXTURE_BINDING | usage,
             view_formats: &[],
+        }
+    }
+
+    /// The view dimension a texture of this plan is sampled as, from the
+    /// file's layers and faces: a cube (array) for 6 faces, an array for
+    /// more than one layer, 3D for depth.
+    pub fn view_dimension(
+        &self,
+        desc: &forgeflow_jobs::texture::source::TextureDesc,
+    ) -> wgpu::TextureViewDimension {
+        use wgpu::TextureViewDimension as V;
+        match (self.dimension, desc.faces, desc.layers > 1) {
+            (wgpu::TextureDimension::D3, _, _) => V::D3,
+            (_, 6, true) => V::CubeArray,
+            (_, 6, false) => V::Cube,
+            (_, _, true) => V::D2Array,
+            _ => V::D2,
         }
     }
 }
@@ -602,6 +658,7 @@ pub struct TextureUpload {
     inflate_in_frame: bool,
     /// Nanoseconds its copy and decode jobs have run, added by the jobs.
     work_ns: Arc<std::sync::atomic::AtomicU64>,
+    view_dimension: wgpu::TextureViewDimension,
 }
 
 /// Inflated levels of a supercompressed file: (level, its images one after another).
@@ -680,12 +737,28 @@ impl TextureUpload {
         file: &S,
         options: UploadOptions,
     ) -> Result<Self, TextureUploadError> {
-        let l = file.desc();
+        Self::with_labels(device, file, options, &TextureLabels::default())
+    }
+
+    /// [`new`](Self::new), the texture labelled and given view formats.
+    pub fn with_labels<S: TextureSource + ?Sized>(
+        device: &wgpu::Device,
+        file: &S,
+        options: UploadOptions,
+        labels: &TextureLabels,
+    ) -> Result<Self, TextureUploadError> {
+        let mut l = file.desc();
         let plan = TexturePlan::new(&l, device.features(), &device.limits(), options)?;
+        // Only the levels the plan keeps are uploaded.
+        l.levels = l.levels.min(plan.first_level + plan.mip_level_count);
         // What the plan does not cover (a format's own rules, say) is
         // wgpu's to refuse: caught here, never a panic.
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let texture = device.create_texture(&plan.descriptor(options.usage));
+        let mut descriptor = plan.descriptor(options.usage);
+        descriptor.label = Some(labels.label.as_deref().unwrap_or("forgeflow texture"));
+        descriptor.view_formats = &labels.view_formats;
+        let texture = device.create_texture(&descriptor);
+        let view_dimension = plan.view_dimension(&l);
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(TextureUploadError::Validation(e.to_string()));
         }
@@ -703,7 +776,13 @@ impl TextureUpload {
             level_cache: l.supercompressed.then(|| Arc::new(Mutex::new(Vec::new()))),
             inflate_in_frame: true,
             work_ns: Arc::default(),
+            view_dimension,
         })
+    }
+
+    /// How the texture is sampled: 2D, an array, a cube (array) or 3D.
+    pub fn view_dimension(&self) -> wgpu::TextureViewDimension {
+        self.view_dimension
     }
 
     /// The file's level that is the texture's level 0 (0 unless the

@@ -83,7 +83,7 @@ fn png(w: u32, h: u32, seed: u64) -> (Vec<u8>, Vec<u8>) {
 
 fn ready(rt: &Runtime, h: TextureHandle) -> &wgpu::Texture {
     match rt.texture(h).unwrap() {
-        TextureStatus::Ready(t) => t,
+        TextureStatus::Ready(t) => t.texture,
         other => panic!("texture not ready: {other:?}"),
     }
 }
@@ -1242,4 +1242,88 @@ fn the_runtime_is_send() {
     send::<forgeflow::runtime::DeviceLoss>();
     fn sync<T: Sync>() {}
     sync::<forgeflow::runtime::DeviceLoss>();
+}
+
+/// `load_texture_with`: a PNG loaded linear (a normal map) is not sRGB, a
+/// label and view formats reach the texture, `max_levels` keeps the first
+/// levels only, and the ready texture says how to view it (a cube, an
+/// array).
+#[test]
+fn textures_load_with_intent() {
+    use forgeflow::runtime::{TextureInput, TextureOptions};
+    use forgeflow::texture::ColorSpace;
+    let Some(gpu) = gpu::for_test("textures_load_with_intent") else {
+        return;
+    };
+    let mut rt = runtime(&gpu, config());
+    let (file, pixels) = png(16, 8, 21);
+    let as_file = rt.load_texture_bytes(file.clone());
+    let normal = rt.load_texture_with(
+        TextureInput::Bytes(file),
+        TextureOptions {
+            color_space: ColorSpace::Linear,
+            label: Some("a normal map".into()),
+            view_formats: vec![wgpu::TextureFormat::Rgba8UnormSrgb],
+            ..TextureOptions::default()
+        },
+    );
+    // An RGBA8 cube of 4 levels, loaded with its first 2 only, and a
+    // 3-layer array.
+    let mut cube = Ktx2Builder::uncompressed(37, 4, 8, 8);
+    cube.faces = 6;
+    cube.levels = (0..4)
+        .map(|l| {
+            (0..cube.level_bytes(l))
+                .map(|i| (i * 7 + u64::from(l)) as u8)
+                .collect()
+        })
+        .collect();
+    let cube_level_0 = cube.levels[0][..8 * 8 * 4].to_vec();
+    let cube = rt.load_texture_with(
+        TextureInput::Bytes(cube.build()),
+        TextureOptions {
+            max_levels: Some(2),
+            ..TextureOptions::default()
+        },
+    );
+    let mut array = Ktx2Builder::uncompressed(37, 4, 4, 4);
+    array.layers = 3;
+    array.levels = vec![vec![9u8; array.level_bytes(0) as usize]];
+    let array = rt.load_texture_bytes(array.build());
+    for h in [as_file, normal, cube, array] {
+        settle(&gpu, &mut rt, h);
+    }
+    let as_file = ready_texture(&rt, as_file);
+    assert_eq!(
+        as_file.format(),
+        wgpu::TextureFormat::Rgba8UnormSrgb,
+        "PNGs are sRGB"
+    );
+    let normal_t = ready_texture(&rt, normal);
+    assert_eq!(normal_t.format(), wgpu::TextureFormat::Rgba8Unorm);
+    assert_eq!(normal_t.view_dimension, wgpu::TextureViewDimension::D2);
+    assert!(gpu.read_texture(normal_t.texture, 0, 0..1).unwrap() == pixels);
+    // The view format is usable: a view of the other colour space.
+    let _view = normal_t.create_view(&wgpu::TextureViewDescriptor {
+        format: Some(wgpu::TextureFormat::Rgba8UnormSrgb),
+        ..Default::default()
+    });
+    let cube_t = ready_texture(&rt, cube);
+    assert_eq!(cube_t.view_dimension, wgpu::TextureViewDimension::Cube);
+    assert_eq!(
+        (cube_t.mip_level_count(), cube_t.depth_or_array_layers()),
+        (2, 6)
+    );
+    assert_eq!(cube_t.first_level, 0);
+    assert!(gpu.read_texture(cube_t.texture, 0, 0..1).unwrap() == cube_level_0);
+    let array_t = ready_texture(&rt, array);
+    assert_eq!(array_t.view_dimension, wgpu::TextureViewDimension::D2Array);
+    assert_eq!(array_t.depth_or_array_layers(), 3);
+}
+
+fn ready_texture(rt: &Runtime, h: TextureHandle) -> forgeflow::runtime::ReadyTexture<'_> {
+    match rt.texture(h).unwrap() {
+        TextureStatus::Ready(t) => t,
+        other => panic!("texture not ready: {other:?}"),
+    }
 }

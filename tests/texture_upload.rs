@@ -161,6 +161,7 @@ fn load_stepped(
     let options = UploadOptions {
         force_fallback,
         usage: wgpu::TextureUsages::COPY_SRC,
+        ..UploadOptions::default()
     };
     let mut upload = TextureUpload::new(&gpu.device, file, options).unwrap();
     let (mut frames, mut inflates) = (0, 0);

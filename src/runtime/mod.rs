@@ -106,7 +106,7 @@ pub use config::RuntimeConfig;
 pub use device_loss::DeviceLoss;
 pub use error::RuntimeError;
 pub use report::{FrameReport, RuntimeStats};
-pub use textures::TextureStatus;
+pub use textures::{ReadyTexture, TextureInput, TextureOptions, TextureStatus};
 
 use std::any::Any;
 use std::collections::VecDeque;
@@ -349,14 +349,32 @@ impl Runtime {
     /// [`texture`](Self::texture) as [`TextureStatus::Failed`].
     pub fn load_texture_path(&mut self, path: impl Into<PathBuf>) -> TextureHandle {
         self.textures
-            .queue_read(ReadSource::Path(path.into()), &self.background)
+            .queue_read(ReadSource::Path(path.into()), None, &self.background)
     }
 
     /// Queues the load of a texture file already in memory (see
     /// [`load_texture_path`](Self::load_texture_path)).
     pub fn load_texture_bytes(&mut self, bytes: Vec<u8>) -> TextureHandle {
         self.textures
-            .queue_read(ReadSource::Bytes(bytes), &self.background)
+            .queue_read(ReadSource::Bytes(bytes), None, &self.background)
+    }
+
+    /// Queues the load of a texture with `options`: its colour space (a
+    /// normal map or a mask is linear, whatever the file says), label,
+    /// extra usages, view formats and how many mip levels to load. As
+    /// [`load_texture_path`](Self::load_texture_path) otherwise; the ready
+    /// texture ([`TextureStatus::Ready`]) says how to view it.
+    pub fn load_texture_with(
+        &mut self,
+        input: TextureInput,
+        options: TextureOptions,
+    ) -> TextureHandle {
+        let source = match input {
+            TextureInput::Path(path) => ReadSource::Path(path),
+            TextureInput::Bytes(bytes) => ReadSource::Bytes(bytes),
+        };
+        self.textures
+            .queue_read(source, Some(options), &self.background)
     }
 
     /// Where a texture is.

@@ -29,7 +29,7 @@ use slotmap::SlotMap;
 use super::texture_cost::{self, TextureCosts};
 use super::{FrameReport, RuntimeError, TextureHandle};
 use crate::staging::StagingFrame;
-use crate::texture::{InflatedLevels, TextureUpload, UploadOptions};
+use crate::texture::{InflatedLevels, TextureLabels, TextureUpload, UploadOptions};
 
 /// Textures uploading at once at most: the per-frame budget goes to the
 /// oldest first, so a texture completes before the next starts using it.
@@ -43,9 +43,67 @@ pub enum TextureStatus<'a> {
     /// Its upload was recorded; it is ready once that frame's fence passes.
     Uploading,
     /// Resident: sample it.
-    Ready(&'a wgpu::Texture),
+    Ready(ReadyTexture<'a>),
     /// The load failed; the handle stays until freed, so the error can be read.
     Failed(&'a RuntimeError),
+}
+
+/// A texture ready to sample, with what a renderer needs to make its view:
+/// it dereferences to the `wgpu::Texture` (format, size, levels, layers).
+#[derive(Debug, Clone, Copy)]
+pub struct ReadyTexture<'a> {
+    /// The texture.
+    pub texture: &'a wgpu::Texture,
+    /// How to view it: 2D, an array, a cube (array) or 3D.
+    pub view_dimension: wgpu::TextureViewDimension,
+    /// The file's level that is the texture's level 0: above 0 when the
+    /// file's larger levels exceed the device's limits.
+    pub first_level: u32,
+}
+
+impl std::ops::Deref for ReadyTexture<'_> {
+    type Target = wgpu::Texture;
+    fn deref(&self) -> &wgpu::Texture {
+        self.texture
+    }
+}
+
+/// How a texture is to be loaded ([`Runtime::load_texture_with`](super::Runtime::load_texture_with)).
+/// The default is what [`Runtime::load_texture_path`](super::Runtime::load_texture_path) does.
+#[derive(Debug, Clone)]
+pub struct TextureOptions {
+    /// sRGB, linear, or as the file says (the default; PNGs are sRGB).
+    pub color_space: crate::texture::ColorSpace,
+    /// The texture's label.
+    pub label: Option<String>,
+    /// Usages on top of `COPY_DST | TEXTURE_BINDING` and the config's
+    /// `texture_usage`.
+    pub usage: wgpu::TextureUsages,
+    /// Formats its views may take (`view_formats`).
+    pub view_formats: Vec<wgpu::TextureFormat>,
+    /// The most mip levels to load, from the first (`None`: all the file has).
+    pub max_levels: Option<u32>,
+}
+
+impl Default for TextureOptions {
+    fn default() -> Self {
+        TextureOptions {
+            color_space: crate::texture::ColorSpace::AsFile,
+            label: None,
+            usage: wgpu::TextureUsages::empty(),
+            view_formats: Vec::new(),
+            max_levels: None,
+        }
+    }
+}
+
+/// Where a texture comes from ([`Runtime::load_texture_with`](super::Runtime::load_texture_with)).
+#[derive(Debug)]
+pub enum TextureInput {
+    /// A file, read on a background thread.
+    Path(PathBuf),
+    /// A file's bytes (KTX2, KTX 1, DDS or PNG).
+    Bytes(Vec<u8>),
 }
 
 enum TextureSlot {
@@ -60,6 +118,7 @@ enum TextureSlot {
     Uploading {
         texture: wgpu::Texture,
         bytes: u64,
+        view: (wgpu::TextureViewDimension, u32),
         /// Kept until its frames reach the GPU: a frame whose encoder is
         /// dropped unsubmitted makes the upload start again from it.
         file: Arc<TextureFile>,
@@ -69,6 +128,8 @@ enum TextureSlot {
     Ready {
         texture: wgpu::Texture,
         bytes: u64,
+        /// View dimension and first level.
+        view: (wgpu::TextureViewDimension, u32),
     },
     Failed(RuntimeError),
 }
@@ -149,6 +210,8 @@ pub(super) struct TextureStreaming {
     max_queued_loads: usize,
     /// The device's features: where Basis Universal files transcode to.
     features: wgpu::Features,
+    /// Textures loaded with options other than the defaults.
+    options: slotmap::SecondaryMap<TextureHandle, TextureOptions>,
 }
 
 impl TextureStreaming {
@@ -173,6 +236,7 @@ impl TextureStreaming {
             read_ahead,
             max_queued_loads,
             features,
+            options: slotmap::SecondaryMap::new(),
         }
     }
 
@@ -203,10 +267,18 @@ impl TextureStreaming {
             }
             self.uploading.pop_front();
             if let Some(slot) = self.slots.get_mut(h) {
-                if let TextureSlot::Uploading { texture, bytes, .. } =
-                    std::mem::replace(slot, TextureSlot::Reading)
+                if let TextureSlot::Uploading {
+                    texture,
+                    bytes,
+                    view,
+                    ..
+                } = std::mem::replace(slot, TextureSlot::Reading)
                 {
-                    *slot = TextureSlot::Ready { texture, bytes };
+                    *slot = TextureSlot::Ready {
+                        texture,
+                        bytes,
+                        view,
+                    };
                     self.counters.ready += 1;
                 }
             }
@@ -289,6 +361,7 @@ impl TextureStreaming {
     pub(super) fn queue_read(
         &mut self,
         source: ReadSource,
+        options: Option<TextureOptions>,
         background: &Background,
     ) -> TextureHandle {
         self.pump_reads(background);
@@ -303,6 +376,9 @@ impl TextureStreaming {
                 }));
         }
         let handle = self.slots.insert(TextureSlot::Reading);
+        if let Some(options) = options {
+            self.options.insert(handle, options);
+        }
         self.read_queue.push_back((handle, source));
         self.pump_reads(background);
         handle
@@ -316,7 +392,13 @@ impl TextureStreaming {
             Some(TextureSlot::Streaming { .. } | TextureSlot::Uploading { .. }) => {
                 Ok(TextureStatus::Uploading)
             }
-            Some(TextureSlot::Ready { texture, .. }) => Ok(TextureStatus::Ready(texture)),
+            Some(TextureSlot::Ready { texture, view, .. }) => {
+                Ok(TextureStatus::Ready(ReadyTexture {
+                    texture,
+                    view_dimension: view.0,
+                    first_level: view.1,
+                }))
+            }
             Some(TextureSlot::Failed(e)) => Ok(TextureStatus::Failed(e)),
         }
     }
@@ -330,9 +412,10 @@ impl TextureStreaming {
             .slots
             .remove(handle)
             .ok_or(RuntimeError::StaleHandle("texture"))?;
+        self.options.remove(handle);
         match slot {
             TextureSlot::Uploading { texture, bytes, .. }
-            | TextureSlot::Ready { texture, bytes } => {
+            | TextureSlot::Ready { texture, bytes, .. } => {
                 self.counters.bytes -= bytes;
                 self.retired.push_back((frame, texture));
             }
@@ -352,10 +435,6 @@ impl TextureStreaming {
         (usage, budget_bytes): (wgpu::TextureUsages, u64),
         report: &mut FrameReport,
     ) {
-        let options = UploadOptions {
-            force_fallback: false,
-            usage,
-        };
         while self.active.len() < MAX_STREAMING {
             let Some(h) = self.upload_queue.pop_front() else {
                 break;
@@ -366,8 +445,19 @@ impl TextureStreaming {
             let TextureSlot::Queued(file) = std::mem::replace(slot, TextureSlot::Reading) else {
                 continue;
             };
+            let wanted = self.options.get(h).cloned().unwrap_or_default();
+            let options = UploadOptions {
+                force_fallback: false,
+                usage: usage | wanted.usage,
+                color_space: wanted.color_space,
+                max_levels: wanted.max_levels,
+            };
+            let labels = TextureLabels {
+                label: wanted.label.clone(),
+                view_formats: wanted.view_formats.clone(),
+            };
             let scope = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-            let upload = TextureUpload::new(device, &*file, options);
+            let upload = TextureUpload::with_labels(device, &*file, options, &labels);
             let upload = upload.map(|mut u| {
                 u.set_inflate_in_frame(false);
                 u
@@ -554,6 +644,7 @@ impl TextureStreaming {
             *slot = TextureSlot::Uploading {
                 texture: s.upload.texture().clone(),
                 bytes,
+                view: (s.upload.view_dimension(), s.upload.first_level()),
                 file: Arc::clone(&s.file),
                 first_frame: s.first_frame.unwrap_or(index),
             };

@@ -275,6 +275,7 @@ pub fn load_texture(
         forgeflow::texture::UploadOptions {
             force_fallback,
             usage: wgpu::TextureUsages::COPY_SRC,
+            ..forgeflow::texture::UploadOptions::default()
         },
     )
 }

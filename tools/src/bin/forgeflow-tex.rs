@@ -520,6 +520,7 @@ fn upload(args: &[String]) -> ExitCode {
         let options = UploadOptions {
             force_fallback: false,
             usage: wgpu::TextureUsages::COPY_SRC,
+            ..UploadOptions::default()
         };
         let loaded = load_texture_blocking(
             &gpu.device,

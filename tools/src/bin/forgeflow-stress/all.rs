@@ -879,7 +879,9 @@ fn verify(
         let status = rt.texture(*h).map_err(|e| e.to_string())?;
         match (loaded, status) {
             (Loaded::Generated { pixels, verified }, TextureStatus::Ready(t)) if !*verified => {
-                let got = gpu.read_texture(t, 0, 0..1).map_err(|e| e.to_string())?;
+                let got = gpu
+                    .read_texture(t.texture, 0, 0..1)
+                    .map_err(|e| e.to_string())?;
                 integrity.check(got == *pixels);
                 *verified = true;
             }

@@ -240,6 +240,7 @@ fn load(
     let options = UploadOptions {
         force_fallback,
         usage: wgpu::TextureUsages::COPY_SRC,
+        ..UploadOptions::default()
     };
     let loaded = load_texture_blocking(&gpu.device, &gpu.queue, &file, ring, sched, options)
         .map_err(|e| e.to_string())?;
