@@ -629,3 +629,50 @@ fn a_tile_put_off_for_30_frames_is_read_from_the_disk() {
         &s.fault_latency_frames[..]
     );
 }
+
+/// A window resized: the virtual texture's feedback buffers follow the new
+/// screen size (the whole screen then asks for tiles a quarter of it did
+/// not), its resident tiles stay (none is loaded again), and it renders as
+/// its tiles say through the new bind group.
+#[test]
+fn a_resized_virtual_texture_keeps_its_tiles_and_follows_the_new_screen() {
+    let Some(gpu) =
+        gpu::for_test("a_resized_virtual_texture_keeps_its_tiles_and_follows_the_new_screen")
+    else {
+        return;
+    };
+    let layout = VtLayout::new(1024, 1024, 64, 4).unwrap();
+    let terrain = Terrain::new(layout, 3);
+    let mut vt =
+        VirtualTexture::new(&gpu.device, terrain, steady(4 << 20), (SIDE / 4, SIDE / 4)).unwrap();
+    render(&gpu, &mut vt, 8);
+    let terrain = vt.source().clone();
+    let fine = reference(&terrain, &layout, 1);
+    let (resident, uploaded) = (vt.stats().resident, vt.stats().tiles_uploaded);
+    let (group, bytes) = (vt.bind_group().clone(), vt.stats().gpu_bytes);
+    vt.resize(&gpu.device, (SIDE, SIDE));
+    assert_eq!(vt.stats().resident, resident, "the tiles stay");
+    assert!(
+        *vt.bind_group() != group,
+        "a new bind group, over the new feedback"
+    );
+    assert!(
+        vt.stats().gpu_bytes > bytes,
+        "the larger feedback is counted"
+    );
+    let whole = render(&gpu, &mut vt, 4);
+    let last = psnr(whole.last().unwrap(), &fine);
+    assert!(
+        last > 40.0,
+        "renders as its tiles after the resize: {last:.1} dB"
+    );
+    // The whole screen's feedback asks for tiles the quarter's did not; the
+    // tiles kept are not loaded again.
+    let s = vt.stats();
+    assert!(s.tiles_uploaded > uploaded, "{s:?}");
+    assert_eq!(
+        s.tiles_uploaded - uploaded,
+        (s.resident - resident) as u64,
+        "{s:?}"
+    );
+}

@@ -497,6 +497,24 @@ impl Runtime {
         })
     }
 
+    /// Follows a virtual texture's screen to `screen` (the window was
+    /// resized): its feedback is sized anew, its resident tiles stay. Its
+    /// bind group is made again: take it anew from
+    /// [`vt_bind_group`](Self::vt_bind_group).
+    pub fn resize_virtual_texture(
+        &mut self,
+        handle: VtHandle,
+        screen: (u32, u32),
+    ) -> Result<(), RuntimeError> {
+        self.check_device()?;
+        let vt = self
+            .vts
+            .get_mut(handle)
+            .ok_or(RuntimeError::StaleHandle("virtual texture"))?;
+        vt.resize(&self.device, screen);
+        Ok(())
+    }
+
     /// A virtual texture's bind group (whatever its source type).
     pub fn vt_bind_group(&self, handle: VtHandle) -> Result<&wgpu::BindGroup, RuntimeError> {
         Ok(self

@@ -22,6 +22,7 @@ pub(crate) trait ErasedVt: Send {
     fn push_feedback(&self, words: Vec<u32>);
     fn note_loads(&mut self, frame: u64, completed: Option<u64>);
     fn abandon(&mut self, frame: u64) -> usize;
+    fn resize(&mut self, device: &wgpu::Device, screen: (u32, u32));
     fn as_any(&self) -> &dyn Any;
 }
 
@@ -53,6 +54,9 @@ impl<S: TileSource + 'static> ErasedVt for VirtualTexture<S> {
     }
     fn abandon(&mut self, frame: u64) -> usize {
         VirtualTexture::abandon(self, frame)
+    }
+    fn resize(&mut self, device: &wgpu::Device, screen: (u32, u32)) {
+        VirtualTexture::resize(self, device, screen)
     }
     fn as_any(&self) -> &dyn Any {
         self

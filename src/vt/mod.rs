@@ -198,6 +198,47 @@ const PARAMS_BYTES: u64 = 64;
 /// bounded by the ring, so a few suffice).
 const MAX_SPARE_FEEDBACK: usize = 4;
 
+/// The bind group of a virtual texture's atlas, page table, sampler,
+/// parameters and feedback buffer, as the WGSL module binds them.
+fn bind_group(
+    device: &wgpu::Device,
+    layout: &wgpu::BindGroupLayout,
+    [atlas, page_texture]: [&wgpu::Texture; 2],
+    sampler: &wgpu::Sampler,
+    [params, feedback]: [&wgpu::Buffer; 2],
+) -> wgpu::BindGroup {
+    device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("forgeflow vt"),
+        layout,
+        entries: &[
+            wgpu::BindGroupEntry {
+                binding: 0,
+                resource: wgpu::BindingResource::TextureView(
+                    &atlas.create_view(&Default::default()),
+                ),
+            },
+            wgpu::BindGroupEntry {
+                binding: 1,
+                resource: wgpu::BindingResource::TextureView(
+                    &page_texture.create_view(&Default::default()),
+                ),
+            },
+            wgpu::BindGroupEntry {
+                binding: 2,
+                resource: wgpu::BindingResource::Sampler(sampler),
+            },
+            wgpu::BindGroupEntry {
+                binding: 3,
+                resource: params.as_entire_binding(),
+            },
+            wgpu::BindGroupEntry {
+                binding: 4,
+                resource: feedback.as_entire_binding(),
+            },
+        ],
+    })
+}
+
 /// Feedback read back, handed from the readback ring's callback to `update`:
 /// the newest words (with the frame that rendered them) and emptied vectors
 /// to fill next, so that steady frames allocate nothing and older feedback
@@ -237,6 +278,7 @@ pub struct VirtualTexture<S: TileSource + 'static> {
     /// what the readback ring reads, whenever it records its copies.
     feedback_copy: wgpu::Buffer,
     feedback_size: (u32, u32),
+    sampler: wgpu::Sampler,
     layout_group: wgpu::BindGroupLayout,
     group: wgpu::BindGroup,
     delivered: Arc<Mutex<Mailbox>>,
@@ -417,36 +459,13 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
                 ),
             ],
         });
-        let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("forgeflow vt"),
-            layout: &layout_group,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: wgpu::BindingResource::TextureView(
-                        &atlas.create_view(&Default::default()),
-                    ),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: wgpu::BindingResource::TextureView(
-                        &page_texture.create_view(&Default::default()),
-                    ),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: wgpu::BindingResource::Sampler(&sampler),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 3,
-                    resource: params.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 4,
-                    resource: feedback.as_entire_binding(),
-                },
-            ],
-        });
+        let group = bind_group(
+            device,
+            &layout_group,
+            [&atlas, &page_texture],
+            &sampler,
+            [&params, &feedback],
+        );
         let residency = Residency::new(
             layout,
             (columns, rows),
@@ -496,6 +515,7 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
             feedback,
             feedback_copy,
             feedback_size,
+            sampler,
             layout_group,
             group,
             delivered: Arc::new(Mutex::new(Mailbox::default())),
@@ -505,6 +525,46 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
         };
         vt.residency.set_gpu_bytes(gpu_bytes);
         Ok(vt)
+    }
+
+    /// Follows the screen to `screen`'s size (a window resized): the
+    /// feedback buffers are made again at the new size, and the resident
+    /// tiles, the page table and the atlas stay as they are. The bind group
+    /// is made again too: take it anew from [`bind_group`](Self::bind_group).
+    /// Feedback of the old size still in flight is used as it arrives (it
+    /// names tiles, not pixels).
+    pub fn resize(&mut self, device: &wgpu::Device, screen: (u32, u32)) {
+        let div = self.config.feedback_divisor.max(1);
+        let size = (screen.0.max(1).div_ceil(div), screen.1.max(1).div_ceil(div));
+        if size == self.feedback_size {
+            return;
+        }
+        let old_bytes = u64::from(self.feedback_size.0) * u64::from(self.feedback_size.1) * 4;
+        let bytes = u64::from(size.0) * u64::from(size.1) * 4;
+        let buffer = |label, usage| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: bytes.max(4),
+                usage,
+                mapped_at_creation: false,
+            })
+        };
+        use wgpu::BufferUsages as U;
+        self.feedback = buffer(
+            "forgeflow vt feedback",
+            U::STORAGE | U::COPY_SRC | U::COPY_DST,
+        );
+        self.feedback_copy = buffer("forgeflow vt feedback copy", U::COPY_SRC | U::COPY_DST);
+        self.feedback_size = size;
+        self.group = bind_group(
+            device,
+            &self.layout_group,
+            [&self.atlas, &self.page_texture],
+            &self.sampler,
+            [&self.params, &self.feedback],
+        );
+        let gpu_bytes = self.residency.stats().gpu_bytes + 2 * bytes - 2 * old_bytes;
+        self.residency.set_gpu_bytes(gpu_bytes);
     }
 
     /// The bind group layout the WGSL module expects.
