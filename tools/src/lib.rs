@@ -10,6 +10,8 @@
 //!   through `offset-allocator`, on the same events.
 //! - [`terrain`]: a deterministic procedural terrain as a virtual-texture
 //!   tile source.
+//! - [`flight`]: the scene the examples draw over it (the renderer an
+//!   embedder would have).
 //!
 //! The binaries: `forgeflow-stress` (the stress scenarios, `--compare` runs
 //! the peers), `forgeflow-tex` (texture files: info, validate, extract,
@@ -18,6 +20,7 @@
 
 #![warn(missing_docs)]
 
+pub mod flight;
 pub mod replay;
 pub mod synthetic;
 pub mod terrain;
