@@ -265,6 +265,9 @@ pub enum TextureUploadError {
     /// wgpu refused the texture's descriptor (a validation error caught by
     /// an error scope, not a panic).
     Validation(String),
+    /// Pixels of a format no KTX2 file can hold (a depth format, a
+    /// compressed one given as pixels...).
+    NoKtx2Format(wgpu::TextureFormat),
 }
 
 impl fmt::Display for TextureUploadError {
@@ -290,6 +293,10 @@ impl fmt::Display for TextureUploadError {
                  and the file has no smaller level that fits"
             ),
             TextureUploadError::Validation(why) => write!(f, "wgpu refused the texture: {why}"),
+            TextureUploadError::NoKtx2Format(format) => write!(
+                f,
+                "pixels of {format:?} cannot be loaded: no uncompressed KTX2 format holds them"
+            ),
         }
     }
 }

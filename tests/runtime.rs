@@ -1286,13 +1286,56 @@ fn textures_load_with_intent() {
             ..TextureOptions::default()
         },
     );
+    // Pixels decoded elsewhere, half floats; and two that make no image.
+    let half: Vec<u8> = (0..4 * 2 * 8).map(|i| (i * 5) as u8).collect();
+    let pixels_in = |format, data: Vec<u8>| TextureInput::Pixels {
+        format,
+        width: 4,
+        height: 2,
+        data,
+    };
+    let from_pixels = rt.load_texture_with(
+        pixels_in(wgpu::TextureFormat::Rgba16Float, half.clone()),
+        TextureOptions::default(),
+    );
+    let short = rt.load_texture_with(
+        pixels_in(wgpu::TextureFormat::Rgba16Float, vec![0; 63]),
+        TextureOptions::default(),
+    );
+    let depth = rt.load_texture_with(
+        pixels_in(wgpu::TextureFormat::Depth32Float, vec![0; 32]),
+        TextureOptions::default(),
+    );
+    match rt.texture(short).unwrap() {
+        TextureStatus::Failed(RuntimeError::Texture(e)) => assert!(
+            matches!(
+                **e,
+                forgeflow::jobs::texture::file::TextureError::PixelBytes {
+                    expected: 64,
+                    got: 63
+                }
+            ),
+            "{e}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    match rt.texture(depth).unwrap() {
+        TextureStatus::Failed(RuntimeError::Upload(e)) => assert!(
+            matches!(**e, forgeflow::texture::TextureUploadError::NoKtx2Format(_)),
+            "{e}"
+        ),
+        other => panic!("{other:?}"),
+    }
     let mut array = Ktx2Builder::uncompressed(37, 4, 4, 4);
     array.layers = 3;
     array.levels = vec![vec![9u8; array.level_bytes(0) as usize]];
     let array = rt.load_texture_bytes(array.build());
-    for h in [as_file, normal, cube, array] {
+    for h in [as_file, normal, cube, array, from_pixels] {
         settle(&gpu, &mut rt, h);
     }
+    let half_t = ready_texture(&rt, from_pixels);
+    assert_eq!(half_t.format(), wgpu::TextureFormat::Rgba16Float);
+    assert!(gpu.read_texture(half_t.texture, 0, 0..1).unwrap() == half);
     let as_file = ready_texture(&rt, as_file);
     assert_eq!(
         as_file.format(),

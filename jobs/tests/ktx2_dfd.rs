@@ -279,3 +279,33 @@ fn uastc_hdr_4x4_is_astc_4x4_sfloat_with_its_own_model() {
         Severity::Error,
     );
 }
+
+/// Pixels decoded elsewhere become a KTX2 file the validator finds nothing
+/// wrong with, whose image is the pixels; a wrong length is a typed error.
+#[test]
+fn pixels_in_memory_make_a_valid_ktx2_file() {
+    use forgeflow_jobs::texture::file::{ImageSelector, Ktx2File, TextureError};
+    use forgeflow_jobs::texture::ktx2::write_image;
+    for (vk, bytes) in [(37u32, 4u32), (97, 8), (9, 1), (109, 16), (16, 2)] {
+        let pixels: Vec<u8> = (0..5 * 3 * bytes).map(|i| (i * 13) as u8).collect();
+        let file = write_image(vk, 5, 3, &pixels).unwrap();
+        let findings = ktx2_findings(&file);
+        assert!(
+            findings.iter().all(|f| f.severity == Severity::Warning),
+            "VkFormat {vk}: {findings:?}"
+        );
+        let read = Ktx2File::from_bytes(file).unwrap();
+        assert_eq!(&*read.image(ImageSelector::default()).unwrap(), &pixels[..]);
+    }
+    assert!(matches!(
+        write_image(37, 5, 3, &[0; 59]),
+        Err(TextureError::PixelBytes {
+            expected: 60,
+            got: 59
+        })
+    ));
+    assert!(
+        write_image(145, 4, 4, &[0; 16]).is_err(),
+        "block-compressed"
+    );
+}

@@ -372,6 +372,29 @@ impl Runtime {
         let source = match input {
             TextureInput::Path(path) => ReadSource::Path(path),
             TextureInput::Bytes(bytes) => ReadSource::Bytes(bytes),
+            TextureInput::Pixels {
+                format,
+                width,
+                height,
+                data,
+            } => {
+                // As a KTX2 file of the format's Vulkan twin: then the way
+                // of any file.
+                let vk = (1..=184).find(|&vk| crate::texture::wgpu_format(vk) == Some(format));
+                let file = match vk {
+                    Some(vk) => {
+                        forgeflow_jobs::texture::ktx2::write_image(vk, width, height, &data)
+                            .map_err(RuntimeError::from)
+                    }
+                    None => Err(RuntimeError::Upload(std::sync::Arc::new(
+                        crate::texture::TextureUploadError::NoKtx2Format(format),
+                    ))),
+                };
+                match file {
+                    Ok(file) => ReadSource::Bytes(file),
+                    Err(e) => return self.textures.failed(e),
+                }
+            }
         };
         self.textures
             .queue_read(source, Some(options), &self.background)

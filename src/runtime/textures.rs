@@ -104,6 +104,19 @@ pub enum TextureInput {
     Path(PathBuf),
     /// A file's bytes (KTX2, KTX 1, DDS or PNG).
     Bytes(Vec<u8>),
+    /// Pixels decoded elsewhere: one 2D image of an uncompressed `format`
+    /// with a KTX2 equivalent (R8, RG8, RGBA8 and BGRA8 in their variants,
+    /// 16- and 32-bit float and normalized...), rows tight.
+    Pixels {
+        /// Their format.
+        format: wgpu::TextureFormat,
+        /// Width in texels.
+        width: u32,
+        /// Height in texels.
+        height: u32,
+        /// `width * height` texels.
+        data: Vec<u8>,
+    },
 }
 
 enum TextureSlot {
@@ -423,6 +436,13 @@ impl TextureStreaming {
             _ => {}
         }
         Ok(())
+    }
+
+    /// A texture that failed before it was read (pixels that make no
+    /// image): its handle carries the error.
+    pub(super) fn failed(&mut self, error: RuntimeError) -> TextureHandle {
+        self.counters.failed += 1;
+        self.slots.insert(TextureSlot::Failed(error))
     }
 
     /// Starts the uploads of queued textures while fewer than

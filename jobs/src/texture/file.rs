@@ -71,6 +71,14 @@ pub enum TextureError {
         /// What was asked.
         selector: String,
     },
+    /// Pixels given in memory are not as many bytes as their size and
+    /// format take.
+    PixelBytes {
+        /// Bytes the size and format take.
+        expected: u64,
+        /// Bytes given.
+        got: u64,
+    },
 }
 
 impl fmt::Display for TextureError {
@@ -108,6 +116,10 @@ impl fmt::Display for TextureError {
             TextureError::NoSuchImage { selector } => {
                 write!(f, "no image {selector} in this texture")
             }
+            TextureError::PixelBytes { expected, got } => write!(
+                f,
+                "the pixels are {got} bytes but their size and format take {expected}"
+            ),
         }
     }
 }

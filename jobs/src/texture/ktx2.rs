@@ -252,6 +252,60 @@ fn range(
     Ok(offset as usize..end as usize)
 }
 
+/// A KTX2 file of one 2D image of an uncompressed `vk_format`, `width` x
+/// `height`, its `pixels` rows tight: what pixels decoded elsewhere become,
+/// so they go the way of any file (validated, uploaded in pieces). The data
+/// format descriptor is the one the specification gives the format.
+pub fn write_image(
+    vk_format: u32,
+    width: u32,
+    height: u32,
+    pixels: &[u8],
+) -> Result<Vec<u8>, super::file::TextureError> {
+    use super::file::TextureError;
+    let unsupported = || {
+        TextureError::Unsupported(super::UnsupportedFormat {
+            magic: format!("VkFormat {vk_format}").into_bytes(),
+        })
+    };
+    let info = format::info(vk_format)
+        .filter(|f| !f.is_compressed())
+        .ok_or_else(unsupported)?;
+    let dfd = super::dfd::BasicDfd::for_format(vk_format)
+        .ok_or_else(unsupported)?
+        .to_bytes();
+    let expected = u64::from(width) * u64::from(height) * u64::from(info.bytes);
+    if pixels.len() as u64 != expected || width == 0 || height == 0 {
+        return Err(TextureError::PixelBytes {
+            expected,
+            got: pixels.len() as u64,
+        });
+    }
+    let type_size = super::findings::type_size(vk_format).unwrap_or(1);
+    let dfd_off = 80 + 24u32;
+    let mut f = super::KTX2_MAGIC.to_vec();
+    for v in [vk_format, type_size, width, height, 0, 0, 1, 1, 0] {
+        f.extend(v.to_le_bytes());
+    }
+    for v in [dfd_off, dfd.len() as u32, 0, 0] {
+        f.extend(v.to_le_bytes());
+    }
+    f.extend([0u8; 16]); // no supercompression global data
+    let index_at = f.len();
+    f.extend([0u8; 24]);
+    f.extend(&dfd);
+    let align = lcm(u64::from(info.bytes), 4);
+    while !(f.len() as u64).is_multiple_of(align) {
+        f.push(0);
+    }
+    let at = f.len() as u64;
+    for (i, v) in [at, expected, expected].into_iter().enumerate() {
+        f[index_at + 8 * i..index_at + 8 * i + 8].copy_from_slice(&v.to_le_bytes());
+    }
+    f.extend(pixels);
+    Ok(f)
+}
+
 fn lcm(a: u64, b: u64) -> u64 {
     fn gcd(a: u64, b: u64) -> u64 {
         if b == 0 {
