@@ -451,6 +451,9 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
     let (mut next_corpus, mut loads, mut alloc_refused) = (0usize, 0u64, 0u64);
     let (mut dropped, mut abandoned_seen, mut verify_due) = (0u64, 0u64, false);
     let mut cpu_ms = FrameTimes::new();
+    // The same frames without the time end_frame waited for the GPU (a
+    // staging buffer or a fence): the render thread's own work.
+    let (mut own_ms, mut gpu_wait_ms) = (FrameTimes::new(), FrameTimes::new());
     let runqueue = crate::runqueue::RunQueueWait::for_this_thread();
     // Now that every thread of the runtime and the driver has started (a
     // thread inherits its creator's class), as a renderer would: the render
@@ -601,6 +604,11 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
         let ms = t.elapsed().as_secs_f64() * 1e3;
         if frame >= warmup {
             cpu_ms.record(ms);
+            let waited = (rt.staging().stats().wait_total - staging_waited_before)
+                + rt.scheduler().last_frame_stats().fence_wait;
+            let waited_ms = waited.as_secs_f64() * 1e3;
+            own_ms.record((ms - waited_ms).max(0.0));
+            gpu_wait_ms.record(waited_ms);
             if slow.wants(ms) {
                 let runnable_ms = runnable_before
                     .zip(runqueue.total_ns())
@@ -746,6 +754,10 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
     report.metric("frame_cpu_ms_p50", p50);
     report.metric("frame_cpu_ms_p99", p99);
     report.metric("frame_cpu_ms_max", max);
+    report.metric("frame_cpu_own_ms_p50", own_ms.quantile(0.5));
+    report.metric("frame_cpu_own_ms_p99", own_ms.quantile(0.99));
+    report.metric("frame_cpu_own_ms_max", own_ms.max);
+    report.metric("gpu_wait_ms_p99", gpu_wait_ms.quantile(0.99));
     let (rss_growth, gpu_growth) = (rss.growth(), gpu_bytes.growth());
     report.metric("rss_growth_bytes_after_warmup", rss_growth);
     // RSS in two parts: anonymous memory (what the process and its driver
