@@ -753,3 +753,44 @@ fn a_range_that_ends_a_walk_is_filled_from_its_far_end() {
     pool.validate().unwrap();
     assert_eq!(pool.free_ranges(), [(0, 56 * mib)]);
 }
+
+/// A move whose allocation is freed between `plan_defrag` and
+/// `commit_defrag`: its copy was recorded and runs on the GPU with the
+/// frame, so its destination must not be handed out before that frame's
+/// fence; on the old code the commit released it at once, and the next
+/// allocation took the range the late copy then overwrote.
+#[test]
+fn a_freed_moves_destination_waits_for_its_frames_fence() {
+    let mut pool = PoolAllocator::new();
+    pool.add_block(1 << 20);
+    let keys: Vec<AllocKey> = (0..16).map(|_| pool.alloc(64 << 10, 4).unwrap()).collect();
+    for k in keys.iter().step_by(2) {
+        pool.free_now(*k).unwrap();
+    }
+    let plan = pool.plan_defrag(DefragBudget {
+        max_bytes: u64::MAX,
+        max_moves: 1,
+    });
+    let moved = plan.moves[0].key;
+    let destination = plan.moves[0].to;
+    // The renderer frees the allocation while the frame's copy is recorded.
+    pool.free(moved, 3).unwrap();
+    pool.commit_defrag(plan, 3);
+    // Until frame 3 retires, no allocation overlaps the late copy's target.
+    let overlaps = |a: Allocation| {
+        a.block == destination.block
+            && a.offset < destination.offset + destination.size
+            && destination.offset < a.offset + a.size
+    };
+    let mut taken = Vec::new();
+    while let Ok(k) = pool.alloc(64 << 10, 4) {
+        let a = pool.resolve(k).unwrap();
+        assert!(!overlaps(a), "{a:?} overlaps the pending copy into {destination:?}");
+        taken.push(k);
+    }
+    pool.validate().unwrap();
+    // Once the frame has retired, the range is free again.
+    pool.retire(3);
+    pool.alloc(64 << 10, 4).expect("the range is free once the frame retired");
+    pool.validate().unwrap();
+}

@@ -581,7 +581,14 @@ impl PoolAllocator {
                     self.stats.allocations_moved += 1;
                     self.stats.bytes_moved += m.from.size;
                 }
-                None => self.tlsf.free(m.dest_node),
+                // Freed since the plan: the copy into its destination was
+                // recorded and runs with the frame, so the destination is
+                // released with the frame's fence, as freed ranges are.
+                None => {
+                    self.tlsf.set_pending(m.dest_node);
+                    self.pending_bytes += self.tlsf.nodes[m.dest_node as usize].size();
+                    self.pending.push_back((frame, m.dest_node));
+                }
             }
         }
         for n in plan.held.drain(..) {
