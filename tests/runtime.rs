@@ -1370,3 +1370,33 @@ fn ready_texture(rt: &Runtime, h: TextureHandle) -> forgeflow::runtime::ReadyTex
         other => panic!("texture not ready: {other:?}"),
     }
 }
+
+/// The texture budget is checked before the texture is made: a texture
+/// over it fails with `Budget` and never reaches the driver (on the old code
+/// the terabyte texture below was created first, and failed with the
+/// driver's out-of-memory instead).
+#[test]
+fn the_texture_budget_is_checked_before_the_driver_sees_the_texture() {
+    let Some(gpu) =
+        gpu::for_test("the_texture_budget_is_checked_before_the_driver_sees_the_texture")
+    else {
+        return;
+    };
+    let mut rt = runtime(&gpu, config());
+    let huge = rt.load_texture_bytes(ktx2_naming_a_terabyte());
+    settle(&gpu, &mut rt, huge);
+    match rt.texture(huge).unwrap() {
+        TextureStatus::Failed(RuntimeError::Budget {
+            what: "texture",
+            requested,
+            in_use: 0,
+            budget,
+        }) => {
+            assert_eq!(*budget, RuntimeConfig::default().texture_budget_bytes);
+            // Level 0 of its 1024 layers at least.
+            assert!(*requested >= 16384 * 16384 * 4 * 1024, "{requested}");
+        }
+        other => panic!("expected the texture budget, got {other:?}"),
+    }
+    assert_eq!(rt.stats().texture_bytes, 0);
+}

@@ -785,12 +785,16 @@ fn a_freed_moves_destination_waits_for_its_frames_fence() {
     let mut taken = Vec::new();
     while let Ok(k) = pool.alloc(64 << 10, 4) {
         let a = pool.resolve(k).unwrap();
-        assert!(!overlaps(a), "{a:?} overlaps the pending copy into {destination:?}");
+        assert!(
+            !overlaps(a),
+            "{a:?} overlaps the pending copy into {destination:?}"
+        );
         taken.push(k);
     }
     pool.validate().unwrap();
     // Once the frame has retired, the range is free again.
     pool.retire(3);
-    pool.alloc(64 << 10, 4).expect("the range is free once the frame retired");
+    pool.alloc(64 << 10, 4)
+        .expect("the range is free once the frame retired");
     pool.validate().unwrap();
 }

@@ -476,6 +476,28 @@ impl TextureStreaming {
                 label: wanted.label.clone(),
                 view_formats: wanted.view_formats.clone(),
             };
+            // The budget first: a texture over it never reaches the driver.
+            let in_use = self.counters.bytes;
+            let planned = crate::texture::TexturePlan::new(
+                &TextureSource::desc(&*file),
+                device.features(),
+                &device.limits(),
+                options,
+            );
+            if let Some(plan) = planned
+                .ok()
+                .filter(|p| in_use.saturating_add(p.gpu_bytes) > budget_bytes)
+            {
+                report.textures_failed += 1;
+                self.counters.failed += 1;
+                *slot = TextureSlot::Failed(RuntimeError::Budget {
+                    what: "texture",
+                    requested: plan.gpu_bytes,
+                    in_use,
+                    budget: budget_bytes,
+                });
+                continue;
+            }
             let scope = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
             let upload = TextureUpload::with_labels(device, &*file, options, &labels);
             let upload = upload.map(|mut u| {
