@@ -475,3 +475,16 @@ fn packed_formats_expand_to_rgba8_channel_for_channel() {
         );
     }
 }
+
+/// A few block bytes naming an enormous image: the input is checked before
+/// the output is allocated (the old code allocated 4 TB first and aborted).
+#[test]
+fn a_short_input_for_a_huge_image_is_an_error_before_any_allocation() {
+    use forgeflow_jobs::texture::decode::DecodeError;
+    match decode(133, &[0u8; 8], 1 << 20, 1 << 20) {
+        Err(DecodeError::DataSize { expected, got: 8 }) => {
+            assert_eq!(expected as u64, (1u64 << 18) * (1 << 18) * 8)
+        }
+        other => panic!("expected a size error, got {other:?}"),
+    }
+}

@@ -323,6 +323,11 @@ fn vt_build_writes_packs_of_the_terrain_and_of_images() {
 
     use forgeflow_tools::Terrain;
     let out = std::env::temp_dir().join(format!("ff-vt-{}.vtpack", std::process::id()));
+    // Sizes over 32 bits are refused, not truncated (2^32 + 1024 once made
+    // a 1024 terrain).
+    let (code, _, err) = tex(&["vt-build", "--terrain", "4294968320", "-o", "/dev/null"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("over"), "{err}");
     let (code, stdout, err) = tex(&[
         "vt-build",
         "--terrain",

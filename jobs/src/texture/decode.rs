@@ -527,7 +527,24 @@ pub fn decode(
     height: u32,
 ) -> Result<(DecodedFormat, Vec<u8>), DecodeError> {
     let p = plan(vk_format)?;
-    let mut out = vec![0u8; width as usize * height as usize * p.out.bytes_per_pixel()];
+    // The input is checked before the output is allocated: a tiny input
+    // naming a huge image must not allocate the image first.
+    let blocks = u64::from(width.div_ceil(p.block.0)) * u64::from(height.div_ceil(p.block.1));
+    let expected = blocks.saturating_mul(p.block_bytes as u64);
+    if (data.len() as u64) < expected {
+        return Err(DecodeError::DataSize {
+            expected: usize::try_from(expected).unwrap_or(usize::MAX),
+            got: data.len(),
+        });
+    }
+    let bytes = u64::from(width) * u64::from(height) * p.out.bytes_per_pixel() as u64;
+    let mut out = vec![
+        0u8;
+        usize::try_from(bytes).map_err(|_| DecodeError::DataSize {
+            expected: usize::MAX,
+            got: data.len(),
+        })?
+    ];
     let rows = height.div_ceil(p.block.1);
     decode_rows(vk_format, data, width, height, 0..rows, &mut out)?;
     Ok((p.out, out))

@@ -607,12 +607,17 @@ fn vt_build(args: &[String]) -> ExitCode {
             v.parse()
                 .map_err(|_| usage(&format!("{name} {v:?} is not a whole number")))
         };
+        // Sizes are 32-bit: a larger number is refused, not truncated.
+        let small = |name: &str, v: &String| -> Result<u32, ExitCode> {
+            u32::try_from(number(name, v)?)
+                .map_err(|_| usage(&format!("{name} {v} is over {}", u32::MAX)))
+        };
         let r: Result<(), ExitCode> = (|| {
             match a.as_str() {
-                "--terrain" => terrain = Some(number("--terrain", value("--terrain")?)? as u32),
+                "--terrain" => terrain = Some(small("--terrain", value("--terrain")?)?),
                 "--seed" => seed = number("--seed", value("--seed")?)?,
-                "--tile" => tile = number("--tile", value("--tile")?)? as u32,
-                "--border" => border = number("--border", value("--border")?)? as u32,
+                "--tile" => tile = small("--tile", value("--tile")?)?,
+                "--border" => border = small("--border", value("--border")?)?,
                 "--image" => image = Some(value("--image")?),
                 "--zstd" => zstd = true,
                 "-o" => out = Some(value("-o")?),
@@ -662,22 +667,26 @@ fn vt_build(args: &[String]) -> ExitCode {
             let mut chain = vec![(d.width, d.height, px)];
             for _ in 1..layout.mips() {
                 let (w, h, src) = chain.last().expect("level 0");
+                // In usize: an image of more than 4 GiB of texels must not
+                // wrap 32-bit indices.
+                let (w, h) = (*w as usize, *h as usize);
                 let (nw, nh) = ((w / 2).max(1), (h / 2).max(1));
-                let mut dst = vec![0u8; (nw * nh * 4) as usize];
+                let mut dst = vec![0u8; nw * nh * 4];
                 for y in 0..nh {
                     for x in 0..nw {
                         for c in 0..4 {
-                            let at = |xx: u32, yy: u32| {
-                                src[((yy.min(h - 1) * w + xx.min(w - 1)) * 4 + c) as usize] as u32
+                            let at = |xx: usize, yy: usize| {
+                                u32::from(src[(yy.min(h - 1) * w + xx.min(w - 1)) * 4 + c])
                             };
                             let sum = at(2 * x, 2 * y)
                                 + at(2 * x + 1, 2 * y)
                                 + at(2 * x, 2 * y + 1)
                                 + at(2 * x + 1, 2 * y + 1);
-                            dst[((y * nw + x) * 4 + c) as usize] = ((sum + 2) / 4) as u8;
+                            dst[(y * nw + x) * 4 + c] = ((sum + 2) / 4) as u8;
                         }
                     }
                 }
+                let (nw, nh) = (nw as u32, nh as u32);
                 chain.push((nw, nh, dst));
             }
             (layout, Some(chain))

@@ -226,7 +226,9 @@ pub fn parse_duration(v: &str) -> Result<Duration, String> {
     if !(secs.is_finite() && secs > 0.0) {
         return Err(bad());
     }
-    Ok(Duration::from_secs_f64(secs))
+    // A number of seconds a Duration cannot hold (1e20 s) is refused, not
+    // a panic in `from_secs_f64`.
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("--duration {v:?} is too long"))
 }
 
 #[cfg(test)]
@@ -299,6 +301,11 @@ mod tests {
         assert!(run(&[]).unwrap().render_fifo);
         assert!(!run(&["--render-normal"]).unwrap().render_fifo);
         assert_eq!(run(&["--drop-every", "7"]).unwrap().drop_every, Some(7));
+        assert!(
+            parse_duration("1e20").is_err(),
+            "no panic on a duration too long"
+        );
+        assert!(parse_duration("100000000000000000000s").is_err());
         assert!(run(&["--drop-every", "0"]).is_err());
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
