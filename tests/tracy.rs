@@ -176,7 +176,15 @@ fn a_connected_profiler_sees_job_zones_frame_marks_plots_and_gpu_zones() {
             session.plots
         );
     }
-    if rt.tracy_gpu_zones() {
+    // CI's lavapipe has timestamps inside encoders: there the GPU zones
+    // must be checked, not skipped.
+    let timestamps =
+        wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
+    if gpu::has_features(&gpu, timestamps, "timestamps inside encoders") {
+        assert!(
+            rt.tracy_gpu_zones(),
+            "the runtime measures GPU zones where it can"
+        );
         assert!(session.gpu_contexts >= 1, "the GPU context is announced");
         for zone in ["forgeflow uploads", "forgeflow defrag"] {
             assert!(
@@ -186,7 +194,5 @@ fn a_connected_profiler_sees_job_zones_frame_marks_plots_and_gpu_zones() {
             );
         }
         assert!(session.gpu_times > 0, "GPU timestamps arrive");
-    } else {
-        eprintln!("this adapter has no timestamps inside encoders: no GPU zones to check");
     }
 }

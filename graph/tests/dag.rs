@@ -418,26 +418,27 @@ fn a_cheap_frame_of_known_jobs_runs_on_the_calling_thread() {
 
 #[test]
 fn weights_scale_the_expected_work() {
-    // One job of weight 1 takes ~1 ms; 1000 units of it are expected to
-    // take a second, far above the 100 ms floor: the pool (the measured
-    // wait for a worker is far below what inline would cost).
-    let (mut sched, _) = scheduler_inline(2, Duration::from_millis(100));
+    // One job of weight 1 takes at least 2 ms (a sleep never returns
+    // early); 1000 units of it are expected to take at least 2 s, above the
+    // 1 s floor: the pool, however fast or slow the machine. Weight 1 runs
+    // inline unless the sleep took a whole second.
+    let (mut sched, _) = scheduler_inline(2, Duration::from_secs(1));
     let mut frame = sched.begin_frame().unwrap();
     frame
         .job("sleepy")
         .weight(1)
         .spawn(|_| {
-            std::thread::sleep(Duration::from_millis(1));
+            std::thread::sleep(Duration::from_millis(2));
             Ok(())
         })
         .unwrap();
     frame.run().unwrap();
     let stats = &sched.last_frame_stats().by_name;
     assert_eq!((stats[0].count, stats[0].weight), (1, 1));
-    // Weight 1: about 1 ms expected, under the floor: inline.
+    // Weight 1: about 2 ms expected, under the floor: inline.
     thread_of_job(&mut sched, "sleepy", 1);
     assert!(sched.last_frame_stats().ran_inline);
-    // Weight 1000: about a second expected: the pool.
+    // Weight 1000: two seconds at least expected: the pool.
     thread_of_job(&mut sched, "sleepy", 1000);
     assert!(!sched.last_frame_stats().ran_inline);
     assert_eq!(sched.last_frame_stats().by_name[0].weight, 1000);

@@ -41,7 +41,20 @@ fn begin_frame_waits_only_for_the_oldest_fence() {
     );
     assert!(err.to_string().contains("FrameFence::signal"));
     assert_eq!(s.stats().fence_timeouts, 1);
-    // Signalled from another thread while begin_frame waits: the wait is counted.
+    // Signalled from another thread while begin_frame waits: the wait is
+    // counted. A fence timeout of a minute, so that however slow the
+    // machine, the signal comes before it (the 200 ms above is only ever
+    // run out, never raced).
+    let mut s = Scheduler::new(SchedulerConfig {
+        frames_in_flight: 3,
+        threads: Some(2),
+        fence_timeout: Duration::from_secs(60),
+        ..SchedulerConfig::default()
+    })
+    .unwrap();
+    let fences: Vec<_> = (0..3)
+        .map(|_| s.begin_frame().unwrap().run().unwrap().fence)
+        .collect();
     let f0 = fences[0].clone();
     let t = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(30));
@@ -50,20 +63,20 @@ fn begin_frame_waits_only_for_the_oldest_fence() {
     let frame = s.begin_frame().unwrap();
     assert_eq!(frame.index(), FrameIndex(3));
     assert!(
-        frame.fence_wait() >= Duration::from_millis(20),
+        frame.fence_wait() > Duration::ZERO,
         "{:?}",
         frame.fence_wait()
     );
     drop(frame);
     t.join().unwrap();
-    assert_eq!(s.stats().fence_waits, 2);
+    assert_eq!(s.stats().fence_waits, 1);
     // Frames 1 and 2 signalled early: no wait for frames 4 and 5.
     fences[1].signal();
     fences[2].signal();
     let f4 = s.begin_frame().unwrap();
     assert_eq!(f4.fence_wait(), Duration::ZERO);
     drop(f4);
-    assert_eq!(s.stats().fence_waits, 2);
+    assert_eq!(s.stats().fence_waits, 1);
 }
 
 #[test]

@@ -58,6 +58,26 @@ impl fmt::Debug for TestGpu {
     }
 }
 
+/// Whether the test's adapter has `features` (`what` names them): a test
+/// that needs them skips without them, saying so, except under
+/// `FORGEFLOW_REQUIRE_GPU=1`, where it fails: CI's lavapipe has BC and
+/// timestamps inside encoders, so there no test may pass by skipping.
+///
+/// # Panics
+/// When `FORGEFLOW_REQUIRE_GPU=1` and the adapter lacks them.
+pub fn has_features(gpu: &Gpu, features: wgpu::Features, what: &str) -> bool {
+    if gpu.device.features().contains(features) {
+        return true;
+    }
+    assert!(
+        std::env::var("FORGEFLOW_REQUIRE_GPU").as_deref() != Ok("1"),
+        "FORGEFLOW_REQUIRE_GPU=1 but the adapter ({}) has no {what}",
+        gpu.info.name
+    );
+    eprintln!("SKIPPED: the adapter has no {what}");
+    false
+}
+
 /// The GPU for a test, through the one rule every GPU test follows: with
 /// `FORGEFLOW_REQUIRE_GPU=1` (as CI sets it) a missing GPU fails the test;
 /// otherwise the test prints that it skipped and why, and gets `None`.
