@@ -129,3 +129,22 @@ fn a_basis_file_of_huge_dimensions_is_refused_before_the_transcoder() {
         other => panic!("expected TooLarge, got {other:?}"),
     }
 }
+
+/// A crash CI's fuzzing found, kept as a regression test (made here from the
+/// corpus file it was mutated from, two bytes changed): a UASTC file whose
+/// height reads 83886235 made the transcoder multiply width by height in 32
+/// bits and overflow. Level 0's widest output is now bounded before the
+/// transcoder sees the file.
+#[test]
+fn the_fuzzers_basis_height_overflow_is_refused() {
+    let Some(dir) = ktx2_dir() else { return };
+    let mut b = std::fs::read(dir.join("bevy-pr18411/ktx2-zstd-uastc-srgb-rdo.ktx2")).unwrap();
+    assert_eq!(b.len(), 13885, "the file the crash was found from");
+    b[27] = 5; // pixelHeight 155 -> 83886235
+    b[12131] = 51;
+    match TextureFile::from_bytes(b) {
+        Err(TextureError::TooLarge { level: 0, .. }) => {}
+        Err(other) => panic!("refused, but not for its size: {other}"),
+        Ok(_) => panic!("a 155 x 83886235 Basis file was opened"),
+    }
+}
