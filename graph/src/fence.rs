@@ -134,6 +134,26 @@ mod loom_model {
             t.join().unwrap();
         });
     }
+
+    /// A slot reused by frame 2 while frame 0's late (repeated) signal
+    /// arrives on another thread: in every interleaving frame 2 ends
+    /// signalled, frame 0 stays signalled, and frame 4 (the slot's next
+    /// user) is not: a late signal can only raise the slot.
+    #[test]
+    fn a_late_signal_never_undoes_a_reused_slot() {
+        loom::model(|| {
+            let set = FenceSet::new(2);
+            set.signal(0);
+            let (late, next) = (Arc::clone(&set), Arc::clone(&set));
+            let a = loom::thread::spawn(move || late.signal(0));
+            let b = loom::thread::spawn(move || next.signal(2));
+            assert!(set.wait(2, Duration::from_secs(3600)));
+            a.join().unwrap();
+            b.join().unwrap();
+            assert!(set.is_signalled(0) && set.is_signalled(2));
+            assert!(!set.is_signalled(4));
+        });
+    }
 }
 
 #[cfg(all(test, not(loom)))]
