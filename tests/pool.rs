@@ -138,5 +138,5 @@ fn the_budget_is_a_clear_error() {
             ..Default::default()
         }
     )
-    .is_err());
+    .is_err_and(|e| matches!(e, PoolError::InvalidConfig(_))));
 }

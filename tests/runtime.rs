@@ -123,7 +123,10 @@ fn textures_by_bytes_and_path_read_back_equal() {
         Err(RuntimeError::StaleHandle("texture"))
     ));
     assert!(
-        rt.free_texture(a).is_err(),
+        matches!(
+            rt.free_texture(a),
+            Err(RuntimeError::StaleHandle("texture"))
+        ),
         "a second free is a stale handle"
     );
     assert_eq!(rt.stats().texture_bytes, 16 * 16 * 4);
@@ -201,7 +204,12 @@ fn buffer_writes_survive_churn_and_defragmentation() {
             rt.free_buffer(h).unwrap();
             shadow.remove(&h);
             assert!(
-                rt.resolve_buffer(h).is_err(),
+                matches!(
+                    rt.resolve_buffer(h),
+                    Err(RuntimeError::Pool(PoolError::Alloc(
+                        forgeflow::jobs::alloc::AllocError::Stale(_)
+                    )))
+                ),
                 "freed handles are stale at once"
             );
         }

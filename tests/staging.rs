@@ -188,7 +188,13 @@ fn bad_buffer_uploads_are_refused_with_a_reason() {
             ..Default::default()
         }
     )
-    .is_err());
+    .is_err_and(|e| matches!(
+        e,
+        StagingError::InvalidConfig {
+            setting: "buffers",
+            ..
+        }
+    )));
     assert!(StagingRing::new(
         &gpu.device,
         StagingConfig {
@@ -196,7 +202,13 @@ fn bad_buffer_uploads_are_refused_with_a_reason() {
             ..Default::default()
         }
     )
-    .is_err());
+    .is_err_and(|e| matches!(
+        e,
+        StagingError::InvalidConfig {
+            setting: "buffer_size",
+            ..
+        }
+    )));
 }
 
 /// Every uncompressed and BC format the adapter can copy both ways.
