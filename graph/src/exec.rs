@@ -495,6 +495,68 @@ mod loom_model {
         }
     }
 
+    /// A ready job parked in the overflow queue (deep nesting) is handed to
+    /// whichever thread drains it: the thread that readied it parks its
+    /// index; two drainers race for it. Exactly one takes the job's slot
+    /// (loom reports a data race on the slot otherwise), and it sees the
+    /// predecessor's write. The queue is a stand-in (a mutex around a vector)
+    /// for crossbeam's `ArrayQueue`, whose own correctness is crossbeam's:
+    /// the model checks the protocol on top, the countdown and the claim.
+    #[test]
+    fn a_parked_job_is_handed_to_one_thread_with_its_predecessors_writes() {
+        loom::model(|| {
+            let job = Arc::new(record(1));
+            let slot = Arc::new(UnsafeCell::new(Some(7u32))); // written when declared
+            let result = Arc::new(UnsafeCell::new(0u32));
+            let queue = Arc::new(loom::sync::Mutex::new(Vec::new()));
+            let take =
+                |job: &JobRecord, slot: &UnsafeCell<Option<u32>>, result: &UnsafeCell<u32>| {
+                    if !claim(job) {
+                        return 0;
+                    }
+                    assert_eq!(
+                        result.with(|p| unsafe { *p }),
+                        42,
+                        "the predecessor's write"
+                    );
+                    slot.with_mut(|p| unsafe { (*p).take() }).map_or(0, |_| 1)
+                };
+            let predecessor = {
+                let (job, result, queue) =
+                    (Arc::clone(&job), Arc::clone(&result), Arc::clone(&queue));
+                loom::thread::spawn(move || {
+                    result.with_mut(|p| unsafe { *p = 42 });
+                    if release_edge(&job, true) {
+                        queue.lock().unwrap().push(0u32); // parked, not run here
+                    }
+                })
+            };
+            let drainer = {
+                let (job, slot, result, queue) = (
+                    Arc::clone(&job),
+                    Arc::clone(&slot),
+                    Arc::clone(&result),
+                    Arc::clone(&queue),
+                );
+                loom::thread::spawn(move || match queue.lock().unwrap().pop() {
+                    Some(_) => take(&job, &slot, &result),
+                    None => 0,
+                })
+            };
+            // This thread drains too, and at the frame's end drains what is left.
+            let mut taken = match queue.lock().unwrap().pop() {
+                Some(_) => take(&job, &slot, &result),
+                None => 0,
+            };
+            predecessor.join().unwrap();
+            taken += drainer.join().unwrap();
+            if queue.lock().unwrap().pop().is_some() {
+                taken += take(&job, &slot, &result);
+            }
+            assert_eq!(taken, 1, "the job runs exactly once");
+        });
+    }
+
     /// A worker claiming a ready job races a canceller: never both win.
     #[test]
     fn run_or_cancel_never_both() {
