@@ -53,6 +53,8 @@
 //! - `background.rs`: `setpriority` on the background threads (Linux);
 //! - `profiling.rs` (feature `tracy`): Tracy's C zone calls on static source
 //!   locations.
+//! - `mapping.rs`: only in its loom models, reading the cells they stand in
+//!   for a buffer's bytes.
 
 #![warn(missing_docs)]
 
@@ -62,6 +64,7 @@ mod exec;
 mod fence;
 mod job;
 mod key;
+mod mapping;
 #[cfg(feature = "tracy")]
 mod profiling;
 mod retire;
@@ -75,6 +78,7 @@ pub use error::{FailureKind, FrameError, GraphError, JobError, JobFailure, JobRe
 pub use fence::FrameFence;
 pub use job::{Job, JobContext};
 pub use key::{Access, FrameIndex, JobKey, ResourceKey};
+pub use mapping::{MapState, Mapping};
 pub use scheduler::{
     Frame, JobBuilder, Scheduler, SchedulerConfig, MAX_FRAMES_IN_FLIGHT, MAX_JOBS_PER_FRAME,
 };

@@ -1,20 +1,11 @@
 //! [`ReadbackRing`]: GPU-to-CPU copies delivered once they have finished.
 
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
-
+use forgeflow_graph::{MapState, Mapping};
 use forgeflow_jobs::staging::{align_up, LinearAllocator, TextureCopyLayout};
 
 use super::ring::texture_region;
 use super::StagingError;
 use crate::submit::Unsubmitted;
-
-const FREE: u8 = 0;
-const IN_FLIGHT: u8 = 1;
-const MAPPED: u8 = 2;
-const FAILED: u8 = 3;
-/// Its frame's encoder was dropped unsubmitted: the copies never ran.
-const ABANDONED: u8 = 4;
 
 /// How a [`ReadbackRing`] is set up.
 #[derive(Debug, Clone)]
@@ -109,7 +100,7 @@ enum Copy {
 
 struct Slot {
     buffer: wgpu::Buffer,
-    state: Arc<AtomicU8>,
+    state: MapState,
     requests: Vec<Request>,
     copies: Vec<Copy>,
 }
@@ -164,7 +155,7 @@ impl ReadbackRing {
                     usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                     mapped_at_creation: false,
                 }),
-                state: Arc::new(AtomicU8::new(FREE)),
+                state: MapState::new(Mapping::Free),
                 requests: Vec::new(),
                 copies: Vec::new(),
             })
@@ -187,8 +178,7 @@ impl ReadbackRing {
     /// still holds results not yet collected, every request of this frame is
     /// refused with [`StagingError::ReadbackBusy`].
     pub fn begin_frame(&mut self) -> ReadbackFrame<'_> {
-        let slot =
-            (self.slots[self.next].state.load(Ordering::Acquire) == FREE).then_some(self.next);
+        let slot = (self.slots[self.next].state.get() == Mapping::Free).then_some(self.next);
         let capacity = self.config.buffer_size;
         ReadbackFrame {
             ring: self,
@@ -205,8 +195,8 @@ impl ReadbackRing {
         let mut delivered = 0;
         for k in 0..n {
             let slot = &mut self.slots[(self.next + k) % n];
-            match slot.state.load(Ordering::Acquire) {
-                MAPPED => {
+            match slot.state.get() {
+                Mapping::Mapped => {
                     match slot.buffer.get_mapped_range(..) {
                         Ok(view) => {
                             for r in slot.requests.drain(..) {
@@ -226,22 +216,22 @@ impl ReadbackRing {
                         }
                     }
                     slot.buffer.unmap();
-                    slot.state.store(FREE, Ordering::Release);
+                    slot.state.change(Mapping::Mapped, Mapping::Free);
                 }
-                FAILED => {
+                Mapping::Failed => {
                     for r in slot.requests.drain(..) {
                         (r.deliver)(Err(StagingError::Map(
                             "mapping a readback buffer failed (device lost?)".into(),
                         )));
                     }
-                    slot.state.store(FREE, Ordering::Release);
+                    slot.state.change(Mapping::Failed, Mapping::Free);
                 }
-                ABANDONED => {
+                Mapping::Abandoned => {
                     for r in slot.requests.drain(..) {
                         (r.deliver)(Err(StagingError::Abandoned));
                     }
                     self.stats.abandoned += 1;
-                    slot.state.store(FREE, Ordering::Release);
+                    slot.state.change(Mapping::Abandoned, Mapping::Free);
                 }
                 _ => {}
             }
@@ -420,18 +410,23 @@ impl ReadbackFrame<'_> {
                 ),
             }
         }
-        let state = Arc::clone(&slot.state);
-        state.store(IN_FLIGHT, Ordering::Release);
+        let state = slot.state.clone();
+        // `begin_frame` chose this slot because it was free, and only this
+        // thread leaves `Free`.
+        let taken = state.take(Mapping::Free);
+        debug_assert!(
+            taken,
+            "a free readback buffer is the render thread's to take"
+        );
         // Never submitted, its copies never run: the requests are answered
         // `Abandoned` and the buffer (never mapped) is free again.
-        let dropped = Arc::clone(&state);
-        let unsubmitted = Unsubmitted::new(move || dropped.store(ABANDONED, Ordering::Release));
+        let dropped = state.clone();
+        let unsubmitted = Unsubmitted::new(move || {
+            dropped.abandoned();
+        });
         encoder.map_buffer_on_submit(&slot.buffer, wgpu::MapMode::Read, .., move |result| {
             unsubmitted.disarm();
-            state.store(
-                if result.is_ok() { MAPPED } else { FAILED },
-                Ordering::Release,
-            );
+            state.mapped(result.is_ok());
         });
         ring.stats.requests += slot.requests.len() as u64;
         ring.stats.frames += 1;

@@ -3,6 +3,8 @@
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+
+use forgeflow_graph::{MapState, Mapping};
 use std::time::{Duration, Instant};
 
 use forgeflow_jobs::staging::{align_up, BlockInfo, TextureCopyLayout};
@@ -69,15 +71,14 @@ pub struct UploadSummary {
     pub dedicated_buffers: u32,
 }
 
-/// One ring buffer. `ready` is set by the mapping callback: the buffer is mapped
-/// and no GPU work uses it.
+/// One ring buffer. Its state is `Mapped` when the buffer is mapped and no GPU
+/// work uses it (set by the mapping callback), `InUse` from the frame that
+/// writes it until then, `Abandoned` when the encoder that was to map it again
+/// was dropped unsubmitted (no GPU work uses it: it is mapped again
+/// directly), `Failed` when the GPU refused to map it.
 struct Slot {
     buffer: wgpu::Buffer,
-    ready: Arc<AtomicBool>,
-    failed: Arc<AtomicBool>,
-    /// Set when the encoder that was to map it again was dropped
-    /// unsubmitted: no GPU work uses it, and it is mapped again directly.
-    abandoned: Arc<AtomicBool>,
+    state: MapState,
 }
 
 /// A dedicated buffer whose copy is in flight; dropped (destroyed) once done.
@@ -188,9 +189,7 @@ impl StagingRing {
                     usage: wgpu::BufferUsages::MAP_WRITE | wgpu::BufferUsages::COPY_SRC,
                     mapped_at_creation: true,
                 }),
-                ready: Arc::new(AtomicBool::new(true)),
-                failed: Arc::new(AtomicBool::new(false)),
-                abandoned: Arc::new(AtomicBool::new(false)),
+                state: MapState::new(Mapping::Mapped),
             })
             .collect::<Vec<_>>();
         let stats = StagingStats {
@@ -270,14 +269,12 @@ impl StagingRing {
     /// next poll instead of never.
     fn remap_abandoned(&mut self) {
         for slot in &self.slots {
-            if slot.abandoned.swap(false, Ordering::AcqRel) {
+            if slot.state.take(Mapping::Abandoned) {
                 self.stats.frames_abandoned += 1;
-                let ready = Arc::clone(&slot.ready);
-                let failed = Arc::clone(&slot.failed);
+                let state = slot.state.clone();
                 slot.buffer
-                    .map_async(wgpu::MapMode::Write, .., move |result| match result {
-                        Ok(()) => ready.store(true, Ordering::Release),
-                        Err(_) => failed.store(true, Ordering::Release),
+                    .map_async(wgpu::MapMode::Write, .., move |result| {
+                        state.mapped(result.is_ok());
                     });
             }
         }
@@ -378,27 +375,34 @@ impl StagingRing {
     /// Takes the next ring buffer (waiting for it if needed) and maps a view of it.
     fn acquire_slot(&mut self) -> Result<(Segment, WriteOnly<'static, [u8]>), StagingError> {
         let index = self.next_slot;
-        if self.slots[index].failed.load(Ordering::Acquire) {
+        if self.slots[index].state.get() == Mapping::Failed {
             return Err(StagingError::Map(
                 "the GPU reported an error mapping this staging buffer (device lost?)".into(),
             ));
         }
         self.wait_until(|ring| {
-            let slot = &ring.slots[index];
-            slot.ready.load(Ordering::Acquire) || slot.failed.load(Ordering::Acquire)
+            matches!(
+                ring.slots[index].state.get(),
+                Mapping::Mapped | Mapping::Failed
+            )
         })?;
         let slot = &self.slots[index];
-        if slot.failed.load(Ordering::Acquire) {
+        if slot.state.get() == Mapping::Failed {
             return Err(StagingError::Map(
                 "mapping a staging buffer failed (device lost?)".into(),
             ));
         }
-        // The fence check: `ready` was set by the mapping callback, so no GPU work uses the buffer.
+        // The fence check: `Mapped` was set by the mapping callback, so no GPU work uses the buffer.
         let mut view = slot
             .buffer
             .get_mapped_range_mut(..)
             .map_err(|e| StagingError::Map(e.to_string()))?;
-        slot.ready.store(false, Ordering::Release);
+        // Only this thread leaves `Mapped`, so the take cannot be refused.
+        let taken = slot.state.take(Mapping::Mapped);
+        debug_assert!(
+            taken,
+            "a Mapped staging buffer is the render thread's to take"
+        );
         let tail = erase(&mut view);
         self.next_slot = (index + 1) % self.slots.len();
         if self.next_slot == 0 {
@@ -573,21 +577,18 @@ impl<'r> StagingFrame<'r> {
         for segment in ring.segments.drain(..) {
             match segment.kind {
                 SegmentKind::Ring(index) => {
-                    let ready = Arc::clone(&ring.slots[index].ready);
-                    let failed = Arc::clone(&ring.slots[index].failed);
-                    let abandoned = Arc::clone(&ring.slots[index].abandoned);
-                    let unsubmitted =
-                        Unsubmitted::new(move || abandoned.store(true, Ordering::Release));
+                    let state = ring.slots[index].state.clone();
+                    let dropped = state.clone();
+                    let unsubmitted = Unsubmitted::new(move || {
+                        dropped.abandoned();
+                    });
                     encoder.map_buffer_on_submit(
                         &segment.buffer,
                         wgpu::MapMode::Write,
                         ..,
                         move |result| {
                             unsubmitted.disarm();
-                            match result {
-                                Ok(()) => ready.store(true, Ordering::Release),
-                                Err(_) => failed.store(true, Ordering::Release),
-                            }
+                            state.mapped(result.is_ok());
                         },
                     );
                 }
@@ -642,7 +643,11 @@ impl Drop for FrameInner<'_> {
         ring.copies.clear();
         for segment in ring.segments.drain(..) {
             match segment.kind {
-                SegmentKind::Ring(index) => ring.slots[index].ready.store(true, Ordering::Release),
+                SegmentKind::Ring(index) => {
+                    ring.slots[index]
+                        .state
+                        .change(Mapping::InUse, Mapping::Mapped);
+                }
                 SegmentKind::Dedicated(_) => {
                     ring.stats.dedicated_bytes_in_flight -= segment.buffer.size();
                 }
