@@ -718,3 +718,70 @@ fn readbacks_arrive_after_their_copy_without_stalling() {
     assert_eq!(got.lock().unwrap()[1], texels);
     assert_eq!(rb.stats().delivered, 2);
 }
+
+/// A device destroyed (lost) while a ring buffer is mapped: neither ring
+/// panics in wgpu's uncaptured-error handler (unmapping a destroyed buffer is
+/// a validation error there); the readback's request is answered once, its
+/// buffer is freed, and the staging ring reports the loss as a map error.
+#[test]
+fn a_device_lost_while_buffers_are_mapped_is_an_error_not_a_panic() {
+    let Some(gpu) = gpu::for_test("a_device_lost_while_buffers_are_mapped_is_an_error_not_a_panic")
+    else {
+        return;
+    };
+    let src = dst_buffer(&gpu, 1 << 12);
+    let mut staging = ring(&gpu, 1 << 16, 2, OverflowPolicy::Wait);
+    let mut rb = ReadbackRing::new(
+        &gpu.device,
+        ReadbackConfig {
+            buffer_size: 1 << 12,
+            buffers: 1,
+        },
+    )
+    .unwrap();
+    let answers = Arc::new(Mutex::new(0));
+    let mut enc = gpu.device.create_command_encoder(&Default::default());
+    let mut f = rb.begin_frame();
+    let a = Arc::clone(&answers);
+    f.read_buffer(&src, 0, 256, move |_| *a.lock().unwrap() += 1)
+        .unwrap();
+    f.finish(&mut enc);
+    submit(&gpu, enc);
+    // The readback buffer is mapped (its callback ran), not yet collected.
+    let _ = gpu.device.poll(wgpu::PollType::wait_indefinitely());
+    // A staging buffer taken by a frame, mapped and written, not yet finished.
+    let frame = staging.begin_frame().unwrap();
+    frame
+        .write_buffer(&src, 0, 256)
+        .unwrap()
+        .write(&[5; 256])
+        .unwrap();
+    gpu.device.destroy();
+    let _ = gpu.device.poll(wgpu::PollType::Poll);
+    let mut enc = gpu.device.create_command_encoder(&Default::default());
+    frame.finish(&mut enc);
+    drop(enc);
+    for _ in 0..3 {
+        rb.poll();
+    }
+    assert_eq!(*answers.lock().unwrap(), 1, "answered once");
+    let mut f = rb.begin_frame();
+    assert!(
+        f.read_buffer(&src, 0, 4, |_| {}).is_ok(),
+        "the readback buffer is free again"
+    );
+    let mut lost = None;
+    for _ in 0..4 {
+        match staging.begin_frame() {
+            Err(e) => {
+                lost = Some(e);
+                break;
+            }
+            Ok(frame) => drop(frame),
+        }
+    }
+    assert!(
+        matches!(lost, Some(StagingError::Map(_))),
+        "the staging ring reports the loss: {lost:?}"
+    );
+}

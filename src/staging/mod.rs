@@ -59,6 +59,20 @@ pub use forgeflow_jobs::staging::{
 
 use std::time::Duration;
 
+/// Runs `unmap` (which unmaps buffers) inside a validation error scope: a lost
+/// device destroys its buffers, and wgpu reports unmapping a destroyed buffer
+/// as a validation error to the uncaptured-error handler, whose default
+/// panics. Here it is an error returned, and the map callbacks that follow
+/// report the loss as usual.
+pub(crate) fn unmapping(device: &wgpu::Device, unmap: impl FnOnce()) -> Result<(), StagingError> {
+    let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    unmap();
+    match pollster::block_on(scope.pop()) {
+        Some(e) => Err(StagingError::Map(e.to_string())),
+        None => Ok(()),
+    }
+}
+
 /// What a [`StagingFrame`] does with a piece that does not fit in what is left of
 /// its ring buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

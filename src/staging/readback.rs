@@ -215,8 +215,13 @@ impl ReadbackRing {
                             }
                         }
                     }
-                    slot.buffer.unmap();
-                    slot.state.change(Mapping::Mapped, Mapping::Free);
+                    // Destroyed with a lost device, it cannot be unmapped:
+                    // `Failed`, freed at the next poll like any failed slot.
+                    let after = match super::unmapping(&self.device, || slot.buffer.unmap()) {
+                        Ok(()) => Mapping::Free,
+                        Err(_) => Mapping::Failed,
+                    };
+                    slot.state.change(Mapping::Mapped, after);
                 }
                 Mapping::Failed => {
                     for r in slot.requests.drain(..) {

@@ -564,10 +564,14 @@ impl<'r> StagingFrame<'r> {
         inner.tail = WriteOnly::default();
         let ring = &mut *inner.ring;
         // Views must be gone before unmapping; pieces were borrowed from `self`, so they are.
-        for segment in &mut ring.segments {
-            drop(segment.view.take());
-            segment.buffer.unmap();
-        }
+        // A buffer the device's loss destroyed is not unmapped; its map callback
+        // reports the failure, and the next frame's `acquire_slot` the loss.
+        let _ = super::unmapping(&ring.device, || {
+            for segment in &mut ring.segments {
+                drop(segment.view.take());
+                segment.buffer.unmap();
+            }
+        });
         let pieces = (ring.copies.len() + ring.scatter_pieces.len()) as u32;
         ring.stats.pieces += pieces as u64;
         record_copies(encoder, &mut ring.copies);
