@@ -67,9 +67,13 @@ use std::time::Duration;
 pub(crate) fn unmapping(device: &wgpu::Device, unmap: impl FnOnce()) -> Result<(), StagingError> {
     let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
     unmap();
-    match pollster::block_on(scope.pop()) {
-        Some(e) => Err(StagingError::Map(e.to_string())),
-        None => Ok(()),
+    // Native wgpu answers a pop at once: one poll with a no-op waker reads
+    // it, where `pollster::block_on` would allocate its signal every frame.
+    let mut popped = std::pin::pin!(scope.pop());
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::future::Future::poll(popped.as_mut(), &mut cx) {
+        std::task::Poll::Ready(Some(e)) => Err(StagingError::Map(e.to_string())),
+        _ => Ok(()),
     }
 }
 
