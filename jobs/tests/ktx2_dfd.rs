@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use forgeflow_jobs::texture::dfd::BasicDfd;
 use forgeflow_jobs::texture::findings::{gltf_basisu_findings, is_valid, ktx2_findings, Severity};
 use forgeflow_test_support::corpus::ktx2_dir;
-use forgeflow_test_support::ktx2::Ktx2Builder;
+use forgeflow_test_support::ktx2::{assert_raises, Ktx2Builder};
 
 fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
@@ -53,13 +53,7 @@ fn corpus(name: &str) -> Option<Vec<u8>> {
 
 #[track_caller]
 fn raises(what: &str, file: &[u8], id: u16, severity: Severity) {
-    let findings = ktx2_findings(file);
-    assert!(
-        findings
-            .iter()
-            .any(|f| f.id == id && f.severity == severity),
-        "{what}: expected {severity}-{id:04}, got {findings:?}"
-    );
+    assert_raises(what, file, id, severity);
 }
 
 #[test]

@@ -5,7 +5,7 @@
 
 use forgeflow_jobs::texture::findings::{is_valid, ktx2_findings, Severity};
 use forgeflow_test_support::corpus::ktx2_dir;
-use forgeflow_test_support::ktx2::Ktx2Builder;
+use forgeflow_test_support::ktx2::{assert_raises, Ktx2Builder};
 
 /// Header field offsets.
 const VK: usize = 12;
@@ -269,13 +269,7 @@ fn each_header_rule_raises_its_id() {
         ),
     ];
     for (what, file, id, severity) in cases {
-        let findings = ktx2_findings(&file);
-        assert!(
-            findings
-                .iter()
-                .any(|f| f.id == id && f.severity == severity),
-            "{what}: expected {severity}-{id:04}, got {findings:?}"
-        );
+        let findings = assert_raises(what, &file, id, severity);
         if severity == Severity::Warning {
             // No header rule finds an error in a file that only warns.
             assert!(
@@ -501,13 +495,7 @@ fn each_key_value_rule_raises_its_id() {
         ),
     ];
     for (what, entries, id, severity) in cases {
-        let findings = ktx2_findings(&rgba8_with(entries));
-        assert!(
-            findings
-                .iter()
-                .any(|f| f.id == id && f.severity == severity),
-            "{what}: expected {severity}-{id:04}, got {findings:?}"
-        );
+        assert_raises(what, &rgba8_with(entries), id, severity);
     }
 }
 

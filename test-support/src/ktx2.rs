@@ -236,3 +236,22 @@ fn lcm(a: u64, b: u64) -> u64 {
     }
     a / gcd(a, b) * b
 }
+
+/// Asserts that validating `file` raises finding `id` with `severity`
+/// (`what` names the case in the failure message); returns every finding,
+/// for further checks.
+pub fn assert_raises(
+    what: &str,
+    file: &[u8],
+    id: u16,
+    severity: forgeflow::jobs::texture::findings::Severity,
+) -> Vec<forgeflow::jobs::texture::findings::Finding> {
+    let findings = forgeflow::jobs::texture::findings::ktx2_findings(file);
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.id == id && f.severity == severity),
+        "{what}: expected {severity}-{id:04}, got {findings:?}"
+    );
+    findings
+}
