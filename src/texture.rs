@@ -666,6 +666,9 @@ pub struct TextureUpload {
     /// Nanoseconds its copy and decode jobs have run, added by the jobs.
     work_ns: Arc<std::sync::atomic::AtomicU64>,
     view_dimension: wgpu::TextureViewDimension,
+    /// The jobs the last [`step`](Self::step) declared: a failure of the
+    /// frame is this texture's only when one of them failed.
+    jobs: Vec<JobKey>,
 }
 
 /// Inflated levels of a supercompressed file: (level, its images one after another).
@@ -783,6 +786,7 @@ impl TextureUpload {
             level_cache: l.supercompressed.then(|| Arc::new(Mutex::new(Vec::new()))),
             inflate_in_frame: true,
             work_ns: Arc::default(),
+            jobs: Vec::new(),
             view_dimension,
         })
     }
@@ -907,6 +911,13 @@ impl TextureUpload {
         }
     }
 
+    /// The jobs the last [`step`](Self::step) declared (its inflate, copy
+    /// and decode jobs): when a frame fails, its
+    /// [`FrameError::failures`] name this texture's when one of these failed.
+    pub fn jobs(&self) -> &[JobKey] {
+        &self.jobs
+    }
+
     /// Declares the next pieces on `frame`, reserving up to `budget` bytes of
     /// `staging` (at least one band of block rows, or one whole image of 3D
     /// blocks, so every step makes progress). Returns
@@ -925,6 +936,7 @@ impl TextureUpload {
         let [bw, bh, bd] = fmt.block;
         let is_3d = l.depth > 1;
         let mut used = 0u64;
+        self.jobs.clear();
         // The inflate job declared by this step, and its level.
         let (mut inflate_job, mut inflating): (Option<JobKey>, Option<u32>) = (None, None);
         while let Some(c) = self.next {
@@ -969,6 +981,7 @@ impl TextureUpload {
                     *cache.lock().unwrap_or_else(|p| p.into_inner()) = vec![(level, bytes)];
                     Ok(())
                 })?);
+                self.jobs.extend(inflate_job);
                 inflating = Some(c.level);
             }
             let images = Images {
@@ -1004,7 +1017,7 @@ impl TextureUpload {
             let weight = piece.layout().staged_bytes / 1024;
             if self.native {
                 let row_bytes = piece.layout().row_bytes as usize;
-                add_after(
+                let job = add_after(
                     frame,
                     "texture upload",
                     inflate_job,
@@ -1021,8 +1034,9 @@ impl TextureUpload {
                         Ok(piece.write_tight(rows)?)
                     },
                 )?;
+                self.jobs.push(job);
             } else if bd > 1 {
-                add_after(
+                let job = add_after(
                     frame,
                     "texture decode",
                     inflate_job,
@@ -1033,9 +1047,11 @@ impl TextureUpload {
                         Ok(piece.write_tight(&px)?)
                     },
                 )?;
+                self.jobs.push(job);
             } else {
                 declare_decode(
                     frame,
+                    &mut self.jobs,
                     images,
                     (inflate_job, &self.work_ns),
                     sel,
@@ -1123,11 +1139,12 @@ const JOB_PIXELS: usize = 32 << 10;
 /// Declares the decode of `block_rows` of one image into `piece` (which
 /// covers exactly those rows): jobs of whole block rows,
 /// each decoding a band at a time into a small scratch and writing its rows
-/// into the staging memory. The jobs read the image through `images` (the
+/// into the staging memory, their keys pushed to `jobs`. The jobs read the image through `images` (the
 /// inflated level of a supercompressed file) and run after `after`.
 #[allow(clippy::too_many_arguments)]
 fn declare_decode<'s, S: TextureSource + ?Sized>(
     frame: &mut Frame<'s>,
+    jobs: &mut Vec<JobKey>,
     images: Images<'s, S>,
     (after, work_ns): (Option<JobKey>, &Arc<std::sync::atomic::AtomicU64>),
     sel: ImageSelector,
@@ -1156,7 +1173,7 @@ fn declare_decode<'s, S: TextureSource + ?Sized>(
         let images = images.clone();
         // Weight: KiB decoded (the unit of the other texture jobs).
         let weight = (px_rows * row_bytes / 1024) as u64;
-        add_after(
+        let job = add_after(
             frame,
             "texture decode",
             after,
@@ -1179,6 +1196,7 @@ fn declare_decode<'s, S: TextureSource + ?Sized>(
                 Ok(())
             },
         )?;
+        jobs.push(job);
         first = last;
     }
     Ok(())

@@ -427,7 +427,15 @@ fn a_panicking_job_fails_its_frame_and_nothing_else() {
     let Some(gpu) = gpu::for_test("a_panicking_job_fails_its_frame_and_nothing_else") else {
         return;
     };
-    let mut rt = runtime(&gpu, config());
+    // A texture's upload spans several frames (1 MiB at 32 KiB a frame),
+    // so it has pieces in the failing frame.
+    let mut rt = runtime(
+        &gpu,
+        RuntimeConfig {
+            texture_upload_bytes_per_frame: 32 << 10,
+            ..config()
+        },
+    );
     let layout = VtLayout::new(256, 256, 64, 4).unwrap();
     let vt = rt
         .add_virtual_texture(
@@ -447,8 +455,15 @@ fn a_panicking_job_fails_its_frame_and_nothing_else() {
         "the root tile loads"
     );
     assert!(rt.vt_stats(vt).unwrap().resident >= 1);
+    let (file, pixels) = png(512, 512, 9);
+    let tex = rt.load_texture_bytes(file);
+    // Frames until the texture is read: its upload starts in that frame.
+    let start = std::time::Instant::now();
+    while frame(&gpu, &mut rt).textures_read == 0 {
+        assert!(start.elapsed().as_secs() < 20, "the texture never started");
+    }
+    assert!(!settled(&rt, tex), "the upload spans more frames");
     // Ask for a tile of level 0: its job panics.
-    let tex = rt.load_texture_bytes(png(8, 8, 9).0);
     rt.begin_frame().unwrap();
     // A write declared in the failing frame: an independent job.
     let data: Vec<u8> = (0..1024).map(|i| (i * 7) as u8).collect();
@@ -472,6 +487,11 @@ fn a_panicking_job_fails_its_frame_and_nothing_else() {
         failed.buffer_writes, 1,
         "independent jobs of the frame still ran"
     );
+    assert!(
+        failed.staging_bytes >= 32 << 10,
+        "the texture had pieces in the failing frame"
+    );
+    assert_eq!(failed.textures_failed, 0, "the texture's own jobs ran");
     // The failed tiles left the cache and the page table: only the root is
     // resident, and the page table names no slot whose bytes never arrived.
     let stats = rt.vt_stats(vt).unwrap();
@@ -482,7 +502,11 @@ fn a_panicking_job_fails_its_frame_and_nothing_else() {
         assert!(frame(&gpu, &mut rt).failure.is_none());
     }
     settle(&gpu, &mut rt, tex);
-    ready(&rt, tex);
+    assert_eq!(
+        gpu.read_texture(ready(&rt, tex), 0, 0..1).unwrap(),
+        pixels,
+        "the pieces of the failing frame arrived"
+    );
     let r = rt.resolve_buffer(h).unwrap();
     assert_eq!(gpu.read_buffer(r.buffer, r.offset, r.size).unwrap(), data);
     assert_eq!(rt.stats().failed_frames, 1);

@@ -170,6 +170,10 @@ fn load_stepped(
         {
             let mut frame = sched.begin_frame().unwrap();
             upload.step(file, &staging, &mut frame, budget).unwrap();
+            // The step names its jobs: the frame holds those and no other.
+            assert_eq!(upload.jobs().len(), frame.len());
+            let distinct: std::collections::HashSet<_> = upload.jobs().iter().collect();
+            assert_eq!(distinct.len(), frame.len());
             frame.run().unwrap();
         }
         inflates += sched

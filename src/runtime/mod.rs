@@ -57,8 +57,8 @@
 //! [`VirtualTexture`].
 //!
 //! Faults: a job that fails or panics fails its frame (reported in
-//! [`FrameReport::failure`]; the textures loading in that frame fail, other
-//! work goes ahead); a lost device makes every call return
+//! [`FrameReport::failure`]; a texture fails when one of its own jobs did,
+//! other work goes ahead); a lost device makes every call return
 //! [`RuntimeError::DeviceLost`]; wgpu's out-of-memory on a texture or a pool
 //! block is [`RuntimeError::OutOfMemory`]; budgets give
 //! [`RuntimeError::Budget`]. Files are read through a copy, never mapped, so
@@ -124,7 +124,7 @@ use crate::submit::Unsubmitted;
 use crate::vt::{VirtualTexture, VtConfig, VtStats};
 use declare::{declare_jobs, FrameWork};
 use in_flight::InFlight;
-use textures::{ReadSource, TextureBudget, TextureStreaming};
+use textures::{FrameFault, ReadSource, TextureBudget, TextureStreaming};
 use vt_slot::ErasedVt;
 use write_queue::WriteQueue;
 
@@ -728,8 +728,13 @@ impl Runtime {
             drop(frame);
             drop(staging);
             fence.signal();
-            self.textures
-                .finish_uploads(active, index, Some(&e), &self.background, &mut report);
+            self.textures.finish_uploads(
+                active,
+                index,
+                FrameFault::NotRun(&e),
+                &self.background,
+                &mut report,
+            );
             self.queued = queued;
             return Err(e);
         }
@@ -750,14 +755,12 @@ impl Runtime {
             }
             vt.note_loads(index, self.completed);
         }
-        let failure = report.failure.clone();
-        self.textures.finish_uploads(
-            active,
-            index,
-            failure.as_ref(),
-            &self.background,
-            &mut report,
-        );
+        let fault = match &run {
+            Err(e) => FrameFault::Jobs(e),
+            Ok(_) => FrameFault::None,
+        };
+        self.textures
+            .finish_uploads(active, index, fault, &self.background, &mut report);
         report.staging_bytes = staging.bytes();
         // Uploads first: a write to an allocation that defragmentation moves
         // this frame lands in its old place and is copied with it.

@@ -21,7 +21,7 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use forgeflow_graph::{Background, Frame, Task};
+use forgeflow_graph::{Background, Frame, FrameError, Task};
 use forgeflow_jobs::texture::file::TextureError;
 use forgeflow_jobs::texture::source::{TextureFile, TextureSource};
 use slotmap::SlotMap;
@@ -158,6 +158,18 @@ type ReadTask = Task<Result<TextureFile, TextureError>>;
 
 /// Levels of a supercompressed file inflated on a background thread.
 type InflateTask = Task<Result<InflatedLevels, TextureError>>;
+
+/// What failed in a frame, for the textures that had pieces in it.
+#[derive(Clone, Copy)]
+pub(super) enum FrameFault<'a> {
+    /// Nothing that concerns textures.
+    None,
+    /// The frame's jobs never ran: every texture with pieces in it fails.
+    NotRun(&'a RuntimeError),
+    /// Jobs of the frame failed: a texture fails when one of them is its own
+    /// (a panic in a page-fault job leaves the frame's uploads alone).
+    Jobs(&'a FrameError),
+}
 
 /// A texture whose upload is in progress, with the file its jobs read.
 pub(super) struct Streaming {
@@ -650,15 +662,15 @@ impl TextureStreaming {
     }
 
     /// After the frame's jobs: uploads whose last piece was declared are
-    /// recorded (ready when frame `index` retires); with `failure`, those
-    /// that had pieces in this frame fail. The others stay in progress, and
+    /// recorded (ready when frame `index` retires); with a `fault`, those
+    /// it names fail. The others stay in progress, and
     /// those that reached a level not inflated yet have it inflated on a
     /// background thread while the next frames go on.
     pub(super) fn finish_uploads(
         &mut self,
         mut active: Vec<Streaming>,
         index: u64,
-        failure: Option<&RuntimeError>,
+        fault: FrameFault<'_>,
         background: &Background,
         report: &mut FrameReport,
     ) {
@@ -674,8 +686,15 @@ impl TextureStreaming {
             if stepped {
                 s.first_frame.get_or_insert(index);
             }
-            if let (Some(f), true) = (failure, stepped) {
-                self.fail(s, index, f.clone(), report);
+            let failed = match fault {
+                FrameFault::None => None,
+                FrameFault::NotRun(e) => stepped.then(|| e.clone()),
+                FrameFault::Jobs(e) => (stepped
+                    && e.failures.iter().any(|f| s.upload.jobs().contains(&f.job)))
+                .then(|| RuntimeError::Frame(e.clone())),
+            };
+            if let Some(e) = failed {
+                self.fail(s, index, e, report);
                 return false;
             }
             if !s.upload.is_done() {
