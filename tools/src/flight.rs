@@ -39,26 +39,53 @@ fn fs(@builtin(position) frag: vec4<f32>) -> @location(0) vec4<f32> {
 }
 ";
 
-/// The camera at frame `f` (low over the terrain along a slow curve), whether
-/// the picture is shown, and the screen's size: the view uniform's bytes.
-pub fn camera(f: u32, picture: bool, (width, height): (u32, u32)) -> Vec<u8> {
-    let a = 0.6 + f as f32 * 0.004;
-    let pos = [0.5 + 0.3 * a.cos(), 0.012, 0.5 + 0.3 * (a * 1.3).sin(), 0.0];
-    let (h, p) = (a + 1.9, -0.28f32);
-    let forward = [h.cos() * p.cos(), p.sin(), h.sin() * p.cos(), 0.0];
-    let right = [-h.sin(), 0.0, h.cos(), 0.0];
-    let up = [
-        right[1] * forward[2] - right[2] * forward[1],
-        right[2] * forward[0] - right[0] * forward[2],
-        right[0] * forward[1] - right[1] * forward[0],
-        0.0,
-    ];
-    let flags = [picture as u32 as f32, width as f32, height as f32, 0.0];
-    [pos, forward, right, up, flags]
-        .iter()
-        .flatten()
-        .flat_map(|v: &f32| v.to_le_bytes())
-        .collect()
+/// Where the scene is seen from: a position over the ground plane (x and z
+/// in the virtual texture's [0, 1] coordinates, y the height above it), a
+/// heading (radians, about the vertical) and a pitch (radians, negative
+/// looks down).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Camera {
+    /// x, height, z.
+    pub position: [f32; 3],
+    /// Heading in radians.
+    pub yaw: f32,
+    /// Pitch in radians.
+    pub pitch: f32,
+}
+
+impl Camera {
+    /// The camera at frame `f` of the examples' flight: low over the terrain
+    /// along a slow curve.
+    pub fn flight(f: u32) -> Self {
+        let a = 0.6 + f as f32 * 0.004;
+        Camera {
+            position: [0.5 + 0.3 * a.cos(), 0.012, 0.5 + 0.3 * (a * 1.3).sin()],
+            yaw: a + 1.9,
+            pitch: -0.28,
+        }
+    }
+
+    /// The view uniform's bytes for this camera, whether the picture is
+    /// shown, and the screen's size.
+    pub fn uniform(&self, picture: bool, (width, height): (u32, u32)) -> Vec<u8> {
+        let [x, y, z] = self.position;
+        let (h, p) = (self.yaw, self.pitch);
+        let pos = [x, y, z, 0.0];
+        let forward = [h.cos() * p.cos(), p.sin(), h.sin() * p.cos(), 0.0];
+        let right = [-h.sin(), 0.0, h.cos(), 0.0];
+        let up = [
+            right[1] * forward[2] - right[2] * forward[1],
+            right[2] * forward[0] - right[0] * forward[2],
+            right[0] * forward[1] - right[1] * forward[0],
+            0.0,
+        ];
+        let flags = [picture as u32 as f32, width as f32, height as f32, 0.0];
+        [pos, forward, right, up, flags]
+            .iter()
+            .flatten()
+            .flat_map(|v: &f32| v.to_le_bytes())
+            .collect()
+    }
 }
 
 /// The scene's pipeline and its own bind group.
@@ -199,7 +226,20 @@ impl Flight {
         vt: &wgpu::BindGroup,
         (f, size): (u32, (u32, u32)),
     ) {
-        queue.write_buffer(&self.view, 0, &camera(f, self.picture, size));
+        self.draw_from(queue, encoder, target, vt, (&Camera::flight(f), size));
+    }
+
+    /// Draws the scene seen from `camera` at `size` into `target`, the
+    /// ground from the virtual texture's bind group `vt`.
+    pub fn draw_from(
+        &self,
+        queue: &wgpu::Queue,
+        encoder: &mut wgpu::CommandEncoder,
+        target: &wgpu::TextureView,
+        vt: &wgpu::BindGroup,
+        (camera, size): (&Camera, (u32, u32)),
+    ) {
+        queue.write_buffer(&self.view, 0, &camera.uniform(self.picture, size));
         let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
             color_attachments: &[Some(wgpu::RenderPassColorAttachment {
                 view: target,
