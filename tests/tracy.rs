@@ -9,35 +9,18 @@
 
 use std::time::{Duration, Instant};
 
-use forgeflow::gpu::Gpu;
-use forgeflow::jobs::vt::{TileId, VtLayout};
+use forgeflow::runtime::TextureStatus;
 use forgeflow_test_support::gpu;
-
-use forgeflow::pool::BufferPoolConfig;
-use forgeflow::runtime::{FrameReport, Runtime, RuntimeConfig, TextureStatus};
-use forgeflow::vt::VtConfig;
 use forgeflow_test_support::tracy_capture::Capture;
-use forgeflow_tools::Terrain;
+
+#[path = "support/tracy_workload.rs"]
+mod tracy_workload;
+use tracy_workload::{frame, Workload};
 
 /// The client's port: tracy-client listens on 8086 unless `TRACY_PORT` says otherwise.
 fn tracy_addr() -> String {
     let port = std::env::var("TRACY_PORT").unwrap_or_else(|_| "8086".into());
     format!("127.0.0.1:{port}")
-}
-
-fn frame(gpu: &Gpu, rt: &mut Runtime) -> FrameReport {
-    rt.begin_frame().expect("begin_frame");
-    let mut encoder = gpu.device.create_command_encoder(&Default::default());
-    let report = rt.end_frame(&mut encoder).expect("end_frame");
-    gpu.queue.submit([encoder.finish()]);
-    let _ = gpu.device.poll(wgpu::PollType::wait_indefinitely());
-    report
-}
-
-/// A `w` x `h` RGBA PNG of a gradient.
-fn png(w: u32, h: u32) -> Vec<u8> {
-    let pixels: Vec<u8> = (0..w * h * 4).map(|i| (i * 7 % 251) as u8).collect();
-    forgeflow_test_support::png::rgba(w, h, &pixels)
 }
 
 #[test]
@@ -47,67 +30,20 @@ fn a_connected_profiler_sees_job_zones_frame_marks_plots_and_gpu_zones() {
     else {
         return;
     };
-    let mut rt = Runtime::new(
-        &gpu.device,
-        &gpu.queue,
-        RuntimeConfig {
-            threads: Some(2),
-            pool: BufferPoolConfig {
-                block_size: 1 << 20,
-                budget_bytes: 8 << 20,
-                ..Default::default()
-            },
-            ..RuntimeConfig::default()
-        },
-    )
-    .expect("runtime");
+    let mut rt = tracy_workload::runtime(&gpu);
     let addr = tracy_addr();
     let capture = Capture::connect(&addr, Duration::from_secs(10))
         .unwrap_or_else(|e| panic!("no Tracy client listening on {addr}: {e}"));
 
-    // Every kind of job: buffer uploads and defragmentation (a pool with
-    // holes), texture reads and uploads (PNGs by bytes), page faults (a
-    // virtual texture asked for tiles of its finest level).
-    let buffers: Vec<_> = (0..16)
-        .map(|i| {
-            let h = rt.alloc_buffer(32 << 10, 16).unwrap();
-            rt.write_buffer(h, 0, &vec![i as u8; 32 << 10]).unwrap();
-            h
-        })
-        .collect();
-    let vt = rt
-        .add_virtual_texture(
-            Terrain::new(VtLayout::new(512, 512, 64, 4).unwrap(), 7),
-            VtConfig {
-                budget_bytes: 4 << 20,
-                ..VtConfig::default()
-            },
-            (64, 64),
-        )
-        .unwrap();
-    let textures: Vec<_> = (0..4)
-        .map(|i| rt.load_texture_bytes(png(64 + i * 16, 64)))
-        .collect();
+    let mut work = Workload::new(&mut rt);
     let frames = 60u32;
-    let mut moves = 0;
-    for f in 0..frames {
-        if f == 2 {
-            for &h in buffers.iter().step_by(2) {
-                rt.free_buffer(h).unwrap();
-            }
-        }
-        if f % 4 == 0 {
-            rt.write_buffer(buffers[1], 0, &[f as u8; 256]).unwrap();
-        }
-        let (x, y) = ((f % 8) as u16, ((f / 8) % 8) as u16);
-        rt.push_vt_feedback(vt, vec![TileId { mip: 0, x, y }.pack(1)])
-            .unwrap();
-        let report = frame(&gpu, &mut rt);
+    for _ in 0..frames {
+        let report = work.frame(&gpu, &mut rt);
         assert!(report.failure.is_none(), "{:?}", report.failure);
-        moves += report.defrag_moves;
     }
     let start = Instant::now();
-    while textures
+    while work
+        .textures
         .iter()
         .any(|&t| matches!(rt.texture(t), Ok(TextureStatus::Loading)))
         && start.elapsed() < Duration::from_secs(20)
@@ -156,7 +92,7 @@ fn a_connected_profiler_sees_job_zones_frame_marks_plots_and_gpu_zones() {
         session.zones
     );
     assert!(
-        moves > 0,
+        work.moves > 0,
         "the freed buffers left holes that defragmentation closed"
     );
     for plot in [

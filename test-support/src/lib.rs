@@ -10,6 +10,8 @@
 //! - [`ktx2`]: KTX2 files made to measure, valid or not; [`png`](mod@png): PNG files.
 //! - [`tracy_capture`]: the profiler's side of Tracy's protocol, enough to
 //!   count what a program built with `--features tracy` sends.
+//! - [`tracy_tools`]: Tracy's own `tracy-capture` and `tracy-csvexport`, a
+//!   real profiler session recorded and read back.
 //! - [`SplitMix64`]: a seedable generator for reproducible data.
 
 #![warn(missing_docs)]
@@ -20,5 +22,6 @@ pub mod ktx2;
 pub mod png;
 mod rng;
 pub mod tracy_capture;
+pub mod tracy_tools;
 
 pub use rng::SplitMix64;
