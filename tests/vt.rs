@@ -676,3 +676,112 @@ fn a_resized_virtual_texture_keeps_its_tiles_and_follows_the_new_screen() {
         "{s:?}"
     );
 }
+
+/// Feedback is de-duplicated on the GPU: a frame whose 16,384 feedback words
+/// name 300 distinct tiles (each many times, with empty words between) reads
+/// back a list of those 300 words, not the 64 KiB of words; a list longer
+/// than the last one is cut to what was asked and read whole the next frame.
+#[test]
+fn feedback_is_deduplicated_on_the_gpu_and_read_back_by_the_tile() {
+    let Some(gpu) = gpu::for_test("feedback_is_deduplicated_on_the_gpu_and_read_back_by_the_tile")
+    else {
+        return;
+    };
+    let layout = VtLayout::new(4096, 4096, 128, 4).unwrap();
+    let mut vt = VirtualTexture::new(
+        &gpu.device,
+        Terrain::new(layout, 5),
+        VtConfig {
+            feedback_divisor: 1,
+            ..steady(64 << 20)
+        },
+        (SIDE, SIDE),
+    )
+    .unwrap();
+    // Word i names tile i % 300 of level 0 (32 x 32 tiles), every 7th is empty.
+    let shader = format!(
+        "{}
+        @compute @workgroup_size(64)
+        fn main(@builtin(global_invocation_id) id: vec3<u32>) {{
+            let i = id.x;
+            if (i >= {words}u) {{ return; }}
+            let t = i % 300u;
+            var w = (t % 32u) | ((t / 32u) << 12u) | (1u << 28u);
+            if (i % 7u == 3u) {{ w = 0u; }}
+            vt_feedback_words[i] = w;
+        }}",
+        wgsl(0),
+        words = SIDE * SIDE
+    );
+    let d = &gpu.device;
+    let module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some("feedback writer"),
+        source: wgpu::ShaderSource::Wgsl(shader.into()),
+    });
+    let pipeline_layout = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: None,
+        bind_group_layouts: &[Some(vt.bind_group_layout())],
+        immediate_size: 0,
+    });
+    let pipeline = d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: None,
+        layout: Some(&pipeline_layout),
+        module: &module,
+        entry_point: Some("main"),
+        compilation_options: Default::default(),
+        cache: None,
+    });
+    let mut ring = StagingRing::new(d, StagingConfig::default()).unwrap();
+    let mut readback = ReadbackRing::new(
+        d,
+        ReadbackConfig {
+            buffer_size: 1 << 20,
+            buffers: 3,
+        },
+    )
+    .unwrap();
+    let mut sched = Scheduler::new(SchedulerConfig {
+        auto_signal_fences: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let mut requested = Vec::new();
+    let mut read = Vec::new();
+    for _ in 0..4 {
+        readback.poll();
+        let staging = ring.begin_frame().unwrap();
+        {
+            let mut frame = sched.begin_frame().unwrap();
+            vt.update(&staging, &mut frame).unwrap();
+            frame.run().unwrap();
+        }
+        vt.settle_faults(&staging).unwrap();
+        requested.push(vt.stats().requested);
+        let mut enc = d.create_command_encoder(&Default::default());
+        staging.finish(&mut enc);
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&pipeline);
+            pass.set_bind_group(0, vt.bind_group(), &[]);
+            pass.dispatch_workgroups((SIDE * SIDE).div_ceil(64), 1, 1);
+        }
+        let before = vt.feedback_readback_bytes();
+        let mut rb = readback.begin_frame();
+        vt.end_frame(&mut enc, &mut rb);
+        rb.finish(&mut enc);
+        read.push(vt.feedback_readback_bytes() - before);
+        gpu.queue.submit([enc.finish()]);
+        d.poll(wgpu::PollType::wait_indefinitely()).unwrap();
+    }
+    // Frame 0 reads the first 64 words of the list (and its count); frame 1
+    // uses them and, knowing the count, reads the whole list; frame 2 has
+    // every tile. Reads follow the tiles: 300 words, not 16,384.
+    assert_eq!(read[0], 4 * (1 + 64), "{read:?}");
+    assert_eq!(
+        requested[1], 64,
+        "the cut list's words, distinct: {requested:?}"
+    );
+    assert_eq!(read[1], 4 * (1 + 600), "{read:?}");
+    assert_eq!(requested[2], 300, "every distinct tile once: {requested:?}");
+    assert!(read.iter().all(|&b| b <= 4 * 601), "{read:?}");
+}

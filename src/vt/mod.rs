@@ -74,6 +74,8 @@
 //! # Ok(()) }
 //! ```
 
+mod dedup;
+
 use std::sync::{Arc, Mutex};
 
 use forgeflow_graph::{Frame, GraphError};
@@ -274,9 +276,8 @@ pub struct VirtualTexture<S: TileSource + 'static> {
     recent_loads: std::collections::VecDeque<(u64, Vec<TileId>)>,
     params: wgpu::Buffer,
     feedback: wgpu::Buffer,
-    /// The last frame's feedback, copied out before the buffer is cleared:
-    /// what the readback ring reads, whenever it records its copies.
-    feedback_copy: wgpu::Buffer,
+    /// The feedback de-duplicated on the GPU: what is read back.
+    dedup: dedup::FeedbackDedup,
     feedback_size: (u32, u32),
     sampler: wgpu::Sampler,
     layout_group: wgpu::BindGroupLayout,
@@ -345,7 +346,11 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
             (wgpu::TextureFormat::Rgba8Unorm, _) => slot as u64 * slot as u64 * 4,
             (_, f) => f.slot_bytes(slot),
         };
-        let fixed = page_bytes + 2 * feedback_bytes + PARAMS_BYTES;
+        let feedback_words = feedback_size.0 * feedback_size.1;
+        let fixed = page_bytes
+            + feedback_bytes
+            + dedup::FeedbackDedup::gpu_bytes(&layout, feedback_words)
+            + PARAMS_BYTES;
         let max_side = device.limits().max_texture_dimension_2d;
         let columns_max = (max_side / slot).min(256);
         let slots = config.budget_bytes.saturating_sub(fixed) / slot_bytes;
@@ -400,12 +405,7 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
                 | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let feedback_copy = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("forgeflow vt feedback copy"),
-            size: feedback_bytes.max(4),
-            usage: wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let dedup = dedup::FeedbackDedup::new(device, &layout, &feedback, feedback_words);
         let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
             label: Some("forgeflow vt sampler"),
             mag_filter: wgpu::FilterMode::Linear,
@@ -513,7 +513,7 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
             recent_loads: std::collections::VecDeque::new(),
             params,
             feedback,
-            feedback_copy,
+            dedup,
             feedback_size,
             sampler,
             layout_group,
@@ -539,7 +539,10 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
         if size == self.feedback_size {
             return;
         }
-        let old_bytes = u64::from(self.feedback_size.0) * u64::from(self.feedback_size.1) * 4;
+        let feedback_bytes = |(w, h): (u32, u32)| {
+            u64::from(w) * u64::from(h) * 4 + dedup::FeedbackDedup::gpu_bytes(&self.layout, w * h)
+        };
+        let old_bytes = feedback_bytes(self.feedback_size);
         let bytes = u64::from(size.0) * u64::from(size.1) * 4;
         let buffer = |label, usage| {
             device.create_buffer(&wgpu::BufferDescriptor {
@@ -554,7 +557,8 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
             "forgeflow vt feedback",
             U::STORAGE | U::COPY_SRC | U::COPY_DST,
         );
-        self.feedback_copy = buffer("forgeflow vt feedback copy", U::COPY_SRC | U::COPY_DST);
+        self.dedup
+            .resize(device, &self.layout, &self.feedback, size.0 * size.1);
         self.feedback_size = size;
         self.group = bind_group(
             device,
@@ -563,7 +567,7 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
             &self.sampler,
             [&self.params, &self.feedback],
         );
-        let gpu_bytes = self.residency.stats().gpu_bytes + 2 * bytes - 2 * old_bytes;
+        let gpu_bytes = self.residency.stats().gpu_bytes + feedback_bytes(size) - old_bytes;
         self.residency.set_gpu_bytes(gpu_bytes);
     }
 
@@ -585,6 +589,13 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
     /// Counters and gauges.
     pub fn stats(&self) -> &VtStats {
         self.residency.stats()
+    }
+
+    /// Bytes of feedback asked of the readback ring so far: the
+    /// de-duplicated list's prefix, a word per tile asked for (see the
+    /// module documentation), not a word per feedback block.
+    pub fn feedback_readback_bytes(&self) -> u64 {
+        self.dedup.read_bytes()
     }
 
     /// The tile source.
@@ -882,22 +893,17 @@ impl<S: TileSource + 'static> VirtualTexture<S> {
         encoder: &mut wgpu::CommandEncoder,
         readback: &mut ReadbackFrame<'_>,
     ) {
-        let size = self.feedback.size();
-        encoder.copy_buffer_to_buffer(&self.feedback, 0, &self.feedback_copy, 0, size);
+        let (list, bytes) = self.dedup.record(encoder);
         encoder.clear_buffer(&self.feedback, 0, None);
         let delivered = Arc::clone(&self.delivered);
         let rendered = self.residency.frame();
-        let _ = readback.read_buffer(&self.feedback_copy, 0, size, move |r| {
+        let words_of = self.dedup.words_of();
+        let _ = readback.read_buffer(list, 0, bytes, move |r| {
             if let Ok(data) = r {
                 let mut mailbox = delivered.lock().expect("not poisoned");
                 let mut words = mailbox.spare.pop().unwrap_or_default();
                 words.clear();
-                words.extend(
-                    data.bytes
-                        .chunks_exact(4)
-                        .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
-                        .filter(|&w| w != 0),
-                );
+                words_of(data.bytes, &mut words);
                 // Only the newest feedback is kept; an unread older one is
                 // emptied for reuse (a few at most are kept).
                 if let Some((_, old)) = mailbox.newest.replace((rendered, words)) {
