@@ -116,7 +116,17 @@ struct Run {
     gpu_bytes: u64,
     max_bias: f32,
     frame_ms: Vec<f64>,
+    /// The render thread's time less its waits for the GPU.
+    own_ms: Vec<f64>,
+    /// Its waits for the GPU: pacing (at most FRAMES_IN_FLIGHT frames
+    /// submitted and unfinished) and staging buffers still in use.
+    gpu_wait_ms: Vec<f64>,
+    feedback_bytes_per_frame: f64,
 }
+
+/// Frames submitted and not finished on the GPU at most, as a renderer
+/// paces its loop (a swap chain of two images).
+const FRAMES_IN_FLIGHT: usize = 2;
 
 /// The flythrough's pipeline, its camera buffer and its target.
 pub(crate) struct Scene {
@@ -231,9 +241,10 @@ fn frame(
     readback: &mut ReadbackRing,
     sched: &mut Scheduler,
     cam: &[u8],
-) -> Result<f64, String> {
+) -> Result<FrameTime, String> {
     let started = Instant::now();
     readback.poll();
+    let waited = ring.stats().wait_total;
     let staging = ring.begin_frame().map_err(|e| e.to_string())?;
     {
         let mut f = sched.begin_frame().map_err(|e| e.to_string())?;
@@ -244,13 +255,26 @@ fn frame(
     gpu.queue.write_buffer(&sc.camera, 0, cam);
     let mut enc = gpu.device.create_command_encoder(&Default::default());
     staging.finish(&mut enc);
+    let ring_wait = ring.stats().wait_total.saturating_sub(waited);
     record_pass(&mut enc, sc, vt.bind_group());
     let mut rb = readback.begin_frame();
     vt.end_frame(&mut enc, &mut rb);
     rb.finish(&mut enc);
     let ms = started.elapsed().as_secs_f64() * 1e3;
-    gpu.queue.submit([enc.finish()]);
-    Ok(ms)
+    let submitted = gpu.queue.submit([enc.finish()]);
+    Ok(FrameTime {
+        ms,
+        ring_wait_ms: ring_wait.as_secs_f64() * 1e3,
+        submitted,
+    })
+}
+
+/// One frame's render-thread time: all of it, the part spent waiting for a
+/// staging buffer the GPU still used, and its submission.
+struct FrameTime {
+    ms: f64,
+    ring_wait_ms: f64,
+    submitted: wgpu::SubmissionIndex,
 }
 
 /// Records the flythrough's pass (the virtual texture at bind group 1).
@@ -395,10 +419,23 @@ fn run_path(
         ..Default::default()
     };
     let png_frames = [warmup, frames / 2, frames - 1];
+    let mut in_flight = std::collections::VecDeque::new();
     for f in 0..frames {
         progress.update(label, f as f64 / frames as f64);
         let cam = camera(f, frames, size);
-        let ms = frame(
+        let mut paced = std::time::Duration::ZERO;
+        if in_flight.len() >= FRAMES_IN_FLIGHT {
+            let oldest = in_flight.pop_front().expect("frames in flight");
+            let t = Instant::now();
+            gpu.device
+                .poll(wgpu::PollType::Wait {
+                    submission_index: Some(oldest),
+                    timeout: None,
+                })
+                .map_err(|e| e.to_string())?;
+            paced = t.elapsed();
+        }
+        let ft = frame(
             gpu,
             &mut vt,
             &sc,
@@ -407,9 +444,13 @@ fn run_path(
             &mut sched,
             &cam,
         )?;
+        in_flight.push_back(ft.submitted);
         let s = vt.stats();
         if f >= warmup {
-            run.frame_ms.push(ms);
+            run.frame_ms.push(ft.ms);
+            run.own_ms.push((ft.ms - ft.ring_wait_ms).max(0.0));
+            run.gpu_wait_ms
+                .push(ft.ring_wait_ms + paced.as_secs_f64() * 1e3);
             run.feedback_ms.push(s.feedback_ms);
             run.measured_frames += 1;
             // This update's faults were missing when the fed-back frame rendered.
@@ -471,6 +512,7 @@ fn run_path(
         .fault_latency_quantile(0.95)
         .map_or(f64::NAN, |v| v as f64);
     run.tiles_uploaded = s.tiles_uploaded;
+    run.feedback_bytes_per_frame = vt.feedback_readback_bytes() as f64 / frames as f64;
     run.reloaded_pct = 100.0 * s.reloaded_within_60 as f64 / s.tiles_uploaded.max(1) as f64;
     Ok(run)
 }
@@ -525,6 +567,16 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
     let fb95 = p(&mut ours.feedback_ms, 0.95);
     report.metric("feedback_ms_p95", fb95);
     report.metric("frame_cpu_ms_p50", p(&mut ours.frame_ms, 0.5));
+    report.metric("frames_in_flight", FRAMES_IN_FLIGHT as f64);
+    let own50 = p(&mut ours.own_ms, 0.5);
+    let own99 = p(&mut ours.own_ms, 0.99);
+    report.metric("frame_cpu_own_ms_p50", own50);
+    report.metric("frame_cpu_own_ms_p99", own99);
+    report.metric("gpu_wait_ms_p50", p(&mut ours.gpu_wait_ms, 0.5));
+    report.metric(
+        "feedback_readback_bytes_per_frame",
+        ours.feedback_bytes_per_frame,
+    );
     report.metric("tiles_uploaded", ours.tiles_uploaded as f64);
     report.metric(
         "evicted_rerequested_within_60_frames_pct",
@@ -543,6 +595,16 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
         ours.gpu_bytes <= budget,
     );
     report.target("fault_latency_frames_p95", "<= 2", lat95 <= 2.0);
+    let full_hd = opts.resolution == (1920, 1080);
+    if full_hd {
+        report.target("frame_cpu_own_ms_p50", "<= 1 at 1080p", own50 <= 1.0);
+        report.target("frame_cpu_own_ms_p99", "<= 2 at 1080p", own99 <= 2.0);
+        report.target(
+            "feedback_readback_bytes_per_frame",
+            "<= 16384 at 1080p",
+            ours.feedback_bytes_per_frame <= 16384.0,
+        );
+    }
     report.target(
         "feedback_ms_p95",
         format!(
@@ -592,6 +654,7 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
         );
         report.compare("naive", "fault_latency_frames_p95", n.latency_p95);
         report.compare("naive", "frame_cpu_ms_p50", p(&mut n.frame_ms, 0.5));
+        report.compare("naive", "frame_cpu_own_ms_p50", p(&mut n.own_ms, 0.5));
         let ratio = ours.fallback_frames as f64 / n.fallback_frames.max(1) as f64;
         report.ratio("fallback_frames_vs_naive", ratio);
         report.target(
