@@ -9,6 +9,12 @@ and date.
     python3 scripts/benchmarks.py --out docs/BENCHMARKS.md
     python3 scripts/benchmarks.py --binary .dev/forgeflow-stress --out "$OUT/b.md"
     python3 scripts/benchmarks.py --part "H100 host" --out docs/BENCHMARKS.md
+    python3 scripts/benchmarks.py --tracy-binary B --tracy-capture ../shared/tools/tracy/tracy-capture
+
+With --tracy-binary (forgeflow-stress built with --features tracy) and
+--tracy-capture (Tracy's own capture tool), `all` also runs with that
+binary while the capture records it, and a section compares its frame
+times with the plain build's (the feature's cost while a profiler listens).
 
 With --part, the runs become a part of their own ("# Benchmarks: PART") that
 replaces the part of that name in the --out file, or is added to its end.
@@ -25,6 +31,7 @@ import json
 import os
 import platform
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -111,6 +118,46 @@ def table(report, command, date):
     return "\n".join(lines)
 
 
+def tracy_section(args, argv, tmp, env, root, plain, date):
+    """`all` again with the Tracy build while tracy-capture records it: its
+    frame times against the plain build's `plain` report."""
+    trace = os.path.join(tmp, "all.tracy")
+    out = os.path.join(tmp, "all-tracy.json")
+    duration = 60
+    if "--duration" in argv:
+        duration = int(argv[argv.index("--duration") + 1].rstrip("s"))
+    capture = subprocess.Popen(
+        [args.tracy_capture, "-o", trace, "-a", "127.0.0.1", "-f", "-s", str(duration + 30)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    traced = [args.tracy_binary, *argv[1:-1], out]
+    shown = "forgeflow-stress (--features tracy) " + " ".join(shlex.quote(a) for a in traced[1:-2])
+    print(f"running: {shown}, recorded by tracy-capture", file=sys.stderr)
+    run = subprocess.run(traced, cwd=root, env=env)
+    # Ctrl-C: the capture stops, saves and prints what it recorded.
+    capture.send_signal(signal.SIGINT)
+    printed = capture.communicate(timeout=120)[0]
+    try:
+        with open(out) as f:
+            report = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        return f"## all with Tracy recording\n\n`{shown}` gave no report ({e}).\n", False
+    zones = next((l.split(":", 1)[1].strip() for l in printed.splitlines()
+                  if l.startswith("Zones:")), "?")
+    m, p = report.get("metrics") or {}, plain.get("metrics") or {}
+    lines = ["## all with Tracy recording", "",
+             f"- command: `{shown}`, while `tracy-capture -a 127.0.0.1` records it "
+             f"(zones recorded: {zones}); against the plain build's `all` above",
+             f"- date: {date}", "",
+             "| metric | with Tracy | without | ratio |", "| --- | --- | --- | --- |"]
+    ok = run.returncode == 0
+    for key in ["frame_cpu_ms_p50", "frame_cpu_ms_p99", "frame_cpu_own_ms_p50"]:
+        a, b = m.get(key), p.get(key)
+        ratio = a / b if isinstance(a, (int, float)) and b else None
+        lines.append(f"| `{key}` | {fmt(a)} | {fmt(b)} | {fmt(ratio)} |")
+    lines.append("")
+    return "\n".join(lines), ok
+
+
 def with_part(path, heading, part):
     """The document at `path` with `part` in place of the part under
     `heading` (up to the next "# " heading), or added at its end."""
@@ -135,6 +182,8 @@ def main():
     ap.add_argument("--only", help="comma-separated scenarios")
     ap.add_argument("--out", help="write the document here instead of printing it")
     ap.add_argument("--part", help="write the runs as this part of the --out file")
+    ap.add_argument("--tracy-binary", help="forgeflow-stress built with --features tracy")
+    ap.add_argument("--tracy-capture", help="Tracy's tracy-capture, to record it")
     args = ap.parse_args()
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -164,11 +213,17 @@ def main():
                 failed = True
             try:
                 with open(out) as f:
-                    sections.append(table(json.load(f), shown, date))
+                    plain = json.load(f)
+                sections.append(table(plain, shown, date))
             except (OSError, json.JSONDecodeError) as e:
+                plain = None
                 failed = True
                 sections.append(f"## {name}\n\n`{shown}` gave no report ({e}); "
                                 f"exit status {run.returncode}.\n")
+            if name == "all" and args.tracy_binary and args.tracy_capture and plain:
+                section, ok = tracy_section(args, argv, tmp, env, root, plain, date)
+                sections.append(section)
+                failed = failed or not ok
     doc = "\n".join([
         "# Benchmarks" + (f": {args.part}" if args.part else ""),
         "",
