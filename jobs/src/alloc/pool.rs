@@ -311,13 +311,18 @@ impl PoolAllocator {
         self.tlsf.set_pending(entry.node);
         self.live_bytes -= entry.size();
         self.pending_bytes += self.tlsf.nodes[entry.node as usize].size();
-        // Keep the queue in frame order even if frees name older frames.
-        let pos = self
-            .pending
-            .iter()
-            .rposition(|&(f, _)| f <= last_frame)
-            .map_or(0, |p| p + 1);
-        self.pending.insert(pos, (last_frame, entry.node));
+        // Keep the queue in frame order even if frees name older frames
+        // (rare: most frees name the newest frame, and go at the back).
+        if self.pending.back().is_none_or(|&(f, _)| f <= last_frame) {
+            self.pending.push_back((last_frame, entry.node));
+        } else {
+            let pos = self
+                .pending
+                .iter()
+                .rposition(|&(f, _)| f <= last_frame)
+                .map_or(0, |p| p + 1);
+            self.pending.insert(pos, (last_frame, entry.node));
+        }
         self.stats.frees += 1;
         Ok(())
     }

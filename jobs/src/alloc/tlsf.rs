@@ -394,7 +394,9 @@ impl Tlsf {
     #[inline]
     pub(crate) fn alloc_from(&mut self, size: u64, align: u64, high: bool) -> Option<u32> {
         let n = self.find(size, align)?;
-        self.alloc_in(n, size, align, high)
+        // `find` checked that it fits.
+        self.remove_free(n);
+        Some(self.carve_at(n, size, align, high))
     }
 
     /// Turns the (removed from its bin) free node `n` into a used node that
@@ -443,12 +445,20 @@ impl Tlsf {
             return None;
         }
         self.remove_free(n);
+        Some(self.carve_at(n, size, align, high))
+    }
+
+    /// Carves `size` at `align` from the (removed from its bin) free node
+    /// `n`, which holds it: at its low end, or its high end when `high`.
+    #[inline(always)]
+    fn carve_at(&mut self, n: u32, size: u64, align: u64, high: bool) -> u32 {
+        let node = &self.nodes[n as usize];
         let (offset, end) = (node.offset(), node.offset() + node.size());
-        Some(if high {
+        if high {
             self.carve_range(n, (end - size) & !(align - 1), end)
         } else {
             self.carve_range(n, offset, align_up(offset, align) + size)
-        })
+        }
     }
 
     /// Marks a used node as pending (freed, not reusable yet).

@@ -7,9 +7,9 @@
 //! moves. Every allocation and free is timed (TSC). The same trace runs under
 //! budgets of 64 MiB / 256 moves and 128 MiB / 512 moves, without
 //! defragmentation, and through the `offset-allocator` crate (alignment by
-//! padding); with `--compare`, the first 20,000 frames are also replayed
-//! untimed per operation through both for the whole trace's speed (fastest of
-//! ten rounds each, interleaved). Utilization: churn of uniform (100,003-byte) and of random sizes,
+//! padding); with `--compare`, the whole trace is also replayed untimed per
+//! operation through both for its speed (fastest of ten rounds each,
+//! interleaved; `whole_trace_frames` says how many frames). Utilization: churn of uniform (100,003-byte) and of random sizes,
 //! without defragmentation, until the first failed allocation. Integrity: the
 //! pool's invariants are validated at samples and after the run.
 
@@ -298,14 +298,11 @@ fn churn_offset_allocator(frames: u64, seed: u64, progress: &mut Progress) -> Ch
     }
 }
 
-/// Frames of the trace replayed, untimed per operation, for the whole-trace speed.
-const SPEED_FRAMES: u64 = 20_000;
-
-/// The fastest of `rounds` replays of the first `SPEED_FRAMES` frames through
+/// The fastest of `rounds` replays of the trace's `frames` frames through
 /// forgeflow (`ours`) or offset-allocator, in milliseconds: allocation, free and
 /// the fence's release, no defragmentation (as `benches/pool.rs`).
-fn whole_trace_ms(seed: u64, ours: bool, rounds: u32) -> f64 {
-    let (events, ids) = replay::dense_trace(SPEED_FRAMES, seed);
+fn whole_trace_ms(frames: u64, seed: u64, ours: bool, rounds: u32) -> f64 {
+    let (events, ids) = replay::dense_trace(frames, seed);
     let mut ours_slots: Vec<Option<AllocKey>> = vec![None; ids];
     let mut theirs_slots: Vec<Option<offset_allocator::Allocation>> = vec![None; ids];
     let mut best = f64::INFINITY;
@@ -482,9 +479,10 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
         // Interleaved rounds, so that a noisy neighbour hits both alike.
         let (mut ours, mut theirs) = (f64::INFINITY, f64::INFINITY);
         for _ in 0..5 {
-            ours = ours.min(whole_trace_ms(opts.seed, true, 2));
-            theirs = theirs.min(whole_trace_ms(opts.seed, false, 2));
+            ours = ours.min(whole_trace_ms(frames, opts.seed, true, 2));
+            theirs = theirs.min(whole_trace_ms(frames, opts.seed, false, 2));
         }
+        report.metric("whole_trace_frames", frames as f64);
         report.metric("whole_trace_ms", ours);
         report.compare("offset_allocator", "whole_trace_ms", theirs);
         report.ratio("whole_trace_vs_offset_allocator", ours / theirs);
