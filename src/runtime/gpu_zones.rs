@@ -116,16 +116,16 @@ impl GpuZones {
             &self.resolve,
             offset,
         );
-        let span = |name: &str| {
-            let mut s = self
-                .context
-                .span_alloc(name, "forgeflow::runtime", file!(), line!())
-                .ok()?;
+        // Static locations: nothing allocated or sent by name per frame.
+        let span = |loc: &'static tracy_client::SpanLocation| {
+            let mut s = self.context.span(loc).ok()?;
             s.end_zone();
             Some(s)
         };
-        let (Some(uploads), Some(defrag)) = (span("forgeflow uploads"), span("forgeflow defrag"))
-        else {
+        let (Some(uploads), Some(defrag)) = (
+            span(tracy_client::span_location!("forgeflow uploads")),
+            span(tracy_client::span_location!("forgeflow defrag")),
+        ) else {
             return; // too many spans pending: this frame goes unmeasured
         };
         let _ = readback.read_buffer(&self.resolve, offset, PER_FRAME as u64 * 8, move |r| {

@@ -54,6 +54,10 @@ const ZONE_BEGIN_16: u8 = 21;
 const ZONE_BEGIN_CALLSTACK: u8 = 22;
 const ZONE_BEGIN_CALLSTACK_32: u8 = 23;
 const ZONE_BEGIN_CALLSTACK_16: u8 = 24;
+const GPU_ZONE_BEGIN: u8 = 45;
+const GPU_ZONE_BEGIN_CALLSTACK: u8 = 46;
+const GPU_ZONE_BEGIN_SERIAL: u8 = 50;
+const GPU_ZONE_BEGIN_CALLSTACK_SERIAL: u8 = 51;
 const GPU_ZONE_BEGIN_ALLOC_SRC_LOC: u8 = 47;
 const GPU_ZONE_BEGIN_ALLOC_SRC_LOC_CALLSTACK: u8 = 48;
 const GPU_ZONE_BEGIN_ALLOC_SRC_LOC_SERIAL: u8 = 52;
@@ -196,6 +200,8 @@ struct Reader {
     frame: Vec<u8>,
     /// Zones begun per source-location pointer, until its name is known.
     zone_counts: HashMap<u64, u64>,
+    /// GPU zones begun per source-location pointer, until its name is known.
+    gpu_zone_counts: HashMap<u64, u64>,
     /// Source location pointer -> name pointer.
     srcloc_names: HashMap<u64, u64>,
     plot_counts: HashMap<u64, u64>,
@@ -222,6 +228,7 @@ impl Reader {
             history: Vec::with_capacity(LZ4_WINDOW * 2),
             frame: vec![0u8; TARGET_FRAME_SIZE],
             zone_counts: HashMap::new(),
+            gpu_zone_counts: HashMap::new(),
             srcloc_names: HashMap::new(),
             plot_counts: HashMap::new(),
             frame_counts: HashMap::new(),
@@ -268,14 +275,21 @@ impl Reader {
         }
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
         self.session.unanswered = self.asked.len() - self.answered;
-        for (ptr, n) in &self.zone_counts {
-            let name = self
-                .srcloc_names
-                .get(ptr)
-                .and_then(|p| self.strings.get(p))
-                .cloned()
-                .unwrap_or_else(|| format!("<unnamed source location {ptr:#x}>"));
-            *self.session.zones.entry(name).or_default() += n;
+        for (counts, gpu) in [(&self.zone_counts, false), (&self.gpu_zone_counts, true)] {
+            for (ptr, n) in counts {
+                let name = self
+                    .srcloc_names
+                    .get(ptr)
+                    .and_then(|p| self.strings.get(p))
+                    .cloned()
+                    .unwrap_or_else(|| format!("<unnamed source location {ptr:#x}>"));
+                let zones = if gpu {
+                    &mut self.session.gpu_zones
+                } else {
+                    &mut self.session.zones
+                };
+                *zones.entry(name).or_default() += n;
+            }
         }
         for (ptr, n) in &self.plot_counts {
             let name = self
@@ -370,6 +384,17 @@ impl Reader {
                 ZONE_BEGIN | ZONE_BEGIN_CALLSTACK => self.zone(u64_at(item, 1 + 8))?,
                 ZONE_BEGIN_32 | ZONE_BEGIN_CALLSTACK_32 => self.zone(u64_at(item, 1 + 4))?,
                 ZONE_BEGIN_16 | ZONE_BEGIN_CALLSTACK_16 => self.zone(u64_at(item, 1 + 2))?,
+                // cpuTime i64, thread u32, queryId u16, context u8, srcloc.
+                GPU_ZONE_BEGIN
+                | GPU_ZONE_BEGIN_CALLSTACK
+                | GPU_ZONE_BEGIN_SERIAL
+                | GPU_ZONE_BEGIN_CALLSTACK_SERIAL => {
+                    let srcloc = u64_at(item, 1 + 8 + 4 + 2 + 1);
+                    *self.gpu_zone_counts.entry(srcloc).or_default() += 1;
+                    if !self.srcloc_names.contains_key(&srcloc) {
+                        self.query(QUERY_SOURCE_LOCATION, srcloc)?;
+                    }
+                }
                 ZONE_BEGIN_ALLOC_SRC_LOC | ZONE_BEGIN_ALLOC_SRC_LOC_CALLSTACK => {
                     // Named by the payload that came just before.
                 }
