@@ -1,5 +1,9 @@
 """forgeflow.VirtualTexture: streamed tiles drawn from a camera."""
 
+import os
+import pathlib
+import subprocess
+
 import numpy as np
 import pytest
 
@@ -26,3 +30,34 @@ def test_the_terrain_streams_and_renders(runtime):
 def test_a_missing_tile_pack_is_an_error(runtime, tmp_path):
     with pytest.raises(forgeflow.errors.VirtualTextureError):
         forgeflow.VirtualTexture(runtime, pack=tmp_path / "missing.ffvt")
+
+
+def _forgeflow_tex():
+    """The forgeflow-tex binary the workspace's build left (CI builds it with
+    the README's test command)."""
+    root = pathlib.Path(__file__).resolve().parents[2]
+    for profile in ("release", "debug"):
+        exe = root / "target" / profile / "forgeflow-tex"
+        if exe.is_file():
+            return exe
+    if os.environ.get("FORGEFLOW_REQUIRE_GPU") == "1":
+        pytest.fail("no forgeflow-tex in target/: run `cargo build --bin forgeflow-tex` first")
+    pytest.skip("no forgeflow-tex in target/ (cargo build --bin forgeflow-tex)")
+
+
+def test_a_tile_pack_streams_like_its_terrain(runtime, tmp_path):
+    """A pack made by `forgeflow-tex vt-build` from the terrain renders the
+    picture the procedural terrain of the same seed renders."""
+    pack = tmp_path / "terrain.vtpack"
+    subprocess.run([str(_forgeflow_tex()), "vt-build", "--terrain", "1024", "--seed", "3",
+                    "-o", str(pack)], check=True, capture_output=True)
+    from_pack = forgeflow.VirtualTexture(runtime, pack=pack, budget=16 << 20, resolution=(96, 54))
+    procedural = forgeflow.VirtualTexture(runtime, size=1024, seed=3, budget=16 << 20,
+                                          resolution=(96, 54))
+    cam = dict(position=(0.5, 0.05, 0.5), yaw=0.7, pitch=-0.4)
+    for _ in range(12):
+        a = from_pack.render(**cam)
+        b = procedural.render(**cam)
+    assert from_pack.stats()["size"] == (1024, 1024)
+    assert from_pack.stats()["resident"] > 1
+    assert (a == b).all(), "the pack holds the terrain's tiles"
