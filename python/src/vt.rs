@@ -40,6 +40,17 @@ pub struct PyVirtualTexture {
     scene: std::sync::Mutex<Scene>,
 }
 
+impl Drop for PyVirtualTexture {
+    /// The runtime lets the texture go (its memory is freed after the frames
+    /// that used it). The runtime's lock is never held by a thread that waits
+    /// for the GIL, so taking it here cannot deadlock.
+    fn drop(&mut self) {
+        let handle = self.scene.lock().unwrap_or_else(|p| p.into_inner()).handle;
+        let runtime: &PyRuntime = self.runtime.get();
+        let _ = runtime.lock().rt.remove_virtual_texture(handle);
+    }
+}
+
 /// The flight path's camera at frame `frame`, as `render` takes it.
 #[pyfunction]
 pub fn flight_camera<'py>(py: Python<'py>, frame: u32) -> PyResult<Bound<'py, PyDict>> {

@@ -61,3 +61,17 @@ def test_a_tile_pack_streams_like_its_terrain(runtime, tmp_path):
     assert from_pack.stats()["size"] == (1024, 1024)
     assert from_pack.stats()["resident"] > 1
     assert (a == b).all(), "the pack holds the terrain's tiles"
+
+
+def test_a_dropped_virtual_texture_gives_its_memory_back(runtime):
+    runtime.wait_idle()
+    base = runtime.gpu_bytes
+    vt = forgeflow.VirtualTexture(runtime, size=4096, budget=32 << 20, resolution=(64, 36))
+    vt.render()
+    assert runtime.gpu_bytes >= base + (16 << 20)
+    del vt
+    for _ in range(4):
+        runtime.frame()
+    runtime.wait_idle()
+    runtime.frame()
+    assert runtime.gpu_bytes == base
