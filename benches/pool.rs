@@ -7,12 +7,8 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use forgeflow::jobs::alloc::AllocKey;
-use forgeflow_tools::replay;
+use forgeflow_tools::replay::{self, FENCE_LAG, POOL_BYTES as POOL};
 use forgeflow_tools::synthetic::ChurnEvent;
-
-const POOL: u64 = 2 << 30;
-/// Frames between a free and its fence.
-const FENCE_LAG: u64 = 2;
 
 fn churn(c: &mut Criterion) {
     let (events, ids) = replay::dense_trace(20_000, 1);

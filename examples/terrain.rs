@@ -63,20 +63,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 3. The embedder's own scene: its bind group 0, the virtual texture's at 1.
     let vt_layout = rt.virtual_texture::<Terrain>(terrain)?.bind_group_layout();
     let mut scene = Flight::new(device, vt_layout, wgpu::TextureFormat::Rgba8Unorm);
-    let target = device.create_texture(&wgpu::TextureDescriptor {
-        label: Some("target"),
-        size: wgpu::Extent3d {
-            width: SIZE.0,
-            height: SIZE.1,
-            depth_or_array_layers: 1,
-        },
-        mip_level_count: 1,
-        sample_count: 1,
-        dimension: wgpu::TextureDimension::D2,
-        format: wgpu::TextureFormat::Rgba8Unorm,
-        usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
-        view_formats: &[],
-    });
+    let target = forgeflow_tools::flight::target(device, "target", SIZE);
     let target_view = target.create_view(&Default::default()); // once, not per frame
 
     // 4. The frame loop.

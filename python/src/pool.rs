@@ -1,22 +1,19 @@
 //! `forgeflow.pool.simulate_churn`: a simulated stretch of a renderer's
 //! buffer churn through the pool's allocator core, as `forgeflow-stress
-//! pool` replays it: the same trace (`ChurnTrace`, 60 frames a second), one
-//! 2 GiB block, frees released two frames late (a simulated fence), a
-//! defragmentation plan every frame within 32 MiB and 64 moves, and
-//! fragmentation sampled once a second after the first minute while at least
-//! a tenth of the pool is free.
+//! pool` replays it, with its setup and sampling (`forgeflow_tools::replay`):
+//! the same trace (`ChurnTrace`, 60 frames a second), one 2 GiB block, frees
+//! released two frames late (a simulated fence), a defragmentation plan every
+//! frame within 32 MiB and 64 moves, and fragmentation sampled once a second
+//! after the first minute while at least a tenth of the pool is free.
 
-use forgeflow::jobs::alloc::{AllocKey, DefragBudget, PoolAllocator};
+use forgeflow::jobs::alloc::{AllocKey, PoolAllocator};
+use forgeflow_tools::replay::{self, DEFRAG_BUDGET, FENCE_LAG, POOL_BYTES};
 use forgeflow_tools::synthetic::{ChurnEvent, ChurnTrace};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::collections::HashMap;
 
 use crate::errors;
-
-const POOL: u64 = 2 << 30;
-const FENCE_LAG: u64 = 2;
-const WARMUP_FRAMES: u64 = 3600;
 
 /// Replays `hours` of churn (216,000 frames an hour); returns the
 /// fragmentation figures: `fragmentation_end` (when the replay ends),
@@ -39,13 +36,9 @@ pub fn simulate_churn<'py>(
         ));
     }
     let frames = (hours * 216_000.0).round() as u64;
-    let budget = DefragBudget {
-        max_bytes: 32 << 20,
-        max_moves: 64,
-    };
     let r = py.detach(|| {
         let mut pool = PoolAllocator::new();
-        pool.add_block(POOL);
+        pool.add_block(POOL_BYTES);
         let mut live: HashMap<u32, AllocKey> = HashMap::new();
         let (mut frame, mut allocs, mut frees, mut failures) = (0u64, 0u64, 0u64, 0u64);
         let mut samples = Vec::new();
@@ -68,10 +61,10 @@ pub fn simulate_churn<'py>(
                 ChurnEvent::EndFrame => {
                     pool.retire(frame.saturating_sub(FENCE_LAG));
                     if defrag {
-                        let plan = pool.plan_defrag(budget);
+                        let plan = pool.plan_defrag(DEFRAG_BUDGET);
                         pool.commit_defrag(plan, frame);
                     }
-                    if frame >= WARMUP_FRAMES && frame % 60 == 0 && pool.free_bytes() >= POOL / 10 {
+                    if replay::samples_fragmentation(frame, &pool) {
                         samples.push(pool.fragmentation());
                     }
                     frame += 1;

@@ -26,6 +26,8 @@ use crate::errors;
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct BufferHandle {
     pub key: PoolHandle,
+    /// The runtime it belongs to (see `PyRuntime::id`).
+    pub runtime: u64,
 }
 
 #[pymethods]
@@ -40,6 +42,8 @@ impl BufferHandle {
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TextureHandle {
     pub key: RtTexture,
+    /// The runtime it belongs to (see `PyRuntime::id`).
+    pub runtime: u64,
 }
 
 #[pymethods]
@@ -79,9 +83,36 @@ struct UploadTiming {
 #[pyclass(module = "forgeflow._native", name = "Runtime", frozen)]
 pub struct PyRuntime {
     inner: Mutex<Inner>,
+    /// Names this runtime in its handles: a key of another runtime could
+    /// name a live resource of this one, so it is refused, not looked up.
+    id: u64,
 }
 
+/// The next runtime's id.
+static NEXT_RUNTIME: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 impl PyRuntime {
+    /// The key of a buffer handle of this runtime.
+    fn buffer(&self, h: BufferHandle) -> PyResult<PoolHandle> {
+        self.owns(h.runtime).map(|()| h.key)
+    }
+
+    /// The key of a texture handle of this runtime.
+    fn texture_key(&self, h: TextureHandle) -> PyResult<RtTexture> {
+        self.owns(h.runtime).map(|()| h.key)
+    }
+
+    fn owns(&self, runtime: u64) -> PyResult<()> {
+        if runtime == self.id {
+            Ok(())
+        } else {
+            Err(errors::raise(
+                "WrongTypeError",
+                "the handle belongs to another Runtime",
+            ))
+        }
+    }
+
     /// The runtime's lock (a panic inside left its state as it was).
     pub fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
@@ -268,6 +299,7 @@ impl PyRuntime {
         })?;
         Ok(PyRuntime {
             inner: Mutex::new(inner),
+            id: NEXT_RUNTIME.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
     }
 
@@ -296,21 +328,23 @@ impl PyRuntime {
                 .rt
                 .load_texture_with(input, TextureOptions::default())
         });
-        TextureHandle { key }
+        TextureHandle {
+            key,
+            runtime: self.id,
+        }
     }
 
     /// `"loading"`, `"uploading"`, `"ready"` or `"failed"`.
     fn texture_status(&self, py: Python<'_>, handle: TextureHandle) -> PyResult<&'static str> {
+        let key = self.texture_key(handle)?;
         py.detach(|| {
             let inner = self.lock();
-            Ok(
-                match inner.rt.texture(handle.key).map_err(errors::runtime)? {
-                    TextureStatus::Loading => "loading",
-                    TextureStatus::Uploading => "uploading",
-                    TextureStatus::Ready(_) => "ready",
-                    TextureStatus::Failed(_) => "failed",
-                },
-            )
+            Ok(match inner.rt.texture(key).map_err(errors::runtime)? {
+                TextureStatus::Loading => "loading",
+                TextureStatus::Uploading => "uploading",
+                TextureStatus::Ready(_) => "ready",
+                TextureStatus::Failed(_) => "failed",
+            })
         })
     }
 
@@ -318,11 +352,12 @@ impl PyRuntime {
     /// failed, `LoadTimeoutError` after `timeout` seconds.
     #[pyo3(signature = (handle, timeout = 30.0))]
     fn wait_texture(&self, py: Python<'_>, handle: TextureHandle, timeout: f64) -> PyResult<()> {
+        let key = self.texture_key(handle)?;
         py.detach(|| {
             let start = Instant::now();
             let mut inner = self.lock();
             loop {
-                match inner.rt.texture(handle.key).map_err(errors::runtime)? {
+                match inner.rt.texture(key).map_err(errors::runtime)? {
                     TextureStatus::Ready(_) => return Ok(()),
                     TextureStatus::Failed(e) => return Err(errors::runtime(e.clone())),
                     _ => {}
@@ -346,9 +381,10 @@ impl PyRuntime {
         py: Python<'py>,
         handle: TextureHandle,
     ) -> PyResult<Bound<'py, PyDict>> {
+        let key = self.texture_key(handle)?;
         let (format, size, levels, bytes, first_level) = py.detach(|| {
             let inner = self.lock();
-            match inner.rt.texture(handle.key).map_err(errors::runtime)? {
+            match inner.rt.texture(key).map_err(errors::runtime)? {
                 TextureStatus::Ready(t) => Ok((
                     t.texture.format(),
                     t.texture.size(),
@@ -385,10 +421,10 @@ impl PyRuntime {
         level: u32,
         layer: u32,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let key = self.texture_key(handle)?;
         let (format, size, bytes) = py.detach(|| {
             let inner = self.lock();
-            let TextureStatus::Ready(t) = inner.rt.texture(handle.key).map_err(errors::runtime)?
-            else {
+            let TextureStatus::Ready(t) = inner.rt.texture(key).map_err(errors::runtime)? else {
                 return Err(errors::raise(
                     "FrameOrderError",
                     "texture not ready: call wait_texture first",
@@ -422,7 +458,10 @@ impl PyRuntime {
         let key = py
             .detach(|| self.lock().rt.alloc_buffer(size, align))
             .map_err(errors::runtime)?;
-        Ok(BufferHandle { key })
+        Ok(BufferHandle {
+            key,
+            runtime: self.id,
+        })
     }
 
     /// Queues a write of `data` (bytes, or a numpy array's bytes) at
@@ -436,9 +475,10 @@ impl PyRuntime {
         data: &Bound<'_, PyAny>,
         offset: u64,
     ) -> PyResult<()> {
+        let key = self.buffer(handle)?;
         let data = bytes_of(data)?;
         let bytes = data.as_bytes();
-        py.detach(|| self.lock().rt.write_buffer(handle.key, offset, bytes))
+        py.detach(|| self.lock().rt.write_buffer(key, offset, bytes))
             .map_err(errors::runtime)
     }
 
@@ -458,6 +498,7 @@ impl PyRuntime {
         offset: u64,
         piece_size: u64,
     ) -> PyResult<Bound<'py, PyDict>> {
+        let key = self.buffer(handle)?;
         let data = bytes_of(data)?;
         let bytes = data.as_bytes();
         let t = py.detach(|| {
@@ -471,7 +512,7 @@ impl PyRuntime {
                     inner.frames_in_flight,
                 )?),
             };
-            transfers.upload(&inner.rt, &inner.gpu, handle.key, offset, bytes, piece_size)
+            transfers.upload(&inner.rt, &inner.gpu, key, offset, bytes, piece_size)
         })?;
         let d = PyDict::new(py);
         d.set_item("bytes", t.bytes)?;
@@ -492,15 +533,19 @@ impl PyRuntime {
         offset: u64,
         size: Option<u64>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let key = self.buffer(handle)?;
         let bytes = py.detach(|| {
             let inner = self.lock();
-            let r = inner.rt.resolve_buffer(handle.key).map_err(errors::runtime)?;
+            let r = inner.rt.resolve_buffer(key).map_err(errors::runtime)?;
             let size = size.unwrap_or(r.size.saturating_sub(offset));
             if offset.checked_add(size).is_none_or(|e| e > r.size) || !offset.is_multiple_of(4) || !size.is_multiple_of(4) {
                 return Err(errors::raise(
                     "WriteError",
                     format!("a read of {size} bytes at {offset} from an allocation of {} (multiples of 4)", r.size),
                 ));
+            }
+            if size == 0 {
+                return Ok(Vec::new());
             }
             inner
                 .gpu
@@ -515,13 +560,15 @@ impl PyRuntime {
     /// that used it have finished on the GPU).
     fn free(&self, py: Python<'_>, handle: &Bound<'_, PyAny>) -> PyResult<()> {
         if let Ok(b) = handle.extract::<BufferHandle>() {
+            let key = self.buffer(b)?;
             return py
-                .detach(|| self.lock().rt.free_buffer(b.key))
+                .detach(|| self.lock().rt.free_buffer(key))
                 .map_err(errors::runtime);
         }
         if let Ok(t) = handle.extract::<TextureHandle>() {
+            let key = self.texture_key(t)?;
             return py
-                .detach(|| self.lock().rt.free_texture(t.key))
+                .detach(|| self.lock().rt.free_texture(key))
                 .map_err(errors::runtime);
         }
         Err(errors::raise(
@@ -700,20 +747,19 @@ impl Transfers {
             .begin_frame()
             .map_err(|e| errors::other("FrameError", e))?;
         // Pieces grouped into jobs of about 1 MiB each.
-        let per_job = ((1u64 << 20) / piece).max(1) as usize;
-        let pieces: Vec<(u64, &[u8])> = data
-            .chunks(piece as usize)
-            .enumerate()
-            .map(|(i, c)| (i as u64 * piece, c))
-            .collect();
-        for group in pieces.chunks(per_job) {
-            let mut writes = Vec::with_capacity(group.len());
-            for &(at, chunk) in group {
+        let per_job = ((1u64 << 20) / piece).max(1);
+        let mut pieces = 0u64;
+        for (g, group) in data.chunks((per_job * piece) as usize).enumerate() {
+            let first = g as u64 * per_job * piece;
+            let mut writes = Vec::with_capacity(per_job as usize);
+            for (i, chunk) in group.chunks(piece as usize).enumerate() {
+                let at = r.offset + offset + first + i as u64 * piece;
                 let w = staging
-                    .write_buffer(r.buffer, r.offset + offset + at, chunk.len() as u64)
+                    .write_buffer(r.buffer, at, chunk.len() as u64)
                     .map_err(|e| errors::other("StagingError", e))?;
                 writes.push((w, chunk));
             }
+            pieces += writes.len() as u64;
             frame
                 .add("upload", move |_| {
                     for (mut w, from) in writes {
@@ -733,7 +779,7 @@ impl Transfers {
         let waited = self.ring.stats().wait_total - wait0;
         Ok(UploadTiming {
             bytes: len,
-            pieces: pieces.len() as u64,
+            pieces,
             render_thread: (declared - t0).saturating_sub(waited) + (finished - ran),
             fill: ran - declared,
             fence_wait: waited,

@@ -111,6 +111,14 @@ impl PyVirtualTexture {
         let rt_ref: &PyRuntime = runtime.get();
         let scene = py.detach(|| -> PyResult<Scene> {
             let mut inner = rt_ref.lock();
+            // The target is a texture of that size: checked before wgpu sees it.
+            let side = inner.gpu.device.limits().max_texture_dimension_2d;
+            if resolution.0 == 0 || resolution.1 == 0 || resolution.0.max(resolution.1) > side {
+                return Err(errors::raise(
+                    "InvalidConfigError",
+                    format!("resolution {resolution:?}: each side from 1 to {side}"),
+                ));
+            }
             let config = VtConfig {
                 budget_bytes: budget,
                 ..VtConfig::default()
@@ -149,20 +157,8 @@ impl PyVirtualTexture {
             .map_err(errors::runtime)?;
             let device = &inner.gpu.device;
             let flight = Flight::new(device, &vt_layout, wgpu::TextureFormat::Rgba8Unorm);
-            let target = device.create_texture(&wgpu::TextureDescriptor {
-                label: Some("forgeflow-python target"),
-                size: wgpu::Extent3d {
-                    width: resolution.0,
-                    height: resolution.1,
-                    depth_or_array_layers: 1,
-                },
-                mip_level_count: 1,
-                sample_count: 1,
-                dimension: wgpu::TextureDimension::D2,
-                format: wgpu::TextureFormat::Rgba8Unorm,
-                usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
-                view_formats: &[],
-            });
+            let target =
+                forgeflow_tools::flight::target(device, "forgeflow-python target", resolution);
             let view = target.create_view(&Default::default());
             Ok(Scene {
                 handle,

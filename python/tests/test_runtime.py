@@ -2,6 +2,7 @@
 as the file holds them, errors are typed, the GIL is released."""
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -103,22 +104,39 @@ def test_stats_follow_the_pool(runtime):
 
 
 def test_the_gil_is_released_while_forgeflow_works(runtime):
+    """The main thread runs Python inside one upload call of another thread:
+    with the GIL held for the call, no tick could fall inside it."""
     h = runtime.alloc_buffer(64 << 20)
     data = bytes(64 << 20)
-    ticks = 0
+    span = []
+    ticks = []
     done = threading.Event()
 
     def upload():
-        for _ in range(4):
-            runtime.upload(h, data)
+        start = time.perf_counter()
+        runtime.upload(h, data)
         runtime.wait_idle()
+        span.extend([start, time.perf_counter()])
         done.set()
 
     t = threading.Thread(target=upload)
     t.start()
     while not done.is_set():
-        ticks += 1
+        ticks.append(time.perf_counter())
     t.join()
-    # The main thread ran Python the whole time the uploads did.
-    assert ticks > 1000
+    inside = [x for x in ticks if span[0] < x < span[1]]
+    assert len(inside) > 100, f"{len(inside)} ticks in a {span[1] - span[0]:.3f} s call"
     runtime.free(h)
+
+
+def test_a_handle_of_another_runtime_is_refused(runtime):
+    other = forgeflow.Runtime()
+    theirs = other.alloc_buffer(4096)
+    ours = runtime.alloc_buffer(4096)
+    for call in (lambda: runtime.write_buffer(theirs, b"\0" * 4),
+                 lambda: runtime.read_buffer(theirs), lambda: runtime.free(theirs)):
+        with pytest.raises(errors.WrongTypeError):
+            call()
+    assert (runtime.read_buffer(ours, size=0)).size == 0
+    runtime.free(ours)
+    other.free(theirs)

@@ -27,6 +27,12 @@ def test_the_terrain_streams_and_renders(runtime):
     assert (a != b).any()
 
 
+def test_a_resolution_the_device_cannot_hold_is_an_error(runtime):
+    for resolution in [(0, 90), (160, 0), (1 << 20, 90)]:
+        with pytest.raises(forgeflow.errors.InvalidConfigError):
+            forgeflow.VirtualTexture(runtime, size=1024, budget=16 << 20, resolution=resolution)
+
+
 def test_a_missing_tile_pack_is_an_error(runtime, tmp_path):
     with pytest.raises(forgeflow.errors.VirtualTextureError):
         forgeflow.VirtualTexture(runtime, pack=tmp_path / "missing.ffvt")

@@ -88,6 +88,25 @@ impl Camera {
     }
 }
 
+/// A texture of `size` the scene is drawn into and read back from
+/// (RGBA8, the format [`Flight::new`] is made for in the examples).
+pub fn target(device: &wgpu::Device, label: &str, (width, height): (u32, u32)) -> wgpu::Texture {
+    device.create_texture(&wgpu::TextureDescriptor {
+        label: Some(label),
+        size: wgpu::Extent3d {
+            width,
+            height,
+            depth_or_array_layers: 1,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: wgpu::TextureFormat::Rgba8Unorm,
+        usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
+        view_formats: &[],
+    })
+}
+
 /// The scene's pipeline and its own bind group.
 pub struct Flight {
     pipeline: wgpu::RenderPipeline,

@@ -6,7 +6,27 @@
 use std::collections::VecDeque;
 
 use crate::synthetic::{ChurnEvent, ChurnTrace};
-use forgeflow::jobs::alloc::{AllocKey, PoolAllocator};
+use forgeflow::jobs::alloc::{AllocKey, DefragBudget, PoolAllocator};
+
+/// The churn scenario's pool: one block of this many bytes (`forgeflow-stress
+/// pool`, `benches/pool.rs` and the Python package's `simulate_churn`).
+pub const POOL_BYTES: u64 = 2 << 30;
+/// Frames a free waits for its fence.
+pub const FENCE_LAG: u64 = 2;
+/// Frames before fragmentation is sampled: the first simulated minute.
+pub const WARMUP_FRAMES: u64 = 3600;
+/// A frame's defragmentation budget.
+pub const DEFRAG_BUDGET: DefragBudget = DefragBudget {
+    max_bytes: 32 << 20,
+    max_moves: 64,
+};
+
+/// Whether frame `frame` takes a fragmentation sample: once a simulated
+/// second after the first minute, while at least a tenth of the pool is free
+/// (the fragmentation of a nearly full pool says nothing).
+pub fn samples_fragmentation(frame: u64, pool: &PoolAllocator) -> bool {
+    frame >= WARMUP_FRAMES && frame.is_multiple_of(60) && pool.free_bytes() >= POOL_BYTES / 10
+}
 
 /// The first `frames` frames of the trace of `seed`, and how many allocation
 /// ids they use (ids are dense: they index a slot table of that length).

@@ -24,17 +24,12 @@ use forgeflow::pool::{BufferPool, BufferPoolConfig, PoolHandle};
 
 use crate::cli::Options;
 use crate::report::{Integrity, Progress, ScenarioReport};
-use forgeflow_tools::replay;
+use forgeflow_tools::replay::{
+    self, DEFRAG_BUDGET as BUDGET, FENCE_LAG, POOL_BYTES as POOL, WARMUP_FRAMES,
+};
 
-const POOL: u64 = 2 << 30;
-const FENCE_LAG: u64 = 2;
 /// The largest alignment the churn trace asks for.
 const MAX_ALIGN: u64 = 256;
-const WARMUP_FRAMES: u64 = 3600;
-const BUDGET: DefragBudget = DefragBudget {
-    max_bytes: 32 << 20,
-    max_moves: 64,
-};
 /// Budgets the trace is also replayed under (`frag_ext_*_at_*` metrics).
 const LARGER_BUDGETS: [DefragBudget; 2] = [
     DefragBudget {
@@ -196,7 +191,7 @@ fn churn_forgeflow(
                     frames_over_5 += 1;
                 }
                 if frame % 60 == 0 {
-                    if sampled && pool.free_bytes() >= POOL / 10 {
+                    if replay::samples_fragmentation(frame, &pool) {
                         let f = pool.fragmentation();
                         frag_max = frag_max.max(f);
                         frag_samples.push(f);

@@ -206,20 +206,7 @@ pub(crate) fn scene<S: forgeflow::jobs::vt::TileSource>(
         multiview_mask: None,
         cache: None,
     });
-    let target = d.create_texture(&wgpu::TextureDescriptor {
-        label: Some("vt frame"),
-        size: wgpu::Extent3d {
-            width: size.0,
-            height: size.1,
-            depth_or_array_layers: 1,
-        },
-        mip_level_count: 1,
-        sample_count: 1,
-        dimension: wgpu::TextureDimension::D2,
-        format: wgpu::TextureFormat::Rgba8Unorm,
-        usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
-        view_formats: &[],
-    });
+    let target = forgeflow_tools::flight::target(d, "vt frame", size);
     let view = target.create_view(&Default::default());
     Scene {
         pipeline,
