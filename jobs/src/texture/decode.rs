@@ -1,10 +1,16 @@
 //! CPU decoding of block-compressed images, for adapters without the format.
 //!
 //! Each format goes to the decoder that measured right (see the README):
-//! - BC1-BC7: `bcdec_rs`, a port of the C `bcdec`: BC6H and BC7 bit-exact, BC2
-//!   and BC3 colour always in four-colour mode. (texture2ddecoder 0.1.2 decodes
-//!   BC6H wrongly, clamps it to 8 bits, and treats BC3 colour like BC1.)
-//! - ETC2 and EAC: texture2ddecoder (EAC at 8 bits of its 11).
+//! - BC1-BC5 and BC6H: forgeflow's own (`bc1_5`,
+//!   `bc6h`), bit-exact with the C `bcdec` (through its port
+//!   `bcdec_rs`, which they replaced: the same arithmetic, a palette per block
+//!   and whole rows written at once, 1.1-1.6x its rate). BC2 and BC3 colour
+//!   always in four-colour mode. (texture2ddecoder 0.1.2 decodes BC6H
+//!   wrongly, clamps it to 8 bits, and treats BC3 colour like BC1.)
+//! - BC7: `bcdec_rs`, bit-exact with `bcdec`.
+//! - ETC2 RGB and RGBA8: forgeflow's own (`etc2`), bit-exact
+//!   with texture2ddecoder at twice its rate; ETC2 with punch-through alpha
+//!   and EAC: texture2ddecoder (EAC at 8 bits of its 11).
 //! - ASTC LDR 2D: `astc-decode`, which decodes an illegal block to the error
 //!   colour; texture2ddecoder panics on corrupt ASTC blocks.
 //! - ASTC HDR (2D) and 3D ASTC: forgeflow's own decoder ([`super::astc`]),
@@ -583,12 +589,13 @@ pub fn decode_rows(
             got: out.len(),
         });
     }
-    // ETC2 colour: texture2ddecoder's own image loop (its block decoder
-    // inlined, which a call per block from here cannot have) straight into
-    // the output as 32-bit words, a row of blocks at a time, then red and
-    // blue swapped in place while the row is still in cache.
+    // ETC2 with punch-through alpha: texture2ddecoder's own image loop (its
+    // block decoder inlined, which a call per block from here cannot have)
+    // straight into the output as 32-bit words, a row of blocks at a time,
+    // then red and blue swapped in place while the row is still in cache.
+    // (ETC2 RGB and RGBA8 have forgeflow's own decoder, `etc2`.)
     #[cfg(feature = "etc2")]
-    if matches!(p.kind, Kind::Etc2Rgb | Kind::Etc2Rgba1 | Kind::Etc2Rgba8) {
+    if matches!(p.kind, Kind::Etc2Rgba1) {
         // SAFETY: every bit pattern is a valid u32 and a valid u8, and
         // `align_to_mut` hands out only the aligned middle part as words.
         let (head, words, _) = unsafe { out[..need].align_to_mut::<u32>() };
@@ -601,11 +608,7 @@ pub fn decode_rows(
                 words = rest;
                 let blocks = &data[by as usize * row_blocks..][..row_blocks];
                 let (w, h) = (width as usize, texel_rows);
-                let decoded = match p.kind {
-                    Kind::Etc2Rgb => texture2ddecoder::decode_etc2_rgb(blocks, w, h, row),
-                    Kind::Etc2Rgba1 => texture2ddecoder::decode_etc2_rgba1(blocks, w, h, row),
-                    _ => texture2ddecoder::decode_etc2_rgba8(blocks, w, h, row),
-                };
+                let decoded = texture2ddecoder::decode_etc2_rgba1(blocks, w, h, row);
                 // Lengths were checked above: texture2ddecoder has nothing
                 // else to refuse.
                 debug_assert!(decoded.is_ok());
@@ -746,55 +749,28 @@ fn rgba_of_bgra(p: u32) -> u32 {
 fn decode_block(kind: Kind, block: &[u8], (bw, bh): (u32, u32), dst: &mut [u8], pitch: usize) {
     match kind {
         #[cfg(feature = "bc")]
-        Kind::Bc1 { opaque } => {
-            bcdec_rs::bc1(block, dst, pitch);
-            if opaque {
-                for y in 0..4 {
-                    for x in 0..4 {
-                        dst[y * pitch + 4 * x + 3] = 255;
-                    }
-                }
-            }
-        }
+        Kind::Bc1 { opaque } => super::bc1_5::decode_bc1(block, opaque, dst, pitch),
         #[cfg(feature = "bc")]
-        Kind::Bc2 => bcdec_rs::bc2(block, dst, pitch),
+        Kind::Bc2 => super::bc1_5::decode_bc2(block, dst, pitch),
         #[cfg(feature = "bc")]
-        Kind::Bc3 => bcdec_rs::bc3(block, dst, pitch),
+        Kind::Bc3 => super::bc1_5::decode_bc3(block, dst, pitch),
         #[cfg(feature = "bc")]
-        Kind::Bc4 { signed } => bcdec_rs::bc4(block, dst, pitch, signed),
+        Kind::Bc4 { signed } => super::bc1_5::decode_bc4(block, signed, dst, pitch),
         #[cfg(feature = "bc")]
-        Kind::Bc5 { signed } => bcdec_rs::bc5(block, dst, pitch, signed),
+        Kind::Bc5 { signed } => super::bc1_5::decode_bc5(block, signed, dst, pitch),
         #[cfg(feature = "bc")]
-        Kind::Bc6h { signed } => {
-            let mut rgb = [0u16; 48];
-            bcdec_rs::bc6h_half(block, &mut rgb, 12, signed);
-            // Each texel's three halves and an alpha of 1.0 as one u64, a
-            // row of four written at once (one bounds check a row).
-            for (y, texels) in rgb.chunks_exact(12).enumerate() {
-                let mut row = [0u8; 32];
-                for (px, v) in row.chunks_exact_mut(8).zip(texels.chunks_exact(3)) {
-                    let texel = u64::from(v[0])
-                        | u64::from(v[1]) << 16
-                        | u64::from(v[2]) << 32
-                        | 0x3C00 << 48;
-                    px.copy_from_slice(&texel.to_le_bytes());
-                }
-                dst[y * pitch..y * pitch + 32].copy_from_slice(&row);
-            }
-        }
+        Kind::Bc6h { signed } => super::bc6h::decode_block(block, signed, dst, pitch),
         #[cfg(feature = "bc")]
         Kind::Bc7 => bcdec_rs::bc7(block, dst, pitch),
         #[cfg(feature = "etc2")]
-        Kind::Etc2Rgb
-        | Kind::Etc2Rgba1
-        | Kind::Etc2Rgba8
-        | Kind::EacR { .. }
-        | Kind::EacRg { .. } => {
+        Kind::Etc2Rgb => super::etc2::decode_block(block, false, dst, pitch),
+        #[cfg(feature = "etc2")]
+        Kind::Etc2Rgba8 => super::etc2::decode_block(block, true, dst, pitch),
+        #[cfg(feature = "etc2")]
+        Kind::Etc2Rgba1 | Kind::EacR { .. } | Kind::EacRg { .. } => {
             let mut px = [0u32; 16];
             match kind {
-                Kind::Etc2Rgb => texture2ddecoder::decode_etc2_rgb_block(block, &mut px),
                 Kind::Etc2Rgba1 => texture2ddecoder::decode_etc2_rgba1_block(block, &mut px),
-                Kind::Etc2Rgba8 => texture2ddecoder::decode_etc2_rgba8_block(block, &mut px),
                 Kind::EacR { signed: false } => texture2ddecoder::decode_eacr_block(block, &mut px),
                 Kind::EacR { signed: true } => {
                     texture2ddecoder::decode_eacr_signed_block(block, &mut px)

@@ -15,7 +15,8 @@
 //!   and without the DX10 header) and KTX 1.1.
 //! - [`source::TextureFile`]: any of them (and PNG, decoded to RGBA8) behind
 //!   one [`source::TextureSource`]: a description and the bytes of an image.
-//! - [`decode`]: CPU decoders of block-compressed images.
+//! - [`decode`]: CPU decoders of block-compressed images (forgeflow's own
+//!   for BC1-BC5 in `bc1_5`, BC6H in `bc6h`, ETC2 RGB and RGBA8 in `etc2`).
 //! - `basis` (feature `basis`): Basis Universal files transcoded to the
 //!   best block format a device samples.
 
@@ -23,9 +24,15 @@
 pub mod astc;
 #[cfg(feature = "basis")]
 pub mod basis;
+#[cfg(feature = "bc")]
+mod bc1_5;
+#[cfg(feature = "bc")]
+mod bc6h;
 pub mod dds;
 pub mod decode;
 pub mod dfd;
+#[cfg(feature = "etc2")]
+mod etc2;
 pub mod file;
 pub mod findings;
 pub mod format;
