@@ -9,8 +9,10 @@
 //!   wrongly, clamps it to 8 bits, and treats BC3 colour like BC1.)
 //! - BC7: `bcdec_rs`, bit-exact with `bcdec`.
 //! - ETC2 RGB and RGBA8: forgeflow's own (`etc2`), bit-exact
-//!   with texture2ddecoder at twice its rate; ETC2 with punch-through alpha
-//!   and EAC: texture2ddecoder (EAC at 8 bits of its 11).
+//!   with texture2ddecoder at twice its rate. EAC R11 and RG11: forgeflow's
+//!   own too, at 8 bits of the 11 (texture2ddecoder 0.1.2 reads their index
+//!   bits in the wrong byte order and gives signed values biased, unusable
+//!   as snorm). ETC2 with punch-through alpha: texture2ddecoder.
 //! - ASTC LDR 2D: `astc-decode`, which decodes an illegal block to the error
 //!   colour; texture2ddecoder panics on corrupt ASTC blocks.
 //! - ASTC HDR (2D) and 3D ASTC: forgeflow's own decoder ([`super::astc`]),
@@ -767,45 +769,22 @@ fn decode_block(kind: Kind, block: &[u8], (bw, bh): (u32, u32), dst: &mut [u8], 
         #[cfg(feature = "etc2")]
         Kind::Etc2Rgba8 => super::etc2::decode_block(block, true, dst, pitch),
         #[cfg(feature = "etc2")]
-        Kind::Etc2Rgba1 | Kind::EacR { .. } | Kind::EacRg { .. } => {
+        Kind::EacR { signed } => super::etc2::decode_eac_r(block, signed, dst, pitch),
+        #[cfg(feature = "etc2")]
+        Kind::EacRg { signed } => super::etc2::decode_eac_rg(block, signed, dst, pitch),
+        #[cfg(feature = "etc2")]
+        Kind::Etc2Rgba1 => {
+            // texture2ddecoder gives BGRA in a u32. Each row is built in a
+            // fixed-size array and written with one copy: per-texel copies
+            // into the image (a bounds check each) cost a fifth of the rate.
             let mut px = [0u32; 16];
-            match kind {
-                Kind::Etc2Rgba1 => texture2ddecoder::decode_etc2_rgba1_block(block, &mut px),
-                Kind::EacR { signed: false } => texture2ddecoder::decode_eacr_block(block, &mut px),
-                Kind::EacR { signed: true } => {
-                    texture2ddecoder::decode_eacr_signed_block(block, &mut px)
-                }
-                Kind::EacRg { signed: false } => {
-                    texture2ddecoder::decode_eacrg_block(block, &mut px)
-                }
-                Kind::EacRg { signed: true } => {
-                    texture2ddecoder::decode_eacrg_signed_block(block, &mut px)
-                }
-                _ => {}
-            }
-            // texture2ddecoder gives BGRA in a u32; EAC keeps its red (and
-            // green) channel. Each row is built in a fixed-size array and
-            // written with one copy: per-texel copies into the image (a
-            // bounds check each) cost a fifth of ETC2's rate.
+            texture2ddecoder::decode_etc2_rgba1_block(block, &mut px);
             for (y, texels) in px.chunks_exact(4).enumerate() {
-                match kind {
-                    Kind::EacR { .. } => {
-                        let row: [u8; 4] = std::array::from_fn(|x| (texels[x] >> 16) as u8);
-                        dst[y * pitch..y * pitch + 4].copy_from_slice(&row);
-                    }
-                    Kind::EacRg { .. } => {
-                        let row: [u8; 8] =
-                            std::array::from_fn(|i| (texels[i / 2] >> (16 - 8 * (i % 2))) as u8);
-                        dst[y * pitch..y * pitch + 8].copy_from_slice(&row);
-                    }
-                    _ => {
-                        let mut row = [0u8; 16];
-                        for (out, &p) in row.chunks_exact_mut(4).zip(texels) {
-                            out.copy_from_slice(&rgba_of_bgra(p).to_le_bytes());
-                        }
-                        dst[y * pitch..y * pitch + 16].copy_from_slice(&row);
-                    }
+                let mut row = [0u8; 16];
+                for (out, &p) in row.chunks_exact_mut(4).zip(texels) {
+                    out.copy_from_slice(&rgba_of_bgra(p).to_le_bytes());
                 }
+                dst[y * pitch..y * pitch + 16].copy_from_slice(&row);
             }
         }
         Kind::Rgb8 { bgr, signed } => {

@@ -1,5 +1,6 @@
 //! ETC2 RGB and ETC2 RGBA8 (ETC2 colour with an EAC alpha block) decoded
-//! straight to RGBA8, the format the CPU fallback uploads them as.
+//! straight to RGBA8, and EAC R11 and RG11 to R8 and RG8 (unorm or snorm):
+//! the formats the CPU fallback uploads them as.
 //!
 //! The algorithm is the one of the Khronos Data Format Specification's ETC2
 //! chapter; the tests compare it bit for bit with texture2ddecoder (BGRA
@@ -13,8 +14,14 @@
 //! - Alpha: 8 values from the base, the multiplier and the modifier table;
 //!   a texel's entry is its 3-bit index.
 //!
+//! - EAC R11/RG11: the same alpha-style block at 11 bits, each channel's 8
+//!   values computed once and narrowed to 8 bits (the top 8 of the 11).
+//!
 //! Texels are numbered column-major in ETC (texel `x * 4 + y`), so each
-//! output row gathers every fourth index bit.
+//! output row gathers every fourth index bit. Index bits are big-endian in
+//! every ETC block: texture2ddecoder 0.1.2 reads EAC R11/RG11 blocks
+//! little-endian (its C++ original does not), which is why forgeflow decodes
+//! EAC itself; the reference test compares with that C++ original.
 
 /// The ETC1 modifier tables: the two magnitudes of each codeword.
 const MODIFIERS: [[i32; 2]; 8] = [
@@ -251,6 +258,66 @@ fn alpha_palette(a: &[u8]) -> ([u32; 8], u64) {
     let table = ALPHA_MODIFIERS[usize::from(a[1] & 15)];
     let palette = table.map(|m| u32::from(clamp(base + multiplier * m)) << 24);
     (palette, bits)
+}
+
+/// Decodes one EAC R11 block (8 bytes) into 4 rows of 4 R8 texels at
+/// `dst` (unorm, or snorm when `signed`), rows `pitch` bytes apart.
+#[inline(always)]
+pub(crate) fn decode_eac_r(block: &[u8], signed: bool, dst: &mut [u8], pitch: usize) {
+    let (values, bits) = eac_channel(block, signed);
+    for y in 0..4 {
+        let row: [u8; 4] =
+            std::array::from_fn(|x| values[(bits >> (45 - 3 * (4 * x + y)) & 7) as usize]);
+        dst[y * pitch..y * pitch + 4].copy_from_slice(&row);
+    }
+}
+
+/// Decodes one EAC RG11 block (16 bytes: red's block, then green's) into 4
+/// rows of 4 RG8 texels.
+#[inline(always)]
+pub(crate) fn decode_eac_rg(block: &[u8], signed: bool, dst: &mut [u8], pitch: usize) {
+    let (red, red_bits) = eac_channel(&block[..8], signed);
+    let (green, green_bits) = eac_channel(&block[8..16], signed);
+    for y in 0..4 {
+        let row: [u8; 8] = std::array::from_fn(|i| {
+            let shift = 45 - 3 * (4 * (i / 2) + y);
+            if i % 2 == 0 {
+                red[(red_bits >> shift & 7) as usize]
+            } else {
+                green[(green_bits >> shift & 7) as usize]
+            }
+        });
+        dst[y * pitch..y * pitch + 8].copy_from_slice(&row);
+    }
+}
+
+/// An EAC R11 channel block's 8 values as output bytes (unorm, or snorm in
+/// two's complement) and its 48 index bits (texel `p`'s at bit `45 - 3p`).
+///
+/// The 11-bit value is `base * 8 + 4 + modifier * multiplier * 8` unsigned,
+/// `base * 8 + modifier * multiplier * 8` signed (base -128 reads as -127),
+/// a multiplier of 0 counting as 1/8; clamped to 0..=2047 or -1023..=1023.
+/// The output keeps its top 8 bits (an arithmetic shift, so signed values
+/// stay within -128..=127; -128 is then -127, the symmetric range).
+#[inline(always)]
+fn eac_channel(block: &[u8], signed: bool) -> ([u8; 8], u64) {
+    let bits = u64::from_be_bytes(block[..8].try_into().expect("an 8-byte block"));
+    let multiplier = match i32::from(block[1] >> 4) {
+        0 => 1,
+        m => m * 8,
+    };
+    let table = ALPHA_MODIFIERS[usize::from(block[1] & 15)];
+    let values = if signed {
+        let base = i32::from(block[0] as i8).max(-127);
+        table.map(|m| {
+            let v = (base * 8 + multiplier * m).clamp(-1023, 1023);
+            (v >> 3).max(-127) as i8 as u8
+        })
+    } else {
+        let base = i32::from(block[0]);
+        table.map(|m| ((base * 8 + 4 + multiplier * m).clamp(0, 2047) >> 3) as u8)
+    };
+    (values, bits)
 }
 
 #[cfg(test)]
