@@ -97,26 +97,15 @@ fn channel_block(block: &[u8], signed: bool) -> ([u8; 8], u64) {
     // Sevenths and fifths in 16-bit fixed point, rounded.
     const SEVENTHS: [i32; 6] = [9363, 18724, 28086, 37450, 46812, 56173];
     const FIFTHS: [i32; 4] = [13107, 26215, 39321, 52429];
-    let values: [i32; 8] = std::array::from_fn(|i| match i {
-        0 => a0,
-        1 => a1,
-        _ if a0 > a1 => (SEVENTHS[7 - i] * a0 + SEVENTHS[i - 2] * a1 + 32768) >> 16,
-        6 => {
-            if signed {
-                -127
-            } else {
-                0
-            }
-        }
-        7 => {
-            if signed {
-                127
-            } else {
-                255
-            }
-        }
-        _ => (FIFTHS[5 - i] * a0 + FIFTHS[i - 2] * a1 + 32768) >> 16,
-    });
+    let blend = |w: [i32; 2]| (w[0] * a0 + w[1] * a1 + 32768) >> 16;
+    let values: [i32; 8] = if a0 > a1 {
+        let s = |k: usize| blend([SEVENTHS[5 - k], SEVENTHS[k]]);
+        [a0, a1, s(0), s(1), s(2), s(3), s(4), s(5)]
+    } else {
+        let f = |k: usize| blend([FIFTHS[3 - k], FIFTHS[k]]);
+        let (low, high) = if signed { (-127, 127) } else { (0, 255) };
+        [a0, a1, f(0), f(1), f(2), f(3), low, high]
+    };
     (values.map(|v| v as u8), bits >> 16)
 }
 

@@ -8,11 +8,10 @@
 //!   always in four-colour mode. (texture2ddecoder 0.1.2 decodes BC6H
 //!   wrongly, clamps it to 8 bits, and treats BC3 colour like BC1.)
 //! - BC7: `bcdec_rs`, bit-exact with `bcdec`.
-//! - ETC2 RGB and RGBA8: forgeflow's own (`etc2`), bit-exact
-//!   with texture2ddecoder at twice its rate. EAC R11 and RG11: forgeflow's
-//!   own too, at 8 bits of the 11 (texture2ddecoder 0.1.2 reads their index
-//!   bits in the wrong byte order and gives signed values biased, unusable
-//!   as snorm). ETC2 with punch-through alpha: texture2ddecoder.
+//! - ETC2 (RGB, RGBA1, RGBA8) and EAC (R11, RG11, at 8 bits of the 11):
+//!   forgeflow's own (`etc2`), ETC2 bit-exact with texture2ddecoder at twice
+//!   its rate. (texture2ddecoder 0.1.2 reads EAC index bits in the wrong
+//!   byte order and gives signed values biased, unusable as snorm.)
 //! - ASTC LDR 2D: `astc-decode`, which decodes an illegal block to the error
 //!   colour; texture2ddecoder panics on corrupt ASTC blocks.
 //! - ASTC HDR (2D) and 3D ASTC: forgeflow's own decoder ([`super::astc`]),
@@ -591,36 +590,6 @@ pub fn decode_rows(
             got: out.len(),
         });
     }
-    // ETC2 with punch-through alpha: texture2ddecoder's own image loop (its
-    // block decoder inlined, which a call per block from here cannot have)
-    // straight into the output as 32-bit words, a row of blocks at a time,
-    // then red and blue swapped in place while the row is still in cache.
-    // (ETC2 RGB and RGBA8 have forgeflow's own decoder, `etc2`.)
-    #[cfg(feature = "etc2")]
-    if matches!(p.kind, Kind::Etc2Rgba1) {
-        // SAFETY: every bit pattern is a valid u32 and a valid u8, and
-        // `align_to_mut` hands out only the aligned middle part as words.
-        let (head, words, _) = unsafe { out[..need].align_to_mut::<u32>() };
-        if head.is_empty() && words.len() * 4 == need {
-            let row_blocks = blocks_x * p.block_bytes;
-            let mut words = &mut words[..];
-            for by in rows.clone() {
-                let texel_rows = (height - by * bh).min(bh) as usize;
-                let (row, rest) = words.split_at_mut(width as usize * texel_rows);
-                words = rest;
-                let blocks = &data[by as usize * row_blocks..][..row_blocks];
-                let (w, h) = (width as usize, texel_rows);
-                let decoded = texture2ddecoder::decode_etc2_rgba1(blocks, w, h, row);
-                // Lengths were checked above: texture2ddecoder has nothing
-                // else to refuse.
-                debug_assert!(decoded.is_ok());
-                for texel in row.iter_mut() {
-                    *texel = rgba_of_bgra(*texel).to_le();
-                }
-            }
-            return Ok(());
-        }
-    }
     let geometry = Geometry {
         block: (bw, bh),
         block_bytes: p.block_bytes,
@@ -731,15 +700,6 @@ fn for_each_block(
     }
 }
 
-/// BGRA packed in a u32 (texture2ddecoder's output: B in the low byte) to
-/// RGBA packed the same way (R in the low byte): red and blue swap, green
-/// and alpha stay.
-#[cfg(feature = "etc2")]
-#[inline(always)]
-fn rgba_of_bgra(p: u32) -> u32 {
-    (p & 0xFF00_FF00) | (p >> 16 & 0xFF) | (p & 0xFF) << 16
-}
-
 /// Decodes one block of `kind` (`bw` x `bh` texels) into `dst`, its rows
 /// `pitch` bytes apart, in the plan's output format: straight into the image
 /// for a whole block, into a tile for a block the image's edge cuts.
@@ -773,20 +733,7 @@ fn decode_block(kind: Kind, block: &[u8], (bw, bh): (u32, u32), dst: &mut [u8], 
         #[cfg(feature = "etc2")]
         Kind::EacRg { signed } => super::etc2::decode_eac_rg(block, signed, dst, pitch),
         #[cfg(feature = "etc2")]
-        Kind::Etc2Rgba1 => {
-            // texture2ddecoder gives BGRA in a u32. Each row is built in a
-            // fixed-size array and written with one copy: per-texel copies
-            // into the image (a bounds check each) cost a fifth of the rate.
-            let mut px = [0u32; 16];
-            texture2ddecoder::decode_etc2_rgba1_block(block, &mut px);
-            for (y, texels) in px.chunks_exact(4).enumerate() {
-                let mut row = [0u8; 16];
-                for (out, &p) in row.chunks_exact_mut(4).zip(texels) {
-                    out.copy_from_slice(&rgba_of_bgra(p).to_le_bytes());
-                }
-                dst[y * pitch..y * pitch + 16].copy_from_slice(&row);
-            }
-        }
+        Kind::Etc2Rgba1 => super::etc2::decode_punch_through_block(block, dst, pitch),
         Kind::Rgb8 { bgr, signed } => {
             let one = if signed { 127 } else { 255 };
             let (r, b) = if bgr {

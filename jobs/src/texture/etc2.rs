@@ -1,5 +1,5 @@
-//! ETC2 RGB and ETC2 RGBA8 (ETC2 colour with an EAC alpha block) decoded
-//! straight to RGBA8, and EAC R11 and RG11 to R8 and RG8 (unorm or snorm):
+//! ETC2 RGB, RGBA1 (punch-through alpha) and RGBA8 (ETC2 colour with an
+//! EAC alpha block) decoded straight to RGBA8, and EAC R11 and RG11 to R8 and RG8 (unorm or snorm):
 //! the formats the CPU fallback uploads them as.
 //!
 //! The algorithm is the one of the Khronos Data Format Specification's ETC2
@@ -69,7 +69,7 @@ pub(crate) fn decode_block(block: &[u8], with_alpha: bool, dst: &mut [u8], pitch
         Some((palette, bits)) => palette[(bits >> (45 - 3 * p) & 7) as usize],
         None => 0,
     };
-    match colour_palette(colour) {
+    match colour_palette(colour, false) {
         Colours::Palette(palette, sub_block_1) => write_rows(dst, pitch, |p| {
             let index = (indices >> (16 + p) & 1) << 1 | indices >> p & 1;
             let entry = index as usize + 4 * (sub_block_1 >> p & 1) as usize;
@@ -84,6 +84,32 @@ pub(crate) fn decode_block(block: &[u8], with_alpha: bool, dst: &mut [u8], pitch
     }
 }
 
+/// Decodes one ETC2 RGBA1 (punch-through alpha) block (8 bytes) into 4
+/// rows of 4 RGBA8 texels. In a block whose opaque flag is clear, texels of
+/// index 2 (outside the planar mode) get alpha 0 and keep their colour, as
+/// texture2ddecoder's C++ original writes them.
+#[inline(always)]
+pub(crate) fn decode_punch_through_block(block: &[u8], dst: &mut [u8], pitch: usize) {
+    let colour: &[u8; 8] = block[..8].try_into().expect("an 8-byte block");
+    let indices = u32::from_be_bytes([colour[4], colour[5], colour[6], colour[7]]);
+    let see_through = colour[3] & 2 == 0;
+    match colour_palette(colour, true) {
+        Colours::Palette(palette, sub_block_1) => write_rows(dst, pitch, |p| {
+            let index = (indices >> (16 + p) & 1) << 1 | indices >> p & 1;
+            let entry = index as usize + 4 * (sub_block_1 >> p & 1) as usize;
+            let alpha = if see_through && index == 2 {
+                0
+            } else {
+                0xFF00_0000
+            };
+            palette[entry] | alpha
+        }),
+        Colours::Planar(o, h, v) => {
+            write_rows(dst, pitch, |p| planar_texel(o, h, v, p) | 0xFF00_0000)
+        }
+    }
+}
+
 /// Writes `texel(p)` (`p` the ETC texel number, column-major) for the 16
 /// texels as 4 rows of 16 bytes, `pitch` apart.
 #[inline(always)]
@@ -95,6 +121,15 @@ fn write_rows(dst: &mut [u8], pitch: usize, texel: impl Fn(usize) -> u32) {
         }
         dst[y * pitch..y * pitch + 16].copy_from_slice(&row);
     }
+}
+
+/// Texel `p` of a planar block: the gradient from the origin `o` through
+/// the horizontal `h` and vertical `v` colours.
+#[inline(always)]
+fn planar_texel(o: [i32; 3], h: [i32; 3], v: [i32; 3], p: usize) -> u32 {
+    let (x, y) = ((p / 4) as i32, (p % 4) as i32);
+    let channel = |c: usize| clamp((x * (h[c] - o[c]) + y * (v[c] - o[c]) + 4 * o[c] + 2) >> 2);
+    rgb(channel(0), channel(1), channel(2))
 }
 
 /// A colour block's colours.
@@ -129,11 +164,16 @@ fn from4(v: u8) -> i32 {
     i32::from(v & 15) * 17
 }
 
+/// The colours of a colour block; `punch_through` for the RGBA1 format,
+/// whose bit 1 of byte 3 is the opaque flag instead of the differential one
+/// (there is no individual mode) and whose non-opaque blocks use a small
+/// modifier of 0 (their index 2 is the transparent texel).
 #[inline(always)]
-fn colour_palette(d: &[u8; 8]) -> Colours {
+fn colour_palette(d: &[u8; 8], punch_through: bool) -> Colours {
     let flip = d[3] & 1 != 0;
     let codes = [usize::from(d[3] >> 5), usize::from(d[3] >> 2 & 7)];
-    let bases = if d[3] & 2 == 0 {
+    let small_is_zero = punch_through && d[3] & 2 == 0;
+    let bases = if d[3] & 2 == 0 && !punch_through {
         // Individual: two 4-bit colours.
         [
             [from4(d[0] >> 4), from4(d[1] >> 4), from4(d[2] >> 4)],
@@ -164,6 +204,7 @@ fn colour_palette(d: &[u8; 8]) -> Colours {
     let mut palette = [0u32; 8];
     for s in 0..2 {
         let [small, large] = MODIFIERS[codes[s]];
+        let small = if small_is_zero { 0 } else { small };
         // Index (MSB, LSB): 0 = +small, 1 = +large, 2 = -small, 3 = -large.
         for (i, m) in [small, large, -small, -large].into_iter().enumerate() {
             palette[4 * s + i] = shifted(bases[s], m);
@@ -365,7 +406,7 @@ mod tests {
             let colour: &[u8; 8] = block[if with_alpha { 8 } else { 0 }..][..8]
                 .try_into()
                 .unwrap();
-            modes[match colour_palette(colour) {
+            modes[match colour_palette(colour, false) {
                 Colours::Planar(..) => 4,
                 Colours::Palette(_, 0) => 3,
                 Colours::Palette(..) if colour[3] & 2 == 0 => 0,
@@ -379,5 +420,25 @@ mod tests {
             modes.iter().all(|&n| n > 5000),
             "every mode seen: {modes:?}"
         );
+    }
+
+    /// Punch-through blocks as texture2ddecoder decodes them (its Rust port
+    /// and its C++ original agree on this format), opaque or not.
+    #[test]
+    fn random_punch_through_blocks_decode_as_texture2ddecoder_does() {
+        let mut state = 9;
+        for _ in 0..200_000 {
+            let block = random_block(&mut state);
+            let mut bgra = [0u32; 16];
+            texture2ddecoder::decode_etc2_rgba1_block(&block, &mut bgra);
+            let mut want = [0u8; 64];
+            for (out, p) in want.chunks_exact_mut(4).zip(bgra) {
+                let [b, g, r, a] = p.to_le_bytes();
+                out.copy_from_slice(&[r, g, b, a]);
+            }
+            let mut ours = [0u8; 64];
+            decode_punch_through_block(&block, &mut ours, 16);
+            assert_eq!(ours, want, "block {:02x?}", &block[..8]);
+        }
     }
 }

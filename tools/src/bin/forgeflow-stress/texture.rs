@@ -26,15 +26,18 @@ use crate::cli::Options;
 use crate::report::{Integrity, Progress, ScenarioReport};
 
 /// (metric name, vkFormat, corpus file).
-const FORMATS: [(&str, u32, &str); 10] = [
+const FORMATS: [(&str, u32, &str); 13] = [
     ("bc1", 133, "t2d/BC1.ktx2"),
+    ("bc2", 135, "t2d/BC2.ktx2"),
     ("bc3", 137, "t2d/BC3.ktx2"),
     ("bc4", 139, "t2d/BC4.ktx2"),
     ("bc5", 141, "t2d/BC5.ktx2"),
     ("bc6h", 143, "t2d/BC6H.ktx2"),
     ("bc7", 145, "t2d/BC7.ktx2"),
     ("etc2_rgba", 151, "t2d/ETC2_RGBA.ktx2"),
+    ("etc2_rgb_a1", 149, "t2d/ETC2_RGB_A1.ktx2"),
     ("eac_r11", 153, "t2d/EAC_R11.ktx2"),
+    ("eac_rg11", 155, "t2d/EAC_RG11.ktx2"),
     ("astc_4x4", 157, "t2d/ASTC_4x4.ktx2"),
     ("astc_12x12", 183, "t2d/ASTC_12x12.ktx2"),
 ];
@@ -101,13 +104,16 @@ fn t2d_decode(vk: u32, data: &[u8], out: &mut [u32]) -> Option<Result<(), &'stat
     let (w, h) = (SIDE as usize, SIDE as usize);
     Some(match vk {
         133 => texture2ddecoder::decode_bc1(data, w, h, out),
+        135 => texture2ddecoder::decode_bc2(data, w, h, out),
         137 => texture2ddecoder::decode_bc3(data, w, h, out),
         139 => texture2ddecoder::decode_bc4(data, w, h, out),
         141 => texture2ddecoder::decode_bc5(data, w, h, out),
         143 => texture2ddecoder::decode_bc6_unsigned(data, w, h, out),
         145 => texture2ddecoder::decode_bc7(data, w, h, out),
+        149 => texture2ddecoder::decode_etc2_rgba1(data, w, h, out),
         151 => texture2ddecoder::decode_etc2_rgba8(data, w, h, out),
         153 => texture2ddecoder::decode_eacr(data, w, h, out),
+        155 => texture2ddecoder::decode_eacrg(data, w, h, out),
         157 => texture2ddecoder::decode_astc(data, w, h, 4, 4, out),
         183 => texture2ddecoder::decode_astc(data, w, h, 12, 12, out),
         _ => return None,
@@ -152,6 +158,7 @@ fn bcdec_decode(vk: u32, data: &[u8], rgba8: &mut [u8], half: &mut [u16]) -> boo
                 let dst = &mut rgba8[at..];
                 match vk {
                     133 => bcdec_rs::bc1(block, dst, side * 4),
+                    135 => bcdec_rs::bc2(block, dst, side * 4),
                     137 => bcdec_rs::bc3(block, dst, side * 4),
                     139 => bcdec_rs::bc4(block, dst, side, false),
                     141 => bcdec_rs::bc5(block, dst, side * 2, false),
@@ -340,8 +347,9 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
             for (peer, r) in names.iter().zip(&measured).skip(1) {
                 report.compare(peer, &metric, *r);
             }
-            // Against the library forgeflow wraps for the format (for BC6H
-            // and ETC2, the one it wrapped before decoding them itself).
+            // Against the library forgeflow wraps for the format (for
+            // BC1-BC6H, ETC2 and EAC, the one it wrapped before decoding them
+            // itself: bcdec_rs, texture2ddecoder).
             let wrapped = match name {
                 n if n.starts_with("bc") => "bcdec_rs",
                 n if n.starts_with("astc") => "astc-decode",
