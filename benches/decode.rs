@@ -27,15 +27,18 @@ fn decoders(c: &mut Criterion) {
     let mut g = c.benchmark_group("decode_1024x1024");
     g.throughput(Throughput::Elements((SIDE * SIDE) as u64));
     g.sample_size(10);
-    let formats: [(&str, u32); 10] = [
+    let formats: [(&str, u32); 13] = [
         ("bc1", 133),
+        ("bc2", 135),
         ("bc3", 137),
         ("bc4", 139),
         ("bc5", 141),
         ("bc6h", 143),
         ("bc7", 145),
         ("etc2_rgba", 151),
+        ("etc2_rgb_a1", 149),
         ("eac_r11", 153),
+        ("eac_rg11", 155),
         ("astc_4x4", 157),
         ("astc_12x12", 183),
     ];
@@ -60,13 +63,16 @@ fn decoders(c: &mut Criterion) {
         let (w, h) = (SIDE as usize, SIDE as usize);
         let t2d: Option<T2dDecoder> = match vk {
             133 => Some(texture2ddecoder::decode_bc1),
+            135 => Some(texture2ddecoder::decode_bc2),
             137 => Some(texture2ddecoder::decode_bc3),
             139 => Some(texture2ddecoder::decode_bc4),
             141 => Some(texture2ddecoder::decode_bc5),
             143 => Some(texture2ddecoder::decode_bc6_unsigned),
             145 => Some(texture2ddecoder::decode_bc7),
+            149 => Some(texture2ddecoder::decode_etc2_rgba1),
             151 => Some(texture2ddecoder::decode_etc2_rgba8),
             153 => Some(texture2ddecoder::decode_eacr),
+            155 => Some(texture2ddecoder::decode_eacrg),
             _ => None,
         };
         if let Some(f) = t2d {
@@ -93,6 +99,7 @@ fn bcdec_image(vk: u32) -> Option<BcdecImage> {
             let at = (by * 4 * side + bx * 4) * if VK == 143 { 3 } else { 4 };
             match VK {
                 133 => bcdec_rs::bc1(block, &mut rgba8[at..], side * 4),
+                135 => bcdec_rs::bc2(block, &mut rgba8[at..], side * 4),
                 137 => bcdec_rs::bc3(block, &mut rgba8[at..], side * 4),
                 139 => bcdec_rs::bc4(block, &mut rgba8[at..], side, false),
                 141 => bcdec_rs::bc5(block, &mut rgba8[at..], side * 2, false),
@@ -103,6 +110,7 @@ fn bcdec_image(vk: u32) -> Option<BcdecImage> {
     }
     Some(match vk {
         133 => image::<133>,
+        135 => image::<135>,
         137 => image::<137>,
         139 => image::<139>,
         141 => image::<141>,
