@@ -12,11 +12,14 @@
 //! - [`residency`]: the policy: which tiles a frame loads, evicts and
 //!   prefetches within its budgets, and the statistics it keeps.
 //! - [`pack`]: the tile pack file (validated, checksummed, read tile by tile).
+//! - [`read_ahead`]: tiles of a source that makes them (procedural, or
+//!   decompressed) made ahead on threads of their own, off the frame.
 
 pub mod cache;
 pub mod layout;
 pub mod pack;
 pub mod page_table;
+pub mod read_ahead;
 pub mod requests;
 pub mod residency;
 
@@ -24,6 +27,7 @@ pub use cache::{CacheStats, Insert, TileCache};
 pub use layout::{TileId, VtError, VtLayout};
 pub use pack::{write_pack, write_pack_parallel, PackError, TileFormat, TilePack};
 pub use page_table::{Delta, Entry, PageTable};
+pub use read_ahead::{ReadAhead, ReadAheadStats};
 pub use requests::{MipBias, Request, RequestQueue};
 pub use residency::{Load, LoadOutcome, Residency, ResidencyConfig, VtStats};
 

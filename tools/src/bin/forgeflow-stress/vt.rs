@@ -10,14 +10,17 @@
 //! readback ring. After warm-up, every `PSNR_EVERY` frames the same view is
 //! rendered by a reference virtual texture given every tile it asks for, and
 //! compared. `--compare` runs the same path under a naive policy: plain LRU
-//! (no minimum age), 8 uploads a frame, no mip bias.
+//! (no minimum age), 8 uploads a frame, no mip bias; and once more with the
+//! terrain's tiles made ahead on threads of their own (`ReadAhead`, the
+//! `read_ahead` column): no frame waits for a tile, a fault takes a frame
+//! longer.
 
 use forgeflow_test_support::gpu::VerifyRead as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use forgeflow::graph::{Scheduler, SchedulerConfig};
-use forgeflow::jobs::vt::{MipBias, VtLayout};
+use forgeflow::jobs::vt::{MipBias, ReadAhead, VtLayout};
 
 use forgeflow::staging::{ReadbackConfig, ReadbackRing, StagingConfig, StagingRing};
 use forgeflow::vt::{wgsl, VirtualTexture, VtConfig};
@@ -27,6 +30,8 @@ use crate::cli::Options;
 use crate::report::{Integrity, Progress, ScenarioReport};
 
 const PSNR_EVERY: u64 = 30;
+/// Made tiles the terrain's read-ahead keeps waiting for their page fault.
+const READ_AHEAD_TILES: usize = 256;
 const STAGING_BYTES: u64 = 24 << 20;
 
 const SCENE: &str = "
@@ -220,9 +225,9 @@ pub(crate) fn scene<S: forgeflow::jobs::vt::TileSource>(
 /// Streams and renders one frame: feedback in, faults as jobs, the pass, the
 /// feedback out. Returns the wall time of the frame on the render thread.
 #[allow(clippy::too_many_arguments)]
-fn frame(
+fn frame<S: forgeflow::jobs::vt::TileSource + 'static>(
     gpu: &forgeflow::gpu::Gpu,
-    vt: &mut VirtualTexture<Terrain>,
+    vt: &mut VirtualTexture<S>,
     sc: &Scene,
     ring: &mut StagingRing,
     readback: &mut ReadbackRing,
@@ -312,6 +317,18 @@ fn write_png(path: &PathBuf, size: (u32, u32), rgba: &[u8]) -> Result<(), String
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// Where the flythrough's tiles come from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tiles {
+    /// The terrain, each tile made inside the page-fault job that loads it
+    /// (the frame waits for it).
+    InFrame,
+    /// The terrain behind a [`ReadAhead`]: a page fault copies a tile made
+    /// on threads of their own, or is put off while it is made (a frame
+    /// never waits for one; the fault takes a frame longer).
+    ReadAhead,
+}
+
 /// The flythrough under `config`; with `reference`, PSNR checks against a
 /// virtual texture given every tile it asks for; with `pngs`, a few frames saved.
 #[allow(clippy::too_many_arguments)]
@@ -320,6 +337,7 @@ fn run_path(
     opts: &Options,
     layout: VtLayout,
     config: VtConfig,
+    tiles: Tiles,
     frames: u64,
     reference: bool,
     pngs: Option<&PathBuf>,
@@ -327,9 +345,40 @@ fn run_path(
     progress: &mut Progress,
     integrity: &mut Integrity,
 ) -> Result<Run, String> {
+    let terrain = Terrain::new(layout, opts.seed);
+    let args = (opts, layout, config, frames, reference, pngs, label);
+    match tiles {
+        Tiles::InFrame => run_source(gpu, terrain, args, progress, integrity),
+        Tiles::ReadAhead => {
+            let source = ReadAhead::new(terrain, opts.threads, READ_AHEAD_TILES)
+                .map_err(|e| e.to_string())?;
+            run_source(gpu, source, args, progress, integrity)
+        }
+    }
+}
+
+/// [`run_path`]'s arguments that do not depend on the source.
+type PathArgs<'a> = (
+    &'a Options,
+    VtLayout,
+    VtConfig,
+    u64,
+    bool,
+    Option<&'a PathBuf>,
+    &'a str,
+);
+
+/// [`run_path`] over `source`.
+fn run_source<S: forgeflow::jobs::vt::TileSource + 'static>(
+    gpu: &forgeflow::gpu::Gpu,
+    source: S,
+    (opts, layout, config, frames, reference, pngs, label): PathArgs<'_>,
+    progress: &mut Progress,
+    integrity: &mut Integrity,
+) -> Result<Run, String> {
     let size = opts.resolution;
-    let mut vt = VirtualTexture::new(&gpu.device, Terrain::new(layout, opts.seed), config, size)
-        .map_err(|e| e.to_string())?;
+    let mut vt =
+        VirtualTexture::new(&gpu.device, source, config, size).map_err(|e| e.to_string())?;
     let sc = scene(gpu, &vt, size);
     let mut ring = StagingRing::new(
         &gpu.device,
@@ -532,7 +581,8 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
         &gpu,
         opts,
         layout,
-        config,
+        config.clone(),
+        Tiles::InFrame,
         frames,
         true,
         Some(&pngs),
@@ -624,6 +674,7 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
             opts,
             layout,
             naive,
+            Tiles::InFrame,
             frames,
             false,
             None,
@@ -649,6 +700,29 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
             "<= 0.5 (2x fewer frames showing fallback texels)",
             ratio <= 0.5,
         );
+        // The same policy with the tiles made ahead, off the frame: what
+        // the render thread saves, and what the faults pay for it.
+        let mut r = run_path(
+            &gpu,
+            opts,
+            layout,
+            config,
+            Tiles::ReadAhead,
+            frames,
+            true,
+            None,
+            "vt: tiles made ahead",
+            progress,
+            &mut integrity,
+        )?;
+        let peer = "read_ahead";
+        report.compare(peer, "frame_cpu_own_ms_p50", p(&mut r.own_ms, 0.5));
+        report.compare(peer, "frame_cpu_own_ms_p99", p(&mut r.own_ms, 0.99));
+        report.compare(peer, "fault_latency_frames_p95", r.latency_p95);
+        report.compare(peer, "hit_rate_pct", r.hit_rate_pct);
+        report.compare(peer, "fallback_frames", r.fallback_frames as f64);
+        report.compare(peer, "psnr_db_min", r.psnr_min);
+        report.compare(peer, "tiles_uploaded", r.tiles_uploaded as f64);
     }
     report.frames = frames;
     report.integrity.add(integrity);
