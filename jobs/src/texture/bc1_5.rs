@@ -11,6 +11,8 @@
 //! each output row is assembled in registers and stored at once, one bounds
 //! check a row instead of one a texel.
 
+use super::block_rows::write_rows;
+
 /// Decodes one BC1 block (8 bytes) into 4 rows of 4 RGBA8 texels at `dst`,
 /// rows `pitch` bytes apart. `opaque` (the BC1 RGB formats) makes every
 /// texel's alpha 255, the transparent black of the 3-colour mode included.
@@ -19,8 +21,8 @@ pub(crate) fn decode_bc1(block: &[u8], opaque: bool, dst: &mut [u8], pitch: usiz
     let colours = colour_palette(block, false);
     let forced = if opaque { 0xFF00_0000 } else { 0 };
     let indices = u32::from_le_bytes(block[4..8].try_into().expect("an 8-byte block"));
-    write_rows(dst, pitch, |i| {
-        colours[(indices >> (2 * i) & 3) as usize] | forced
+    write_rows(dst, pitch, |x, y| {
+        colours[(indices >> (2 * (4 * y + x)) & 3) as usize] | forced
     });
 }
 
@@ -30,7 +32,8 @@ pub(crate) fn decode_bc2(block: &[u8], dst: &mut [u8], pitch: usize) {
     let colours = colour_palette(&block[8..16], true);
     let alphas = u64::from_le_bytes(block[..8].try_into().expect("a 16-byte block"));
     let indices = u32::from_le_bytes(block[12..16].try_into().expect("a 16-byte block"));
-    write_rows(dst, pitch, |i| {
+    write_rows(dst, pitch, |x, y| {
+        let i = 4 * y + x;
         let alpha = (alphas >> (4 * i) & 15) as u32 * 17;
         colours[(indices >> (2 * i) & 3) as usize] & 0x00FF_FFFF | alpha << 24
     });
@@ -45,7 +48,8 @@ pub(crate) fn decode_bc3(block: &[u8], dst: &mut [u8], pitch: usize) {
     let alphas = alpha_palette(block[0], block[1]);
     let alpha_indices = alpha_block >> 16;
     let indices = u32::from_le_bytes(block[12..16].try_into().expect("a 16-byte block"));
-    write_rows(dst, pitch, |i| {
+    write_rows(dst, pitch, |x, y| {
+        let i = 4 * y + x;
         let alpha = alphas[(alpha_indices >> (3 * i) & 7) as usize];
         colours[(indices >> (2 * i) & 3) as usize] & 0x00FF_FFFF | alpha << 24
     });
@@ -107,19 +111,6 @@ fn channel_block(block: &[u8], signed: bool) -> ([u8; 8], u64) {
         [a0, a1, f(0), f(1), f(2), f(3), low, high]
     };
     (values.map(|v| v as u8), bits >> 16)
-}
-
-/// Writes `texel(i)` for `i` in 0..16 (row-major) as 4 rows of 16 bytes,
-/// `pitch` apart.
-#[inline(always)]
-fn write_rows(dst: &mut [u8], pitch: usize, texel: impl Fn(usize) -> u32) {
-    for y in 0..4 {
-        let mut row = [0u8; 16];
-        for (x, out) in row.chunks_exact_mut(4).enumerate() {
-            out.copy_from_slice(&texel(y * 4 + x).to_le_bytes());
-        }
-        dst[y * pitch..y * pitch + 16].copy_from_slice(&row);
-    }
 }
 
 #[inline(always)]
@@ -204,21 +195,18 @@ fn alpha_palette(a0: u8, a1: u8) -> [u32; 8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use forgeflow_test_support::SplitMix64;
 
     /// Bit for bit what `bcdec_rs` decodes, over random blocks (both BC1
     /// modes, both alpha modes of BC3, BC4 and BC5 of either sign, -128
     /// endpoints included).
     #[test]
     fn random_blocks_decode_as_bcdec_does() {
-        let mut state = 11u64;
+        let mut rng = SplitMix64::new(11);
         for n in 0..100_000 {
             let mut block = [0u8; 16];
             for b in block.chunks_exact_mut(8) {
-                state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-                let mut z = state;
-                z = (z ^ z >> 30).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                z = (z ^ z >> 27).wrapping_mul(0x94D0_49BB_1331_11EB);
-                b.copy_from_slice(&(z ^ z >> 31).to_le_bytes());
+                b.copy_from_slice(&rng.next_u64().to_le_bytes());
             }
             // Equal endpoints and alphas now and then: the edge of each mode.
             if n % 16 == 0 {

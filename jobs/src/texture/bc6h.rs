@@ -17,6 +17,8 @@
 //!    texel) are widened to a fixed width by inserting the anchors' missing
 //!    high bit, so every texel's index is a constant shift away.
 
+use super::block_rows::write_rows;
+
 /// Which endpoint channel a field fills: red, green, blue, or the partition
 /// number.
 const R: u8 = 0;
@@ -165,27 +167,15 @@ pub(crate) fn decode_block(block: &[u8], signed: bool, dst: &mut [u8], pitch: us
         palette::<false>(bits)
     };
     match decoded {
-        None => write_rows(dst, pitch, |_| OPAQUE),
-        Some((palette, Indices::Three(v), partition)) => write_rows(dst, pitch, |i| {
+        None => write_rows(dst, pitch, |_, _| OPAQUE),
+        Some((palette, Indices::Three(v), partition)) => write_rows(dst, pitch, |x, y| {
+            let i = 4 * y + x;
             let subset = (partition >> i & 1) as usize;
             palette[(v >> (3 * i) & 7) as usize + 8 * subset]
         }),
-        Some((palette, Indices::Four(v), _)) => {
-            write_rows(dst, pitch, |i| palette[(v >> (4 * i) & 15) as usize])
-        }
-    }
-}
-
-/// Writes texel `texel(i)` for `i` in 0..16 (row-major) as 4 rows of 32
-/// bytes, `pitch` apart: each row built in registers and stored at once.
-#[inline(always)]
-fn write_rows(dst: &mut [u8], pitch: usize, texel: impl Fn(usize) -> u64) {
-    for y in 0..4 {
-        let mut row = [0u8; 32];
-        for (x, out) in row.chunks_exact_mut(8).enumerate() {
-            out.copy_from_slice(&texel(y * 4 + x).to_le_bytes());
-        }
-        dst[y * pitch..y * pitch + 32].copy_from_slice(&row);
+        Some((palette, Indices::Four(v), _)) => write_rows(dst, pitch, |x, y| {
+            palette[(v >> (4 * (4 * y + x)) & 15) as usize]
+        }),
     }
 }
 
@@ -380,6 +370,7 @@ fn half<const SIGNED: bool>(v: i32) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use forgeflow_test_support::SplitMix64;
 
     /// Every two-subset layout fills the 82 header bits, every one-subset
     /// layout the 65: a field left out or miscounted shows here.
@@ -437,16 +428,12 @@ mod tests {
     /// random blocks (every mode, reserved ones included), both signednesses.
     #[test]
     fn random_blocks_decode_as_bcdec_does() {
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut rng = SplitMix64::new(6);
         let mut modes = [0u32; 32];
         for n in 0..200_000 {
             let mut block = [0u8; 16];
             for b in block.chunks_exact_mut(8) {
-                state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-                let mut z = state;
-                z = (z ^ z >> 30).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                z = (z ^ z >> 27).wrapping_mul(0x94D0_49BB_1331_11EB);
-                b.copy_from_slice(&(z ^ z >> 31).to_le_bytes());
+                b.copy_from_slice(&rng.next_u64().to_le_bytes());
             }
             modes[usize::from(block[0] & 31)] += 1;
             let signed = n % 2 == 1;

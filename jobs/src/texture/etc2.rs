@@ -23,6 +23,8 @@
 //! little-endian (its C++ original does not), which is why forgeflow decodes
 //! EAC itself; the reference test compares with that C++ original.
 
+use super::block_rows::write_rows;
+
 /// The ETC1 modifier tables: the two magnitudes of each codeword.
 const MODIFIERS: [[i32; 2]; 8] = [
     [2, 8],
@@ -70,16 +72,15 @@ pub(crate) fn decode_block(block: &[u8], with_alpha: bool, dst: &mut [u8], pitch
         None => 0,
     };
     match colour_palette(colour, false) {
-        Colours::Palette(palette, sub_block_1) => write_rows(dst, pitch, |p| {
+        Colours::Palette(palette, sub_block_1) => write_rows(dst, pitch, |x, y| {
+            let p = 4 * x + y;
             let index = (indices >> (16 + p) & 1) << 1 | indices >> p & 1;
             let entry = index as usize + 4 * (sub_block_1 >> p & 1) as usize;
             palette[entry] | opaque | texel_alpha(p)
         }),
-        Colours::Planar(o, h, v) => write_rows(dst, pitch, |p| {
-            let (x, y) = ((p / 4) as i32, (p % 4) as i32);
-            let channel =
-                |c: usize| clamp((x * (h[c] - o[c]) + y * (v[c] - o[c]) + 4 * o[c] + 2) >> 2);
-            rgb(channel(0), channel(1), channel(2)) | opaque | texel_alpha(p)
+        Colours::Planar(o, h, v) => write_rows(dst, pitch, |x, y| {
+            let p = 4 * x + y;
+            planar_texel(o, h, v, p) | opaque | texel_alpha(p)
         }),
     }
 }
@@ -94,7 +95,8 @@ pub(crate) fn decode_punch_through_block(block: &[u8], dst: &mut [u8], pitch: us
     let indices = u32::from_be_bytes([colour[4], colour[5], colour[6], colour[7]]);
     let see_through = colour[3] & 2 == 0;
     match colour_palette(colour, true) {
-        Colours::Palette(palette, sub_block_1) => write_rows(dst, pitch, |p| {
+        Colours::Palette(palette, sub_block_1) => write_rows(dst, pitch, |x, y| {
+            let p = 4 * x + y;
             let index = (indices >> (16 + p) & 1) << 1 | indices >> p & 1;
             let entry = index as usize + 4 * (sub_block_1 >> p & 1) as usize;
             let alpha = if see_through && index == 2 {
@@ -104,22 +106,9 @@ pub(crate) fn decode_punch_through_block(block: &[u8], dst: &mut [u8], pitch: us
             };
             palette[entry] | alpha
         }),
-        Colours::Planar(o, h, v) => {
-            write_rows(dst, pitch, |p| planar_texel(o, h, v, p) | 0xFF00_0000)
-        }
-    }
-}
-
-/// Writes `texel(p)` (`p` the ETC texel number, column-major) for the 16
-/// texels as 4 rows of 16 bytes, `pitch` apart.
-#[inline(always)]
-fn write_rows(dst: &mut [u8], pitch: usize, texel: impl Fn(usize) -> u32) {
-    for y in 0..4 {
-        let mut row = [0u8; 16];
-        for (x, out) in row.chunks_exact_mut(4).enumerate() {
-            out.copy_from_slice(&texel(x * 4 + y).to_le_bytes());
-        }
-        dst[y * pitch..y * pitch + 16].copy_from_slice(&row);
+        Colours::Planar(o, h, v) => write_rows(dst, pitch, |x, y| {
+            planar_texel(o, h, v, 4 * x + y) | 0xFF00_0000
+        }),
     }
 }
 
@@ -364,15 +353,12 @@ fn eac_channel(block: &[u8], signed: bool) -> ([u8; 8], u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use forgeflow_test_support::SplitMix64;
 
-    fn random_block(state: &mut u64) -> [u8; 16] {
+    fn random_block(rng: &mut SplitMix64) -> [u8; 16] {
         let mut block = [0u8; 16];
         for b in block.chunks_exact_mut(8) {
-            *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = *state;
-            z = (z ^ z >> 30).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ z >> 27).wrapping_mul(0x94D0_49BB_1331_11EB);
-            b.copy_from_slice(&(z ^ z >> 31).to_le_bytes());
+            b.copy_from_slice(&rng.next_u64().to_le_bytes());
         }
         block
     }
@@ -398,10 +384,10 @@ mod tests {
     /// and without an alpha block.
     #[test]
     fn random_blocks_decode_as_texture2ddecoder_does() {
-        let mut state = 7;
+        let mut rng = SplitMix64::new(7);
         let mut modes = [0u32; 5];
         for n in 0..200_000 {
-            let block = random_block(&mut state);
+            let block = random_block(&mut rng);
             let with_alpha = n % 2 == 1;
             let colour: &[u8; 8] = block[if with_alpha { 8 } else { 0 }..][..8]
                 .try_into()
@@ -426,9 +412,9 @@ mod tests {
     /// and its C++ original agree on this format), opaque or not.
     #[test]
     fn random_punch_through_blocks_decode_as_texture2ddecoder_does() {
-        let mut state = 9;
+        let mut rng = SplitMix64::new(9);
         for _ in 0..200_000 {
-            let block = random_block(&mut state);
+            let block = random_block(&mut rng);
             let mut bgra = [0u32; 16];
             texture2ddecoder::decode_etc2_rgba1_block(&block, &mut bgra);
             let mut want = [0u8; 64];
