@@ -12,6 +12,7 @@
 //!   tile source.
 //! - [`flight`]: the scene the examples draw over it (the renderer an
 //!   embedder would have).
+//! - [`decode_peers`]: the block decoders forgeflow's are measured against.
 //!
 //! The binaries: `forgeflow-stress` (the stress scenarios, `--compare` runs
 //! the peers), `forgeflow-tex` (texture files: info, validate, extract,
@@ -20,6 +21,7 @@
 
 #![warn(missing_docs)]
 
+pub mod decode_peers;
 pub mod flight;
 pub mod replay;
 pub mod synthetic;

@@ -7,9 +7,8 @@
 //! compare against bit for bit, used to decode these formats here): the same
 //! integer expansions of the 565 endpoints and of the thirds between them,
 //! the same fixed-point sevenths and fifths of BC4's channels. What differs
-//! is the writing: each block's colours are built first as output words, and
-//! each output row is assembled in registers and stored at once, one bounds
-//! check a row instead of one a texel.
+//! is the writing: each block's colours are built first as output texels,
+//! and each output row is stored at once (`block_rows`).
 
 use super::block_rows::write_rows;
 
@@ -60,11 +59,9 @@ pub(crate) fn decode_bc3(block: &[u8], dst: &mut [u8], pitch: usize) {
 #[inline(always)]
 pub(crate) fn decode_bc4(block: &[u8], signed: bool, dst: &mut [u8], pitch: usize) {
     let (values, indices) = channel_block(block, signed);
-    for y in 0..4 {
-        let row: [u8; 4] =
-            std::array::from_fn(|x| values[(indices >> (3 * (4 * y + x)) & 7) as usize]);
-        dst[y * pitch..y * pitch + 4].copy_from_slice(&row);
-    }
+    write_rows(dst, pitch, |x, y| {
+        values[(indices >> (3 * (4 * y + x)) & 7) as usize]
+    });
 }
 
 /// Decodes one BC5 block (16 bytes: red's block, then green's) into 4 rows
@@ -73,17 +70,12 @@ pub(crate) fn decode_bc4(block: &[u8], signed: bool, dst: &mut [u8], pitch: usiz
 pub(crate) fn decode_bc5(block: &[u8], signed: bool, dst: &mut [u8], pitch: usize) {
     let (red, red_indices) = channel_block(&block[..8], signed);
     let (green, green_indices) = channel_block(&block[8..16], signed);
-    for y in 0..4 {
-        let row: [u8; 8] = std::array::from_fn(|i| {
-            let shift = 3 * (4 * y + i / 2);
-            if i % 2 == 0 {
-                red[(red_indices >> shift & 7) as usize]
-            } else {
-                green[(green_indices >> shift & 7) as usize]
-            }
-        });
-        dst[y * pitch..y * pitch + 8].copy_from_slice(&row);
-    }
+    write_rows(dst, pitch, |x, y| {
+        let shift = 3 * (4 * y + x);
+        let r = red[(red_indices >> shift & 7) as usize];
+        let g = green[(green_indices >> shift & 7) as usize];
+        u16::from_le_bytes([r, g])
+    });
 }
 
 /// A BC4 channel block's 8 values (as output bytes: two's complement when
@@ -163,12 +155,13 @@ fn colour_palette(block: &[u8], four_colours: bool) -> [u32; 4] {
     }
 }
 
-/// The 8 alphas of an interpolated alpha block (BC3, and BC4's channel).
+/// The 8 alphas of BC3's interpolated alpha block (bcdec rounds these by
+/// division; BC4 and BC5 by fixed point, in [`channel_block`]).
 #[inline(always)]
 fn alpha_palette(a0: u8, a1: u8) -> [u32; 8] {
     let (a0, a1) = (u32::from(a0), u32::from(a1));
     if a0 > a1 {
-        // Sixths between the two.
+        // Six values at sevenths between the two.
         std::array::from_fn(|i| match i {
             0 => a0,
             1 => a1,
@@ -178,7 +171,7 @@ fn alpha_palette(a0: u8, a1: u8) -> [u32; 8] {
             }
         })
     } else {
-        // Quarters between the two, then 0 and 255.
+        // Four values at fifths between the two, then 0 and 255.
         std::array::from_fn(|i| match i {
             0 => a0,
             1 => a1,

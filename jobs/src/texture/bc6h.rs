@@ -240,10 +240,10 @@ fn palette<const SIGNED: bool>(bits: u128) -> Option<([u64; 16], Indices, u16)> 
             *v = unquantize::<SIGNED>(*v, base_bits);
         }
     }
-    let mut palette = [0u64; 16];
     // Index bits start after the header: 82 bits with two subsets (46 left),
     // 65 with one (63 left), so they fit a u64.
-    let (indices, partition) = if two_subsets {
+    Some(if two_subsets {
+        let mut palette = [0u64; 16];
         for s in 0..2 {
             let ramp = ramp::<SIGNED, 8>(e[2 * s], e[2 * s + 1], &WEIGHTS3);
             palette[8 * s..8 * s + 8].copy_from_slice(&ramp);
@@ -254,13 +254,12 @@ fn palette<const SIGNED: bool>(bits: u128) -> Option<([u64; 16], Indices, u16)> 
         // third bit would be, the anchor's first (it lies above texel 0).
         let at = 3 * u32::from(ANCHORS[p]) + 2;
         let widened = insert_zero(insert_zero(raw, 2), at);
-        (Indices::Three(widened), PARTITIONS[p])
+        (palette, Indices::Three(widened), PARTITIONS[p])
     } else {
-        palette = ramp::<SIGNED, 16>(e[0], e[1], &WEIGHTS4);
+        let palette = ramp::<SIGNED, 16>(e[0], e[1], &WEIGHTS4);
         let raw = (bits >> 65) as u64;
-        (Indices::Four(insert_zero(raw, 3)), 0)
-    };
-    Some((palette, indices, partition))
+        (palette, Indices::Four(insert_zero(raw, 3)), 0)
+    })
 }
 
 /// `v` with a zero bit inserted at bit `at`, the bits above moving up one.
@@ -416,7 +415,7 @@ mod tests {
     }
 
     #[test]
-    fn anchors_are_the_partitions_last_subset_1_texel_or_their_fix_up() {
+    fn anchors_and_texel_0_are_in_their_subsets() {
         for (p, &mask) in PARTITIONS.iter().enumerate() {
             // Texel 0 is always subset 0, and the anchor always subset 1.
             assert_eq!(mask & 1, 0);

@@ -3,8 +3,8 @@
 //! a store per texel into the image, each bounds-checked, cost up to a fifth
 //! of a fast format's rate). Shared by forgeflow's own block decoders.
 
-/// A decoded texel: RGBA8 (or R8G8 pairs) as a `u32`, RGBA16F as a `u64`,
-/// little-endian in the image.
+/// A decoded texel, little-endian in the image: R8 as a `u8`, RG8 as a
+/// `u16` (red in the low byte), RGBA8 as a `u32`, RGBA16F as a `u64`.
 pub(super) trait Texel: Copy {
     /// Bytes in the image.
     const BYTES: usize;
@@ -12,21 +12,20 @@ pub(super) trait Texel: Copy {
     fn bytes(self) -> [u8; 8];
 }
 
-impl Texel for u32 {
-    const BYTES: usize = 4;
-    #[inline(always)]
-    fn bytes(self) -> [u8; 8] {
-        u64::from(self).to_le_bytes()
-    }
+/// The texel types, each its own size in the image.
+macro_rules! texels {
+    ($($t:ty),*) => {$(
+        impl Texel for $t {
+            const BYTES: usize = std::mem::size_of::<$t>();
+            #[inline(always)]
+            fn bytes(self) -> [u8; 8] {
+                u64::from(self).to_le_bytes()
+            }
+        }
+    )*};
 }
 
-impl Texel for u64 {
-    const BYTES: usize = 8;
-    #[inline(always)]
-    fn bytes(self) -> [u8; 8] {
-        self.to_le_bytes()
-    }
-}
+texels!(u8, u16, u32, u64);
 
 /// Writes `texel(x, y)` for the block's 16 texels into `dst`, rows `pitch`
 /// bytes apart.

@@ -1,17 +1,19 @@
 //! CPU decoding of block-compressed images, for adapters without the format.
 //!
 //! Each format goes to the decoder that measured right (see the README):
-//! - BC1-BC5 and BC6H: forgeflow's own (`bc1_5`,
-//!   `bc6h`), bit-exact with the C `bcdec` (through its port
-//!   `bcdec_rs`, which they replaced: the same arithmetic, a palette per block
-//!   and whole rows written at once, 1.1-1.6x its rate). BC2 and BC3 colour
-//!   always in four-colour mode. (texture2ddecoder 0.1.2 decodes BC6H
-//!   wrongly, clamps it to 8 bits, and treats BC3 colour like BC1.)
+//! - BC1-BC5 and BC6H: forgeflow's own (`bc1_5`, `bc6h`), bcdec's arithmetic
+//!   and bit-exact with its Rust port `bcdec_rs`, which they replaced (BC6H
+//!   also with the C `bcdec`): a palette per block and whole rows written at
+//!   once, 1.1-2.1x its rate. BC2 and BC3 colour always in four-colour mode.
+//!   (texture2ddecoder 0.1.2 decodes BC6H wrongly, clamps it to 8 bits, and
+//!   treats BC3 colour like BC1.)
 //! - BC7: `bcdec_rs`, bit-exact with `bcdec`.
 //! - ETC2 (RGB, RGBA1, RGBA8) and EAC (R11, RG11, at 8 bits of the 11):
-//!   forgeflow's own (`etc2`), ETC2 bit-exact with texture2ddecoder at twice
-//!   its rate. (texture2ddecoder 0.1.2 reads EAC index bits in the wrong
-//!   byte order and gives signed values biased, unusable as snorm.)
+//!   forgeflow's own (`etc2`), twice texture2ddecoder's rate and bit-exact
+//!   with it for ETC2, but for punch-through's transparent texels, black as
+//!   the specification makes them. (texture2ddecoder 0.1.2 reads EAC index
+//!   bits in the wrong byte order and gives signed values biased, unusable
+//!   as snorm.)
 //! - ASTC LDR 2D: `astc-decode`, which decodes an illegal block to the error
 //!   colour; texture2ddecoder panics on corrupt ASTC blocks.
 //! - ASTC HDR (2D) and 3D ASTC: forgeflow's own decoder ([`super::astc`]),

@@ -16,7 +16,7 @@
 //! - [`source::TextureFile`]: any of them (and PNG, decoded to RGBA8) behind
 //!   one [`source::TextureSource`]: a description and the bytes of an image.
 //! - [`decode`]: CPU decoders of block-compressed images (forgeflow's own
-//!   for BC1-BC5 in `bc1_5`, BC6H in `bc6h`, ETC2 RGB and RGBA8 in `etc2`).
+//!   for BC1-BC5 in `bc1_5`, BC6H in `bc6h`, ETC2 and EAC in `etc2`).
 //! - `basis` (feature `basis`): Basis Universal files transcoded to the
 //!   best block format a device samples.
 

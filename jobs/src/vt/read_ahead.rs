@@ -12,7 +12,8 @@
 //! once, as before.
 //!
 //! Made tiles wait in a bounded set (oldest dropped first): a tile the
-//! camera has left behind is not kept. A tile whose making failed is not
+//! camera has left behind is not kept. Tiles being made are bounded by the
+//! same number: beyond it, a fault is put off without starting anything. A tile whose making failed is not
 //! kept either; asked again, it is made again (and a synchronous `tile`
 //! reports the error).
 
@@ -25,15 +26,54 @@ use super::{PackError, TileFormat, TileId, TileSource, VtLayout};
 /// Made tiles and tiles being made.
 #[derive(Default)]
 struct Made {
-    ready: HashMap<TileId, Vec<u8>>,
-    /// `ready`'s tiles, oldest first (may name tiles taken since).
-    order: VecDeque<TileId>,
+    /// Made tiles: the serial number they were made under, their bytes.
+    ready: HashMap<TileId, (u64, Vec<u8>)>,
+    /// `ready`'s tiles with their serial numbers, oldest first. An entry
+    /// whose serial is no longer its tile's (taken since, perhaps made
+    /// again) is stale: skipped when dropping, and cleared out once there
+    /// are as many stale entries as the bound.
+    order: VecDeque<(TileId, u64)>,
     in_flight: HashSet<TileId>,
     /// Buffers of taken tiles, for the next ones made.
     spare: Vec<Vec<u8>>,
     made: u64,
     taken: u64,
     dropped: u64,
+}
+
+impl Made {
+    /// Keeps `bytes` as `tile`'s, dropping the oldest made tiles beyond
+    /// `capacity`.
+    fn keep(&mut self, tile: TileId, bytes: Vec<u8>, capacity: usize) {
+        self.made += 1;
+        let serial = self.made;
+        if let Some((_, old)) = self.ready.insert(tile, (serial, bytes)) {
+            self.spare.push(old);
+        }
+        self.order.push_back((tile, serial));
+        while self.ready.len() > capacity {
+            let Some((oldest, s)) = self.order.pop_front() else {
+                break;
+            };
+            if self.ready.get(&oldest).is_some_and(|&(r, _)| r == s) {
+                let (_, buffer) = self.ready.remove(&oldest).expect("checked");
+                self.dropped += 1;
+                self.spare.push(buffer);
+            }
+        }
+        if self.order.len() > 2 * capacity {
+            let ready = &self.ready;
+            self.order
+                .retain(|(t, s)| ready.get(t).is_some_and(|&(r, _)| r == *s));
+        }
+    }
+
+    /// Takes `tile`'s made bytes, if there are.
+    fn take(&mut self, tile: TileId) -> Option<Vec<u8>> {
+        let (_, bytes) = self.ready.remove(&tile)?;
+        self.taken += 1;
+        Some(bytes)
+    }
 }
 
 /// What a [`ReadAhead`] did (for reports and tests).
@@ -59,8 +99,8 @@ pub struct ReadAhead<S> {
 }
 
 impl<S: TileSource + 'static> ReadAhead<S> {
-    /// Wraps `inner`; made tiles are kept up to `capacity` (at least 1) at a
-    /// time, made on `threads` threads (at least 1).
+    /// Wraps `inner`; made tiles are kept, and tiles are made, up to
+    /// `capacity` (at least 1) at a time, on `threads` threads (at least 1).
     pub fn new(inner: S, threads: usize, capacity: usize) -> Result<Self, PackError> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads.max(1))
@@ -91,9 +131,10 @@ impl<S: TileSource + 'static> ReadAhead<S> {
         }
     }
 
-    /// Starts making `tile` unless it is made or being made.
+    /// Starts making `tile` unless it is being made, or as many tiles as
+    /// the bound are (the fault is put off all the same, and asks again).
     fn make_ahead(&self, m: &mut Made, tile: TileId) {
-        if !m.in_flight.insert(tile) {
+        if m.in_flight.len() >= self.capacity || !m.in_flight.insert(tile) {
             return;
         }
         let (inner, made, capacity) = (
@@ -117,19 +158,7 @@ impl<S: TileSource + 'static> ReadAhead<S> {
             m.in_flight.remove(&tile);
             // A failure keeps nothing: asked again, the tile is made again.
             if let Ok(bytes) = bytes {
-                m.made += 1;
-                if m.ready.insert(tile, bytes).is_none() {
-                    m.order.push_back(tile);
-                }
-                while m.ready.len() > capacity {
-                    let Some(oldest) = m.order.pop_front() else {
-                        break;
-                    };
-                    if let Some(buffer) = m.ready.remove(&oldest) {
-                        m.dropped += 1;
-                        m.spare.push(buffer);
-                    }
-                }
+                m.keep(tile, bytes, capacity);
             }
         });
     }
@@ -146,18 +175,15 @@ impl<S: TileSource + 'static> TileSource for ReadAhead<S> {
 
     /// The made tile if there is one, else made now, on the caller's thread.
     fn tile(&self, tile: TileId) -> Result<Cow<'_, [u8]>, PackError> {
-        let made = self.made.lock().expect("not poisoned").ready.remove(&tile);
+        let made = self.made.lock().expect("not poisoned").take(tile);
         match made {
-            Some(bytes) => {
-                self.made.lock().expect("not poisoned").taken += 1;
-                Ok(Cow::Owned(bytes))
-            }
+            Some(bytes) => Ok(Cow::Owned(bytes)),
             None => self.inner.tile(tile),
         }
     }
 
-    /// The made tile (copied into `scratch`), or `None` after starting to
-    /// make it.
+    /// The made tile (copied into `scratch`, outside the lock), or `None`
+    /// after starting to make it.
     fn tile_if_cached<'a>(
         &'a self,
         tile: TileId,
@@ -166,20 +192,21 @@ impl<S: TileSource + 'static> TileSource for ReadAhead<S> {
         if !self.inner.layout().contains(tile) {
             return self.inner.tile(tile).map(Some);
         }
-        let mut m = self.made.lock().expect("not poisoned");
-        match m.ready.remove(&tile) {
-            Some(bytes) => {
-                m.taken += 1;
-                scratch.clear();
-                scratch.extend_from_slice(&bytes);
-                m.spare.push(bytes);
-                Ok(Some(Cow::Borrowed(&scratch[..])))
-            }
-            None => {
+        let made = {
+            let mut m = self.made.lock().expect("not poisoned");
+            let made = m.take(tile);
+            if made.is_none() {
                 self.make_ahead(&mut m, tile);
-                Ok(None)
             }
-        }
+            made
+        };
+        let Some(bytes) = made else {
+            return Ok(None);
+        };
+        scratch.clear();
+        scratch.extend_from_slice(&bytes);
+        self.made.lock().expect("not poisoned").spare.push(bytes);
+        Ok(Some(Cow::Borrowed(&scratch[..])))
     }
 }
 
@@ -273,19 +300,75 @@ mod tests {
         let r = source();
         let mut scratch = Vec::new();
         let tiles: Vec<TileId> = (0..6).map(|x| TileId { mip: 0, x, y: 2 }).collect();
-        for &t in &tiles {
-            assert!(r.tile_if_cached(t, &mut scratch).unwrap().is_none());
-        }
-        let started = Instant::now();
-        while r.stats().made < 6 && started.elapsed() < Duration::from_secs(5) {
-            std::thread::sleep(Duration::from_millis(1));
+        // Four asked (as many as may be made at once), then two more.
+        for wave in [&tiles[..4], &tiles[4..]] {
+            for &t in wave {
+                assert!(r.tile_if_cached(t, &mut scratch).unwrap().is_none());
+            }
+            let started = Instant::now();
+            while r.stats().in_flight > 0 && started.elapsed() < Duration::from_secs(5) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
         }
         let s = r.stats();
         assert_eq!((s.made, s.dropped), (6, 2), "capacity 4");
-        let kept = tiles
-            .iter()
-            .filter(|&&t| r.made.lock().unwrap().ready.contains_key(&t))
-            .count();
-        assert_eq!(kept, 4);
+        let ready = &r.made.lock().unwrap().ready;
+        assert!(
+            tiles[4..].iter().all(|t| ready.contains_key(t)),
+            "the youngest stay"
+        );
+        assert_eq!(tiles.iter().filter(|t| ready.contains_key(t)).count(), 4);
+    }
+
+    /// No more tiles are being made at once than the bound: a fault beyond
+    /// it is put off without starting anything.
+    #[test]
+    fn tiles_being_made_are_bounded() {
+        struct Slow(VtLayout);
+        impl TileSource for Slow {
+            fn layout(&self) -> VtLayout {
+                self.0
+            }
+            fn format(&self) -> TileFormat {
+                TileFormat::Rgba8
+            }
+            fn tile(&self, _: TileId) -> Result<Cow<'_, [u8]>, PackError> {
+                std::thread::sleep(Duration::from_millis(200));
+                Ok(Cow::Owned(vec![0; 4]))
+            }
+        }
+        let layout = VtLayout::new(1024, 1024, 64, 4).unwrap();
+        let r = ReadAhead::new(Slow(layout), 1, 3).unwrap();
+        let mut scratch = Vec::new();
+        for x in 0..10 {
+            assert!(r
+                .tile_if_cached(TileId { mip: 0, x, y: 0 }, &mut scratch)
+                .unwrap()
+                .is_none());
+        }
+        assert_eq!(r.stats().in_flight, 3);
+    }
+
+    /// Taken tiles leave stale entries in the drop order; they are cleared
+    /// out (the order stays bounded), and a tile made again is not dropped
+    /// for its older, taken copy.
+    #[test]
+    fn the_drop_order_stays_bounded_and_names_each_copy() {
+        let mut m = Made::default();
+        let tile = |x| TileId { mip: 0, x, y: 0 };
+        for round in 0..1000u16 {
+            m.keep(tile(round % 3), vec![0; 4], 4);
+            assert!(m.take(tile(round % 3)).is_some());
+            assert!(m.order.len() <= 8, "round {round}: {}", m.order.len());
+        }
+        // Made, taken, made again: the new copy is the youngest.
+        m.keep(tile(1), vec![1], 2);
+        m.take(tile(1));
+        m.keep(tile(2), vec![2], 2);
+        m.keep(tile(1), vec![1], 2);
+        m.keep(tile(3), vec![3], 2);
+        assert!(m.ready.contains_key(&tile(1)), "the copy made last stays");
+        assert!(!m.ready.contains_key(&tile(2)), "the oldest copy goes");
+        assert_eq!(m.dropped, 1);
     }
 }

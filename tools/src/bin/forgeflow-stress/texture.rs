@@ -21,6 +21,7 @@ use forgeflow::staging::{StagingConfig, StagingRing};
 use forgeflow::texture::{load_texture_blocking, UploadOptions};
 use forgeflow_test_support::corpus::ktx2_dir;
 use forgeflow_test_support::SplitMix64;
+use forgeflow_tools::decode_peers::{bcdec_image, texture2ddecoder_image};
 
 use crate::cli::Options;
 use crate::report::{Integrity, Progress, ScenarioReport};
@@ -99,27 +100,6 @@ fn rates(budget: Duration, decoders: &mut [&mut dyn FnMut()]) -> Vec<f64> {
     best
 }
 
-/// The same blocks through texture2ddecoder (whole-image API), if it has the format.
-fn t2d_decode(vk: u32, data: &[u8], out: &mut [u32]) -> Option<Result<(), &'static str>> {
-    let (w, h) = (SIDE as usize, SIDE as usize);
-    Some(match vk {
-        133 => texture2ddecoder::decode_bc1(data, w, h, out),
-        135 => texture2ddecoder::decode_bc2(data, w, h, out),
-        137 => texture2ddecoder::decode_bc3(data, w, h, out),
-        139 => texture2ddecoder::decode_bc4(data, w, h, out),
-        141 => texture2ddecoder::decode_bc5(data, w, h, out),
-        143 => texture2ddecoder::decode_bc6_unsigned(data, w, h, out),
-        145 => texture2ddecoder::decode_bc7(data, w, h, out),
-        149 => texture2ddecoder::decode_etc2_rgba1(data, w, h, out),
-        151 => texture2ddecoder::decode_etc2_rgba8(data, w, h, out),
-        153 => texture2ddecoder::decode_eacr(data, w, h, out),
-        155 => texture2ddecoder::decode_eacrg(data, w, h, out),
-        157 => texture2ddecoder::decode_astc(data, w, h, 4, 4, out),
-        183 => texture2ddecoder::decode_astc(data, w, h, 12, 12, out),
-        _ => return None,
-    })
-}
-
 /// The same blocks through astc-decode's whole-image decoder (what
 /// forgeflow's ASTC LDR path wraps), if it is an ASTC format.
 fn astc_decode_image(vk: u32, data: &[u8], rgba8: &mut [u8]) -> bool {
@@ -140,35 +120,6 @@ fn astc_decode_image(vk: u32, data: &[u8], rgba8: &mut [u8]) -> bool {
         },
     )
     .is_ok()
-}
-
-/// The same blocks through bcdec_rs directly, block by block into the image.
-fn bcdec_decode(vk: u32, data: &[u8], rgba8: &mut [u8], half: &mut [u16]) -> bool {
-    let side = SIDE as usize;
-    let bytes = if matches!(vk, 133 | 139) { 8 } else { 16 };
-    for (i, block) in data.chunks_exact(bytes).enumerate() {
-        let (bx, by) = (i % (side / 4), i / (side / 4));
-        match vk {
-            143 => {
-                let at = (by * 4 * side + bx * 4) * 3;
-                bcdec_rs::bc6h_half(block, &mut half[at..], side * 3, false);
-            }
-            _ => {
-                let at = (by * 4 * side + bx * 4) * 4;
-                let dst = &mut rgba8[at..];
-                match vk {
-                    133 => bcdec_rs::bc1(block, dst, side * 4),
-                    135 => bcdec_rs::bc2(block, dst, side * 4),
-                    137 => bcdec_rs::bc3(block, dst, side * 4),
-                    139 => bcdec_rs::bc4(block, dst, side, false),
-                    141 => bcdec_rs::bc5(block, dst, side * 2, false),
-                    145 => bcdec_rs::bc7(block, dst, side * 4),
-                    _ => return false,
-                }
-            }
-        }
-    }
-    true
 }
 
 /// A DX10 DDS file of a `CHAIN_SIDE` BC7 mip chain, each level tiled from `tile`
@@ -314,20 +265,32 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
             let mut out = vec![0u32; (SIDE * SIDE) as usize];
             // texture2ddecoder panics on corrupt ASTC blocks: only real ones.
             let astc_random = corpus.is_none() && matches!(vk, 157 | 183);
-            let has_t2d = !astc_random && t2d_decode(vk, &data, &mut out).is_some();
+            let has_t2d = !astc_random
+                && texture2ddecoder_image(vk, SIDE as usize, &data, &mut out).is_some();
             let mut astc_rgba8 = vec![0u8; (SIDE * SIDE * 4) as usize];
             let has_astc = astc_decode_image(vk, &data, &mut astc_rgba8);
             let mut bc_rgba8 = vec![0u8; (SIDE * SIDE * 4) as usize];
             let mut half = vec![0u16; (SIDE * SIDE * 3) as usize];
-            let has_bcdec = bcdec_decode(vk, &data, &mut bc_rgba8, &mut half);
+            let has_bcdec = bcdec_image(vk, SIDE as usize, &data, &mut bc_rgba8, &mut half);
             let mut t2d = || {
-                let _ = std::hint::black_box(t2d_decode(vk, &data, &mut out));
+                let _ = std::hint::black_box(texture2ddecoder_image(
+                    vk,
+                    SIDE as usize,
+                    &data,
+                    &mut out,
+                ));
             };
             let mut astc = || {
                 std::hint::black_box(astc_decode_image(vk, &data, &mut astc_rgba8));
             };
             let mut bcdec = || {
-                std::hint::black_box(bcdec_decode(vk, &data, &mut bc_rgba8, &mut half));
+                std::hint::black_box(bcdec_image(
+                    vk,
+                    SIDE as usize,
+                    &data,
+                    &mut bc_rgba8,
+                    &mut half,
+                ));
             };
             let mut names = vec!["forgeflow"];
             let mut decoders: Vec<&mut dyn FnMut()> = vec![&mut ours];

@@ -346,33 +346,49 @@ fn run_path(
     integrity: &mut Integrity,
 ) -> Result<Run, String> {
     let terrain = Terrain::new(layout, opts.seed);
-    let args = (opts, layout, config, frames, reference, pngs, label);
+    let path = Path {
+        opts,
+        layout,
+        config,
+        frames,
+        reference,
+        pngs,
+        label,
+    };
     match tiles {
-        Tiles::InFrame => run_source(gpu, terrain, args, progress, integrity),
+        Tiles::InFrame => run_source(gpu, terrain, path, progress, integrity),
         Tiles::ReadAhead => {
             let source = ReadAhead::new(terrain, opts.threads, READ_AHEAD_TILES)
                 .map_err(|e| e.to_string())?;
-            run_source(gpu, source, args, progress, integrity)
+            run_source(gpu, source, path, progress, integrity)
         }
     }
 }
 
 /// [`run_path`]'s arguments that do not depend on the source.
-type PathArgs<'a> = (
-    &'a Options,
-    VtLayout,
-    VtConfig,
-    u64,
-    bool,
-    Option<&'a PathBuf>,
-    &'a str,
-);
+struct Path<'a> {
+    opts: &'a Options,
+    layout: VtLayout,
+    config: VtConfig,
+    frames: u64,
+    reference: bool,
+    pngs: Option<&'a PathBuf>,
+    label: &'a str,
+}
 
 /// [`run_path`] over `source`.
 fn run_source<S: forgeflow::jobs::vt::TileSource + 'static>(
     gpu: &forgeflow::gpu::Gpu,
     source: S,
-    (opts, layout, config, frames, reference, pngs, label): PathArgs<'_>,
+    Path {
+        opts,
+        layout,
+        config,
+        frames,
+        reference,
+        pngs,
+        label,
+    }: Path<'_>,
     progress: &mut Progress,
     integrity: &mut Integrity,
 ) -> Result<Run, String> {
