@@ -1,15 +1,17 @@
 //! Criterion bench of the CPU block decoders, one thread, 1024x1024 images of
 //! deterministic random blocks: forgeflow's `decode_rows` into a reused image
 //! (as the upload path decodes into staging memory) against bcdec_rs for the
-//! BC formats and texture2ddecoder for all it has but ASTC, on the same
-//! blocks (the peers of `forgeflow_tools::decode_peers`).
+//! BC formats, astc-decode for ASTC and texture2ddecoder for all it has but
+//! ASTC, on the same blocks (the peers of `forgeflow_tools::decode_peers`).
+//! Random ASTC blocks are mostly illegal (the error colour): the stress
+//! tool's `texture --compare` measures the corpus's real ones.
 //! Throughput in pixels.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use forgeflow::jobs::texture::decode::{decode_rows, decoded_format};
 use forgeflow::jobs::texture::format;
 use forgeflow_test_support::SplitMix64;
-use forgeflow_tools::decode_peers::{bcdec_image, texture2ddecoder_image};
+use forgeflow_tools::decode_peers::{astc_decode_image, bcdec_image, texture2ddecoder_image};
 
 const SIDE: u32 = 1024;
 
@@ -56,6 +58,11 @@ fn decoders(c: &mut Criterion) {
         if bcdec_image(vk, side, &data, &mut rgba8, &mut half) {
             g.bench_function(BenchmarkId::new("bcdec_rs", name), |b| {
                 b.iter(|| bcdec_image(vk, side, &data, &mut rgba8, &mut half))
+            });
+        }
+        if astc_decode_image(vk, side, &data, &mut rgba8) {
+            g.bench_function(BenchmarkId::new("astc-decode", name), |b| {
+                b.iter(|| astc_decode_image(vk, side, &data, &mut rgba8))
             });
         }
         // texture2ddecoder panics on corrupt ASTC blocks, as random ones are.

@@ -1,7 +1,7 @@
 //! The decoders forgeflow's block decoding is measured against, on the same
 //! blocks (`forgeflow-stress texture --compare`, `benches/decode.rs`): whole
-//! square images through texture2ddecoder's image API and through bcdec_rs
-//! block by block, each into an image the caller reuses.
+//! square images through texture2ddecoder's and astc-decode's image APIs and
+//! through bcdec_rs block by block, each into an image the caller reuses.
 
 /// The `side`x`side` image of `vk`'s blocks through texture2ddecoder (BGRA in
 /// `out`), if it has the format.
@@ -56,4 +56,26 @@ pub fn bcdec_image(vk: u32, side: usize, data: &[u8], rgba8: &mut [u8], half: &m
         }
     }
     true
+}
+
+/// The `side`x`side` image of `vk`'s blocks through astc-decode's image
+/// decoder (RGBA8 into `rgba8`), for the ASTC 4x4 and 12x12 UNORM formats;
+/// `false` for others or if it refuses the blocks.
+pub fn astc_decode_image(vk: u32, side: usize, data: &[u8], rgba8: &mut [u8]) -> bool {
+    let (bw, bh) = match vk {
+        157 => (4, 4),
+        183 => (12, 12),
+        _ => return false,
+    };
+    astc_decode::astc_decode(
+        data,
+        side as u32,
+        side as u32,
+        astc_decode::Footprint::new(bw, bh),
+        |x, y, rgba| {
+            let at = (y as usize * side + x as usize) * 4;
+            rgba8[at..at + 4].copy_from_slice(&rgba);
+        },
+    )
+    .is_ok()
 }

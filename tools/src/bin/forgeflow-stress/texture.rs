@@ -21,7 +21,7 @@ use forgeflow::staging::{StagingConfig, StagingRing};
 use forgeflow::texture::{load_texture_blocking, UploadOptions};
 use forgeflow_test_support::corpus::ktx2_dir;
 use forgeflow_test_support::SplitMix64;
-use forgeflow_tools::decode_peers::{bcdec_image, texture2ddecoder_image};
+use forgeflow_tools::decode_peers::{astc_decode_image, bcdec_image, texture2ddecoder_image};
 
 use crate::cli::Options;
 use crate::report::{Integrity, Progress, ScenarioReport};
@@ -98,28 +98,6 @@ fn rates(budget: Duration, decoders: &mut [&mut dyn FnMut()]) -> Vec<f64> {
         }
     }
     best
-}
-
-/// The same blocks through astc-decode's whole-image decoder (what
-/// forgeflow's ASTC LDR path wraps), if it is an ASTC format.
-fn astc_decode_image(vk: u32, data: &[u8], rgba8: &mut [u8]) -> bool {
-    let (bw, bh) = match vk {
-        157 => (4, 4),
-        183 => (12, 12),
-        _ => return false,
-    };
-    let side = SIDE as usize;
-    astc_decode::astc_decode(
-        data,
-        SIDE,
-        SIDE,
-        astc_decode::Footprint::new(bw, bh),
-        |x, y, rgba| {
-            let at = (y as usize * side + x as usize) * 4;
-            rgba8[at..at + 4].copy_from_slice(&rgba);
-        },
-    )
-    .is_ok()
 }
 
 /// A DX10 DDS file of a `CHAIN_SIDE` BC7 mip chain, each level tiled from `tile`
@@ -268,7 +246,7 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
             let has_t2d = !astc_random
                 && texture2ddecoder_image(vk, SIDE as usize, &data, &mut out).is_some();
             let mut astc_rgba8 = vec![0u8; (SIDE * SIDE * 4) as usize];
-            let has_astc = astc_decode_image(vk, &data, &mut astc_rgba8);
+            let has_astc = astc_decode_image(vk, SIDE as usize, &data, &mut astc_rgba8);
             let mut bc_rgba8 = vec![0u8; (SIDE * SIDE * 4) as usize];
             let mut half = vec![0u16; (SIDE * SIDE * 3) as usize];
             let has_bcdec = bcdec_image(vk, SIDE as usize, &data, &mut bc_rgba8, &mut half);
@@ -281,7 +259,7 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
                 ));
             };
             let mut astc = || {
-                std::hint::black_box(astc_decode_image(vk, &data, &mut astc_rgba8));
+                std::hint::black_box(astc_decode_image(vk, SIDE as usize, &data, &mut astc_rgba8));
             };
             let mut bcdec = || {
                 std::hint::black_box(bcdec_image(
@@ -311,8 +289,8 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
                 report.compare(peer, &metric, *r);
             }
             // Against the library forgeflow wraps for the format (for
-            // BC1-BC6H, ETC2 and EAC, the one it wrapped before decoding them
-            // itself: bcdec_rs, texture2ddecoder).
+            // BC1-BC6H, ETC2, EAC and ASTC, the one it wrapped before
+            // decoding them itself: bcdec_rs, texture2ddecoder, astc-decode).
             let wrapped = match name {
                 n if n.starts_with("bc") => "bcdec_rs",
                 n if n.starts_with("astc") => "astc-decode",
