@@ -1,13 +1,12 @@
 //! CPU decoding of block-compressed images, for adapters without the format.
 //!
 //! Each format goes to the decoder that measured right (see the README):
-//! - BC1-BC5 and BC6H: forgeflow's own (`bc1_5`, `bc6h`), bcdec's arithmetic
+//! - BC1-BC7: forgeflow's own (`bc1_5`, `bc6h`, `bc7`), bcdec's arithmetic
 //!   and bit-exact with its Rust port `bcdec_rs`, which they replaced (BC6H
-//!   also with the C `bcdec`): a palette per block and whole rows written at
-//!   once, 1.1-2.1x its rate. BC2 and BC3 colour always in four-colour mode.
-//!   (texture2ddecoder 0.1.2 decodes BC6H wrongly, clamps it to 8 bits, and
-//!   treats BC3 colour like BC1.)
-//! - BC7: `bcdec_rs`, bit-exact with `bcdec`.
+//!   also with the C `bcdec`): a palette per block (per subset in BC7) and
+//!   whole rows written at once, 1.1-2.1x its rate. BC2 and BC3 colour
+//!   always in four-colour mode. (texture2ddecoder 0.1.2 decodes BC6H
+//!   wrongly, clamps it to 8 bits, and treats BC3 colour like BC1.)
 //! - ETC2 (RGB, RGBA1, RGBA8) and EAC (R11, RG11, at 8 bits of the 11):
 //!   forgeflow's own (`etc2`), twice texture2ddecoder's rate and bit-exact
 //!   with it for ETC2, but for punch-through's transparent texels, black as
@@ -726,7 +725,7 @@ fn decode_block(kind: Kind, block: &[u8], (bw, bh): (u32, u32), dst: &mut [u8], 
         #[cfg(feature = "bc")]
         Kind::Bc6h { signed } => super::bc6h::decode_block(block, signed, dst, pitch),
         #[cfg(feature = "bc")]
-        Kind::Bc7 => bcdec_rs::bc7(block, dst, pitch),
+        Kind::Bc7 => super::bc7::decode_bc7(block, dst, pitch),
         #[cfg(feature = "etc2")]
         Kind::Etc2Rgb => super::etc2::decode_block(block, false, dst, pitch),
         #[cfg(feature = "etc2")]

@@ -28,6 +28,8 @@ pub mod basis;
 mod bc1_5;
 #[cfg(feature = "bc")]
 mod bc6h;
+#[cfg(feature = "bc")]
+mod bc7;
 #[cfg(any(feature = "bc", feature = "etc2"))]
 mod block_rows;
 pub mod dds;
