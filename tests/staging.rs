@@ -441,6 +441,114 @@ fn wraps_and_reuses(storage: bool) {
     }
 }
 
+/// Sixteen thousand small pieces in one frame, interleaved between three
+/// destinations: two that take the GPU scatter (each over
+/// `MAX_PIECES_PER_DISPATCH` = 4096 pieces, so in several dispatches) and one
+/// that cannot (no STORAGE usage: copy commands), with a texture piece among
+/// them. Every byte lands where it belongs (a CPU shadow of each
+/// destination), and the stats count the scattered pieces exactly.
+#[test]
+fn many_small_pieces_to_several_destinations_land_where_they_belong() {
+    let Some(gpu) = gpu::for_test("many_small_pieces_to_several_destinations") else {
+        return;
+    };
+    let mut ring = ring(&gpu, 8 << 20, 2, OverflowPolicy::Error);
+    let slot = 64u64;
+    let slots = 8_000u64;
+    let dsts = [
+        dst_buffer_with(&gpu, slot * slots, true),
+        dst_buffer_with(&gpu, slot * slots, false),
+        dst_buffer_with(&gpu, slot * slots, true),
+    ];
+    let mut shadows = vec![vec![0u8; (slot * slots) as usize]; 3];
+    // Each destination's slots in a random order: pieces never overlap, and
+    // neighbours in staging are not neighbours in the destination.
+    let mut rng = SplitMix64::new(11);
+    let mut order: Vec<Vec<u64>> = (0..3)
+        .map(|_| {
+            let mut v: Vec<u64> = (0..slots).collect();
+            for i in (1..v.len()).rev() {
+                v.swap(i, rng.below(i as u64 + 1) as usize);
+            }
+            v
+        })
+        .collect();
+    let texture = gpu.device.create_texture(&wgpu::TextureDescriptor {
+        label: Some("test texture"),
+        size: wgpu::Extent3d {
+            width: 64,
+            height: 64,
+            depth_or_array_layers: 1,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: wgpu::TextureFormat::Rgba8Unorm,
+        usage: wgpu::TextureUsages::COPY_DST | wgpu::TextureUsages::COPY_SRC,
+        view_formats: &[],
+    });
+    let texels = random_bytes(64 * 64 * 4, 99);
+    let mut enc = gpu.device.create_command_encoder(&Default::default());
+    let staging = ring.begin_frame().unwrap();
+    let (mut per_destination, mut pieces) = ([0u64; 3], 0u64);
+    for n in 0..16_000u64 {
+        let d = rng.below(3) as usize;
+        let Some(at) = order[d].pop() else { continue };
+        let len = 4 * (1 + rng.below(slot / 4));
+        let data = random_bytes(len as usize, n);
+        staging
+            .write_buffer(&dsts[d], at * slot, len)
+            .unwrap()
+            .write(&data)
+            .unwrap();
+        shadows[d][(at * slot) as usize..(at * slot + len) as usize].copy_from_slice(&data);
+        per_destination[d] += 1;
+        pieces += 1;
+        if n == 8_000 {
+            staging
+                .write_texture(
+                    &texture,
+                    0,
+                    wgpu::Origin3d::ZERO,
+                    wgpu::Extent3d {
+                        width: 64,
+                        height: 64,
+                        depth_or_array_layers: 1,
+                    },
+                    wgpu::TextureAspect::All,
+                )
+                .unwrap()
+                .write_tight(&texels)
+                .unwrap();
+        }
+    }
+    let summary = staging.finish(&mut enc);
+    submit(&gpu, enc);
+    assert_eq!(summary.pieces as u64, pieces + 1, "{summary:?}");
+    assert!(
+        per_destination[0] > 4096 && per_destination[2] > 4096,
+        "{per_destination:?}: a scatter destination in one dispatch"
+    );
+    let scattered = per_destination[0] + per_destination[2];
+    for (d, (dst, shadow)) in dsts.iter().zip(&shadows).enumerate() {
+        assert!(
+            gpu.read_buffer(dst, 0, slot * slots).unwrap() == *shadow,
+            "destination {d} differs from its CPU shadow"
+        );
+    }
+    assert_eq!(
+        gpu.read_texture(&texture, 0, 0..1).unwrap(),
+        texels,
+        "the texture piece"
+    );
+    assert_eq!(
+        ring.stats().pieces_scattered,
+        scattered,
+        "{:?}",
+        ring.stats()
+    );
+}
+
 #[test]
 fn a_buffer_still_in_flight_is_never_handed_out() {
     // Frames A and B fill both buffers of a 2-buffer ring; frame C needs A's

@@ -1,6 +1,7 @@
 //! [`StagingRing`]: fence-guarded upload buffers, one per frame in flight.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -101,23 +102,33 @@ struct Segment {
     kind: SegmentKind,
 }
 
+/// A copy the frame will record. Buffers are named by index, the source in
+/// the frame's segments and the destination in its distinct destinations, so
+/// that a piece costs no reference counting: at tens of thousands of small
+/// pieces a frame, cloning two `wgpu::Buffer`s a piece was most of the
+/// render thread's time in `write_buffer`.
 enum PendingCopy {
     Buffer {
-        src: wgpu::Buffer,
+        segment: u32,
         src_offset: u64,
-        dst: wgpu::Buffer,
+        dst: u32,
         dst_offset: u64,
         size: u64,
     },
-    Texture {
-        src: wgpu::Buffer,
-        src_offset: u64,
-        dst: wgpu::Texture,
-        mip_level: u32,
-        origin: wgpu::Origin3d,
-        aspect: wgpu::TextureAspect,
-        layout: TextureCopyLayout,
-    },
+    /// Boxed: a texture piece is several times a buffer piece's size, and
+    /// the list of small buffer pieces is walked three times a frame.
+    Texture(Box<TextureCopy>),
+}
+
+/// A texture piece's copy (`PendingCopy::Texture`).
+struct TextureCopy {
+    segment: u32,
+    src_offset: u64,
+    dst: wgpu::Texture,
+    mip_level: u32,
+    origin: wgpu::Origin3d,
+    aspect: wgpu::TextureAspect,
+    layout: TextureCopyLayout,
 }
 
 /// Fence-guarded upload staging: see the [module documentation](super).
@@ -142,9 +153,17 @@ pub struct StagingRing {
     in_flight: Vec<InFlight>,
     segments: Vec<Segment>,
     copies: Vec<PendingCopy>,
+    /// The frame's distinct buffer destinations (`PendingCopy::Buffer::dst`),
+    /// and where each is in that list.
+    destinations: Vec<wgpu::Buffer>,
+    destination_index: HashMap<wgpu::Buffer, u32>,
     scatter: Option<Scatter>,
-    /// Scatter pieces of the frame being finished: (destination, src, dst, bytes).
-    scatter_pieces: Vec<(wgpu::Buffer, u64, u64, u64)>,
+    /// The frame's scatter dispatches: (destination, first table entry, pieces).
+    scatter_dispatches: Vec<(u32, u64, u32)>,
+    /// Per destination while the table is built: its scatter pieces, and its
+    /// first entry in the table.
+    scatter_counts: Vec<u32>,
+    scatter_first: Vec<u64>,
     /// The frame's piece table, as bytes.
     scatter_table: Vec<u8>,
     stats: StagingStats,
@@ -215,8 +234,12 @@ impl StagingRing {
             in_flight: Vec::new(),
             segments: Vec::new(),
             copies: Vec::new(),
+            destinations: Vec::new(),
+            destination_index: HashMap::new(),
             scatter,
-            scatter_pieces: Vec::new(),
+            scatter_dispatches: Vec::new(),
+            scatter_counts: Vec::new(),
+            scatter_first: Vec::new(),
             scatter_table: Vec::new(),
             stats,
         })
@@ -248,7 +271,7 @@ impl StagingRing {
         self.reclaim_dedicated();
         self.remap_abandoned();
         self.segments.clear();
-        self.copies.clear();
+        self.clear_copies();
         let (segment, tail) = self.acquire_slot()?;
         self.segments.push(segment);
         Ok(StagingFrame {
@@ -260,6 +283,7 @@ impl StagingRing {
                 bytes: 0,
                 dedicated: 0,
                 ring_buffers: 1,
+                last_destination: None,
             }),
         })
     }
@@ -267,6 +291,14 @@ impl StagingRing {
     /// Maps again the ring buffers whose frame's encoder was dropped
     /// unsubmitted: no GPU work uses them, so the mapping completes at the
     /// next poll instead of never.
+    /// Forgets the frame's copies and destinations.
+    fn clear_copies(&mut self) {
+        self.copies.clear();
+        self.destinations.clear();
+        self.destination_index.clear();
+        self.scatter_dispatches.clear();
+    }
+
     fn remap_abandoned(&mut self) {
         for slot in &self.slots {
             if slot.state.take(Mapping::Abandoned) {
@@ -344,30 +376,20 @@ impl StagingRing {
         encoder.copy_buffer_to_buffer(source, 0, &scatter.landing, 0, align_up(data_end, 4));
         encoder.copy_buffer_to_buffer(source, table_offset, &scatter.table, 0, table_bytes);
         let frame = self.stats.frames;
-        let per_align = (scatter.offset_alignment / scatter::ENTRY_BYTES).max(1);
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("forgeflow scatter"),
             timestamp_writes: None,
         });
         pass.set_pipeline(&scatter.pipeline);
-        // One dispatch per run of pieces that starts a new dispatch (see `dispatch_positions`).
-        // Walked with a peek rather than collected: this runs every frame.
-        let mut positions = dispatch_positions(&self.scatter_pieces, per_align)
-            .enumerate()
-            .peekable();
-        while let Some((i, (start, _))) = positions.next() {
-            let mut n = 1;
-            while positions.next_if(|&(_, (_, new))| !new).is_some() {
-                n += 1;
-            }
-            let bind_group = scatter.bind_group(&self.device, &self.scatter_pieces[i].0, frame);
+        for &(dst, start, pieces) in &self.scatter_dispatches {
+            let bind_group =
+                scatter.bind_group(&self.device, &self.destinations[dst as usize], frame);
             pass.set_bind_group(0, bind_group, &[(start * scatter::ENTRY_BYTES) as u32]);
-            pass.dispatch_workgroups(n as u32, 1, 1);
+            pass.dispatch_workgroups(pieces, 1, 1);
+            self.stats.pieces_scattered += pieces as u64;
         }
-        drop(positions);
         drop(pass);
-        self.stats.pieces_scattered += self.scatter_pieces.len() as u64;
-        self.scatter_pieces.clear();
+        self.scatter_dispatches.clear();
         // Destinations unused for a while are released.
         scatter.evict(frame.saturating_sub(4 * self.slots.len() as u64));
     }
@@ -443,6 +465,8 @@ struct FrameInner<'r> {
     bytes: u64,
     dedicated: u32,
     ring_buffers: u32,
+    /// The last buffer piece's destination (see `destination`).
+    last_destination: Option<u32>,
 }
 
 /// One frame's uploads. Reserve pieces ([`write_buffer`](Self::write_buffer),
@@ -496,11 +520,12 @@ impl<'r> StagingFrame<'r> {
             ));
         }
         let mut inner = self.inner.borrow_mut();
-        let (src, src_offset, target) = inner.reserve(size, 4)?;
+        let (segment, src_offset, target) = inner.reserve(size, 4)?;
+        let dst = inner.destination(dst);
         inner.ring.copies.push(PendingCopy::Buffer {
-            src,
+            segment,
             src_offset,
-            dst: dst.clone(),
+            dst,
             dst_offset,
             size,
         });
@@ -531,16 +556,19 @@ impl<'r> StagingFrame<'r> {
         )?;
         let align = (block.bytes as u64).max(4).next_power_of_two();
         let mut inner = self.inner.borrow_mut();
-        let (src, src_offset, target) = inner.reserve(layout.staged_bytes, align)?;
-        inner.ring.copies.push(PendingCopy::Texture {
-            src,
-            src_offset,
-            dst: dst.clone(),
-            mip_level,
-            origin,
-            aspect,
-            layout,
-        });
+        let (segment, src_offset, target) = inner.reserve(layout.staged_bytes, align)?;
+        inner
+            .ring
+            .copies
+            .push(PendingCopy::Texture(Box::new(TextureCopy {
+                segment,
+                src_offset,
+                dst: dst.clone(),
+                mip_level,
+                origin,
+                aspect,
+                layout,
+            })));
         Ok(TextureWrite {
             write: StagingWrite {
                 target,
@@ -572,12 +600,14 @@ impl<'r> StagingFrame<'r> {
                 segment.buffer.unmap();
             }
         });
-        let pieces = (ring.copies.len() + ring.scatter_pieces.len()) as u32;
+        let scattered_pieces: u32 = ring.scatter_dispatches.iter().map(|d| d.2).sum();
+        let pieces = ring.copies.len() as u32 + scattered_pieces;
         ring.stats.pieces += pieces as u64;
-        record_copies(encoder, &mut ring.copies);
+        record_copies(encoder, &ring.copies, &ring.segments, &ring.destinations);
         if let Some((segment, data_end, table_offset)) = scattered {
             ring.record_scatter(encoder, segment, data_end, table_offset);
         }
+        ring.clear_copies();
         for segment in ring.segments.drain(..) {
             match segment.kind {
                 SegmentKind::Ring(index) => {
@@ -644,7 +674,7 @@ impl Drop for FrameInner<'_> {
         // ready again and dedicated ones are simply dropped.
         self.tail = WriteOnly::default();
         let ring = &mut *self.ring;
-        ring.copies.clear();
+        ring.clear_copies();
         for segment in ring.segments.drain(..) {
             match segment.kind {
                 SegmentKind::Ring(index) => {
@@ -667,68 +697,110 @@ impl FrameInner<'_> {
     /// end of the staged data and the table's offset, or `None` (everything
     /// stays a copy) when there is nothing to scatter or no room for the table.
     fn prepare_scatter(&mut self) -> Option<(usize, u64, u64)> {
+        const NOT_SCATTERED: u64 = u64::MAX;
         let ring = &mut *self.ring;
         let scatter = ring.scatter.as_ref()?;
-        let current = &ring.segments[self.current];
-        if !matches!(current.kind, SegmentKind::Ring(_)) {
+        if !matches!(ring.segments[self.current].kind, SegmentKind::Ring(_)) {
             return None;
         }
-        let source = current.buffer.clone();
+        let current = self.current as u32;
         let max_piece = ring.config.scatter_max_piece;
-        ring.scatter_pieces.clear();
-        let eligible = |copy: &PendingCopy| match copy {
-            PendingCopy::Buffer { src, dst, size, .. } => {
-                *src == source && *size <= max_piece && scatter.accepts(dst)
+        // Per destination, decided once (not per piece): whether it can be
+        // scattered to; later, where its first table entry is.
+        let first = &mut ring.scatter_first;
+        first.clear();
+        first.extend(ring.destinations.iter().map(|d| {
+            if scatter.accepts(d) {
+                0
+            } else {
+                NOT_SCATTERED
             }
-            PendingCopy::Texture { .. } => false,
+        }));
+        let eligible = |copy: &PendingCopy, first: &[u64]| match *copy {
+            PendingCopy::Buffer {
+                segment, dst, size, ..
+            } => segment == current && size <= max_piece && first[dst as usize] != NOT_SCATTERED,
+            PendingCopy::Texture(_) => false,
         };
-        let count = ring.copies.iter().filter(|c| eligible(c)).count();
-        if count < 2 {
-            return None;
-        }
-        // Entries grouped by destination, each group starting at a dynamic-offset
-        // boundary, each dispatch covering at most MAX_PIECES_PER_DISPATCH.
-        let per_align = (scatter.offset_alignment / scatter::ENTRY_BYTES).max(1);
+        // Each destination's pieces.
+        let counts = &mut ring.scatter_counts;
+        counts.clear();
+        counts.resize(ring.destinations.len(), 0);
+        let mut total = 0u32;
         for copy in &ring.copies {
-            if let PendingCopy::Buffer {
-                dst,
-                src_offset,
-                dst_offset,
-                size,
-                ..
-            } = copy
-            {
-                if eligible(copy) {
-                    ring.scatter_pieces
-                        .push((dst.clone(), *src_offset, *dst_offset, *size));
+            if let PendingCopy::Buffer { dst, .. } = *copy {
+                if eligible(copy, first) {
+                    counts[dst as usize] += 1;
+                    total += 1;
                 }
             }
         }
-        ring.scatter_pieces.sort_by(|a, b| a.0.cmp(&b.0));
-        let entries = dispatch_positions(&ring.scatter_pieces, per_align)
-            .last()
-            .map_or(0, |(at, _)| at + 1);
+        if total < 2 {
+            return None;
+        }
+        // The table: each destination's pieces together, in the order they
+        // were reserved, a dispatch per `MAX_PIECES_PER_DISPATCH` of them,
+        // each dispatch starting at a multiple of `per_align` entries (its
+        // dynamic offset must be aligned).
+        let per_align = (scatter.offset_alignment / scatter::ENTRY_BYTES).max(1);
+        let chunk_span = align_up(scatter::MAX_PIECES_PER_DISPATCH, per_align);
+        let mut entries = 0u64;
+        ring.scatter_dispatches.clear();
+        for (dst, (&pieces, first)) in counts.iter().zip(first.iter_mut()).enumerate() {
+            let pieces = pieces as u64;
+            if pieces == 0 {
+                *first = NOT_SCATTERED;
+                continue;
+            }
+            *first = align_up(entries, per_align);
+            for chunk in 0..pieces.div_ceil(scatter::MAX_PIECES_PER_DISPATCH) {
+                let n = (pieces - chunk * scatter::MAX_PIECES_PER_DISPATCH)
+                    .min(scatter::MAX_PIECES_PER_DISPATCH);
+                let start = *first + chunk * chunk_span;
+                ring.scatter_dispatches.push((dst as u32, start, n as u32));
+                entries = start + n;
+            }
+        }
         let table_bytes = entries * scatter::ENTRY_BYTES;
         let pad = align_up(self.tail_offset, scatter.offset_alignment) - self.tail_offset;
         if table_bytes > scatter::TABLE_BYTES || pad + table_bytes > self.tail.len() as u64 {
-            ring.scatter_pieces.clear();
+            ring.scatter_dispatches.clear();
             return None;
         }
         // The table, as the shader reads it: (src word, dst word, words, 0).
         let table = &mut ring.scatter_table;
         table.clear();
         table.resize(table_bytes as usize, 0);
-        let positions = dispatch_positions(&ring.scatter_pieces, per_align);
-        for ((_, src_offset, dst_offset, size), (at, _)) in
-            ring.scatter_pieces.iter().zip(positions)
-        {
-            let e = (at * scatter::ENTRY_BYTES) as usize;
-            for (k, v) in [src_offset / 4, dst_offset / 4, size / 4, 0]
-                .into_iter()
-                .enumerate()
-            {
-                table[e + 4 * k..e + 4 * k + 4].copy_from_slice(&(v as u32).to_le_bytes());
+        counts.fill(0);
+        let mut data_end = 0;
+        for copy in &ring.copies {
+            let PendingCopy::Buffer {
+                src_offset,
+                dst,
+                dst_offset,
+                size,
+                ..
+            } = *copy
+            else {
+                continue;
+            };
+            if !eligible(copy, first) {
+                continue;
             }
+            // The destination's j-th piece.
+            let j = &mut counts[dst as usize];
+            let (chunk, within) = (
+                *j as u64 / scatter::MAX_PIECES_PER_DISPATCH,
+                *j as u64 % scatter::MAX_PIECES_PER_DISPATCH,
+            );
+            *j += 1;
+            let e = ((first[dst as usize] + chunk * chunk_span + within) * scatter::ENTRY_BYTES)
+                as usize;
+            let entry = [src_offset / 4, dst_offset / 4, size / 4, 0].map(|v| v as u32);
+            for (k, v) in entry.into_iter().enumerate() {
+                table[e + 4 * k..e + 4 * k + 4].copy_from_slice(&v.to_le_bytes());
+            }
+            data_end = data_end.max(src_offset + size);
         }
         let tail = std::mem::take(&mut self.tail);
         let (_padding, rest) = tail.split_at(pad as usize);
@@ -739,13 +811,7 @@ impl FrameInner<'_> {
         unsafe {
             forgeflow_jobs::memcpy::copy_streaming(piece.as_raw_element_ptr().as_ptr(), table)
         };
-        let data_end = ring
-            .scatter_pieces
-            .iter()
-            .map(|(_, src, _, size)| src + size)
-            .max()
-            .unwrap_or(0);
-        ring.copies.retain(|c| !eligible(c));
+        ring.copies.retain(|c| !eligible(c, first));
         Some((self.current, data_end, table_offset))
     }
 
@@ -756,7 +822,7 @@ impl FrameInner<'_> {
         &mut self,
         size: u64,
         align: u64,
-    ) -> Result<(wgpu::Buffer, u64, WriteOnly<'static, [u8]>), StagingError> {
+    ) -> Result<(u32, u64, WriteOnly<'static, [u8]>), StagingError> {
         if size > self.ring.config.buffer_size {
             return self.dedicated(size);
         }
@@ -786,11 +852,30 @@ impl FrameInner<'_> {
         let offset = self.tail_offset + pad;
         self.tail_offset = offset + size;
         self.bytes += pad + size;
-        Ok((
-            self.ring.segments[self.current].buffer.clone(),
-            offset,
-            piece,
-        ))
+        Ok((self.current as u32, offset, piece))
+    }
+
+    /// `dst`'s index among the frame's destinations, added if new: one
+    /// comparison when it is the last piece's destination, a hash lookup
+    /// otherwise.
+    fn destination(&mut self, dst: &wgpu::Buffer) -> u32 {
+        let ring = &mut *self.ring;
+        if let Some(last) = self.last_destination {
+            if ring.destinations[last as usize] == *dst {
+                return last;
+            }
+        }
+        let index = match ring.destination_index.get(dst) {
+            Some(&i) => i,
+            None => {
+                let i = ring.destinations.len() as u32;
+                ring.destinations.push(dst.clone());
+                ring.destination_index.insert(dst.clone(), i);
+                i
+            }
+        };
+        self.last_destination = Some(index);
+        index
     }
 
     /// Moves the frame on to the next ring buffer (the `Wait` policy).
@@ -822,7 +907,7 @@ impl FrameInner<'_> {
     fn dedicated(
         &mut self,
         size: u64,
-    ) -> Result<(wgpu::Buffer, u64, WriteOnly<'static, [u8]>), StagingError> {
+    ) -> Result<(u32, u64, WriteOnly<'static, [u8]>), StagingError> {
         let ring = &mut *self.ring;
         let budget = ring.config.max_dedicated_bytes;
         let size = align_up(size, 4);
@@ -871,13 +956,13 @@ impl FrameInner<'_> {
             + ring.stats.dedicated_bytes_in_flight;
         ring.stats.peak_staging_bytes = ring.stats.peak_staging_bytes.max(alive);
         ring.segments.push(Segment {
-            buffer: buffer.clone(),
+            buffer,
             view: Some(view),
             kind: SegmentKind::Dedicated(Arc::new(AtomicBool::new(false))),
         });
         self.bytes += size;
         self.dedicated += 1;
-        Ok((buffer, 0, piece))
+        Ok((ring.segments.len() as u32 - 1, 0, piece))
     }
 }
 
@@ -919,18 +1004,30 @@ fn plot(stats: &StagingStats, ring_bytes: u64) {
 /// Records `copies` in order. Buffer copies adjacent both in staging and in the
 /// destination are merged into one command (many small pieces of one mesh
 /// buffer, say): fewer commands for the driver, same bytes.
-fn record_copies(encoder: &mut wgpu::CommandEncoder, copies: &mut Vec<PendingCopy>) {
-    type Run = (wgpu::Buffer, u64, wgpu::Buffer, u64, u64);
-    fn flush(encoder: &mut wgpu::CommandEncoder, run: &mut Option<Run>) {
+fn record_copies(
+    encoder: &mut wgpu::CommandEncoder,
+    copies: &[PendingCopy],
+    segments: &[Segment],
+    destinations: &[wgpu::Buffer],
+) {
+    // (segment, its offset, destination, its offset, bytes)
+    type Run = (u32, u64, u32, u64, u64);
+    let flush = |encoder: &mut wgpu::CommandEncoder, run: &mut Option<Run>| {
         if let Some((src, src_offset, dst, dst_offset, size)) = run.take() {
-            encoder.copy_buffer_to_buffer(&src, src_offset, &dst, dst_offset, size);
+            encoder.copy_buffer_to_buffer(
+                &segments[src as usize].buffer,
+                src_offset,
+                &destinations[dst as usize],
+                dst_offset,
+                size,
+            );
         }
-    }
+    };
     let mut run: Option<Run> = None;
-    for copy in copies.drain(..) {
-        match copy {
+    for copy in copies {
+        match *copy {
             PendingCopy::Buffer {
-                src,
+                segment: src,
                 src_offset,
                 dst,
                 dst_offset,
@@ -949,19 +1046,20 @@ fn record_copies(encoder: &mut wgpu::CommandEncoder, copies: &mut Vec<PendingCop
                     run = Some((src, src_offset, dst, dst_offset, size));
                 }
             },
-            PendingCopy::Texture {
-                src,
-                src_offset,
-                dst,
-                mip_level,
-                origin,
-                aspect,
-                layout,
-            } => {
+            PendingCopy::Texture(ref t) => {
+                let TextureCopy {
+                    segment,
+                    src_offset,
+                    ref dst,
+                    mip_level,
+                    origin,
+                    aspect,
+                    layout,
+                } = **t;
                 flush(encoder, &mut run);
                 encoder.copy_buffer_to_texture(
                     wgpu::TexelCopyBufferInfo {
-                        buffer: &src,
+                        buffer: &segments[segment as usize].buffer,
                         layout: wgpu::TexelCopyBufferLayout {
                             offset: src_offset,
                             bytes_per_row: Some(layout.bytes_per_row),
@@ -969,7 +1067,7 @@ fn record_copies(encoder: &mut wgpu::CommandEncoder, copies: &mut Vec<PendingCop
                         },
                     },
                     wgpu::TexelCopyTextureInfo {
-                        texture: &dst,
+                        texture: dst,
                         mip_level,
                         origin,
                         aspect,
@@ -984,31 +1082,6 @@ fn record_copies(encoder: &mut wgpu::CommandEncoder, copies: &mut Vec<PendingCop
         }
     }
     flush(encoder, &mut run);
-}
-
-/// For each scatter piece (sorted by destination), its entry index in the piece
-/// table and whether it starts a new dispatch. A dispatch covers consecutive
-/// pieces of one destination, at most `MAX_PIECES_PER_DISPATCH`, and starts at a
-/// multiple of `per_align` entries (its dynamic offset must be aligned).
-fn dispatch_positions(
-    pieces: &[(wgpu::Buffer, u64, u64, u64)],
-    per_align: u64,
-) -> impl Iterator<Item = (u64, bool)> + Clone + '_ {
-    let mut at = 0u64;
-    let mut in_dispatch = 0u64;
-    let mut last: Option<&wgpu::Buffer> = None;
-    pieces.iter().map(move |(dst, ..)| {
-        let starts = last != Some(dst) || in_dispatch == scatter::MAX_PIECES_PER_DISPATCH;
-        if starts {
-            at = at.div_ceil(per_align) * per_align;
-            in_dispatch = 0;
-        }
-        last = Some(dst);
-        let here = at;
-        at += 1;
-        in_dispatch += 1;
-        (here, starts)
-    })
 }
 
 /// Checks a texture region (that the texture has `usage`, that the mip exists,
