@@ -3,6 +3,10 @@
 //! through the staging ring (pieces filled by parallel jobs), StagingBelt and
 //! Queue::write_buffer, each waited for on the GPU. `forgeflow-stress upload`
 //! runs the full 100 MiB-per-frame comparison; this is its quick repeatable form.
+//!
+//! A second group times only the render thread's part of a frame of 4096
+//! pieces of 4 KiB (16 MiB): reserving each piece and `finish` recording the
+//! copies (or the scatter), not the fill, the submit or the GPU's copy.
 
 use std::num::NonZeroU64;
 use std::time::Duration;
@@ -114,6 +118,39 @@ fn upload(c: &mut Criterion) {
             }
             gpu.queue.submit([]);
             wait(&gpu);
+        })
+    });
+    g.finish();
+
+    // The render thread's own part: reserve every piece, record the frame.
+    const SMALL: usize = 4 << 10;
+    let small_pieces = bytes / SMALL;
+    let mut small_placement: Vec<usize> = (0..small_pieces).collect();
+    for i in (1..small_pieces).rev() {
+        small_placement.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    let mut g = c.benchmark_group("render_thread_16mib_as_4kib_pieces");
+    g.throughput(Throughput::Elements(small_pieces as u64));
+    g.sample_size(20);
+    g.bench_function(BenchmarkId::new("forgeflow", "reserve_and_finish"), |b| {
+        b.iter_custom(|iters| {
+            let mut spent = Duration::ZERO;
+            for _ in 0..iters {
+                let t0 = std::time::Instant::now();
+                let staging = ring.begin_frame().expect("staging frame");
+                for &slot in &small_placement {
+                    let w = staging
+                        .write_buffer(&dst, (slot * SMALL) as u64, SMALL as u64)
+                        .expect("reserve");
+                    std::hint::black_box(w);
+                }
+                let mut encoder = gpu.device.create_command_encoder(&Default::default());
+                staging.finish(&mut encoder);
+                spent += t0.elapsed();
+                gpu.queue.submit([encoder.finish()]);
+                wait(&gpu);
+            }
+            spent
         })
     });
     g.finish();

@@ -40,6 +40,8 @@ options:
   --budget-mb M    vt: GPU memory budget in MiB (default 256)
   --resolution WxH vt: frame size (default 1920x1080)
   --png-dir DIR    vt: where the PNG frames go (default: the temporary directory)
+  --gpu-scatter W  upload: small pieces scattered by a compute dispatch: auto (on
+                   hardware GPUs, the default), always, never
   --drop-every N   all: drop every Nth frame's encoder unsubmitted, as a renderer
                    skipping a frame does (the runtime must redo its work)
   --render-normal  all: leave the render thread and the workers in the normal
@@ -95,6 +97,8 @@ pub struct Options {
     pub resolution: (u32, u32),
     pub png_dir: Option<PathBuf>,
     pub render_fifo: bool,
+    /// `upload`: the staging ring's GPU scatter setting.
+    pub gpu_scatter: forgeflow::staging::GpuScatter,
     /// `all`: drop every Nth frame's encoder unsubmitted.
     pub drop_every: Option<u64>,
 }
@@ -122,6 +126,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
         resolution: (1920, 1080),
         png_dir: None,
         render_fifo: true,
+        gpu_scatter: forgeflow::staging::GpuScatter::Auto,
         drop_every: None,
     };
     let mut scenario_seen = false;
@@ -157,6 +162,16 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             "--budget-mb" => opts.budget_mb = positive(&value("--budget-mb")?, "--budget-mb")?,
             "--png-dir" => opts.png_dir = Some(PathBuf::from(value("--png-dir")?)),
             "--render-normal" => opts.render_fifo = false,
+            "--gpu-scatter" => {
+                use forgeflow::staging::GpuScatter;
+                let v = value("--gpu-scatter")?;
+                opts.gpu_scatter = match v.as_str() {
+                    "auto" => GpuScatter::Auto,
+                    "always" => GpuScatter::Always,
+                    "never" => GpuScatter::Never,
+                    _ => return Err(format!("--gpu-scatter {v:?}: auto, always or never")),
+                };
+            }
             "--drop-every" => {
                 opts.drop_every = Some(positive(&value("--drop-every")?, "--drop-every")?)
             }

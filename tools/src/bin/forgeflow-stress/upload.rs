@@ -98,6 +98,7 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
             buffers: RING_BUFFERS,
             overflow: OverflowPolicy::Wait,
             wait_timeout: Duration::from_secs(30),
+            gpu_scatter: opts.gpu_scatter,
             ..StagingConfig::default()
         },
     )
@@ -239,6 +240,9 @@ pub fn run(opts: &Options, progress: &mut Progress) -> Result<ScenarioReport, St
     report.metric("buffers_created_steady_state", created);
     report.metric("frame_bytes", FRAME_BYTES as f64);
     report.metric("timed_frames_per_run", timed as f64);
+    // Which path small pieces took (see `--gpu-scatter`): the render thread's
+    // time at 4 KiB depends on it.
+    report.metric("gpu_scatter", bench.ring.scatters() as u8 as f64);
     report
         .metrics
         .insert("by_piece_size".into(), Value::Object(by_size));
