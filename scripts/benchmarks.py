@@ -114,6 +114,12 @@ def table(report, command, date):
     if ratios:
         lines += ["", "| ratio | value |", "| --- | --- |"]
         lines += [f"| `{k}` | {fmt(v)} |" for k, v in sorted(ratios.items())]
+    # Each target the scenario checks, and whether this run met it.
+    targets = report.get("targets") or {}
+    if targets:
+        lines += ["", "| target | wanted | met |", "| --- | --- | --- |"]
+        lines += [f"| `{k}` | {t.get('target', '')} | {'yes' if t.get('met') else '**no**'} |"
+                  for k, t in sorted(targets.items())]
     lines.append("")
     return "\n".join(lines)
 

@@ -197,7 +197,9 @@ fn overhead(
         report.compare("sequential", "overhead_ns_per_job", median(&mut seq));
         let ratio = ours_median / theirs_median;
         report.ratio("overhead_vs_rayon_scope", ratio);
-        report.target("overhead_vs_rayon_scope", "<= 1.0", ratio <= 1.0);
+        // The performance issue's target: a scheduler that earns its keep
+        // costs well under rayon::scope's per job, not merely as much.
+        report.target("overhead_vs_rayon_scope", "<= 0.6", ratio <= 0.6);
     }
     report.frames += measured + 64 + in_pool_frames + 8 + fresh.len() as u64;
     report.integrity.add(integrity);
@@ -337,7 +339,13 @@ fn speedup(
         let theirs_m = median(&mut theirs);
         report.compare("rayon_scope", "speedup", seq_m / theirs_m);
         report.compare("sequential", "time_ms", seq_m * 1e3);
-        report.ratio("speedup_vs_rayon_scope", speedup / (seq_m / theirs_m));
+        let ratio = speedup / (seq_m / theirs_m);
+        report.ratio("speedup_vs_rayon_scope", ratio);
+        report.target(
+            "speedup_vs_rayon_scope",
+            ">= 1.0 (cores rayon::scope keeps busy, kept busy too)",
+            ratio >= 1.0,
+        );
     }
     report.frames += reps + 1;
     report.integrity.add(integrity);
