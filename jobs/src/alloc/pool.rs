@@ -278,7 +278,7 @@ impl PoolAllocator {
         match found {
             Some(node) => {
                 let key = self.keys.insert(Entry::new(node, size, align));
-                self.tlsf.owners[node as usize] = key.data().as_ffi();
+                self.tlsf.set_owner(node, key.data().as_ffi());
                 self.live_bytes += size;
                 self.stats.allocations += 1;
                 Ok(key)
@@ -313,7 +313,9 @@ impl PoolAllocator {
         self.pending_bytes += self.tlsf.nodes[entry.node as usize].size();
         // Keep the queue in frame order even if frees name older frames
         // (rare: most frees name the newest frame, and go at the back).
-        if self.pending.back().is_none_or(|&(f, _)| f <= last_frame) {
+        // (As a value, not a branch on the queue being empty: it empties
+        // and fills every few frames, which a branch mispredicts.)
+        if self.pending.back().map_or(0, |&(f, _)| f) <= last_frame {
             self.pending.push_back((last_frame, entry.node));
         } else {
             let pos = self
@@ -543,7 +545,7 @@ impl PoolAllocator {
         }
         for (key, e) in &self.keys {
             let node = &self.tlsf.nodes[e.node as usize];
-            let owner = self.tlsf.owners[e.node as usize];
+            let owner = self.tlsf.owner(e.node);
             if node.state != NodeState::Used || owner != key.data().as_ffi() {
                 return Err(format!(
                     "key {key:?}: node {} is {:?}, owner {owner}",

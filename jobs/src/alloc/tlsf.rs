@@ -59,6 +59,9 @@ pub(crate) struct Node {
     /// Neighbours in address order within the block.
     pub(crate) prev: u32,
     pub(crate) next: u32,
+    /// A free node's neighbours in its bin's list. A used node has no bin:
+    /// the two hold the handle that owns it instead ([`Tlsf::owner`]), so
+    /// that an allocation writes one node, not a node and a second table.
     free_prev: u32,
     free_next: u32,
     pub(crate) state: NodeState,
@@ -114,11 +117,6 @@ pub(crate) struct Block {
 
 pub(crate) struct Tlsf {
     pub(crate) nodes: Vec<Node>,
-    /// The handle that owns each used node (its 64-bit ffi value), 0 for a
-    /// reserved defragmentation destination; meaningless for other states.
-    /// Beside `nodes`, not in them, since only allocation and defragmentation
-    /// look at it.
-    pub(crate) owners: Vec<u64>,
     spare: Vec<u32>,
     heads: Vec<u32>,
     fl_bitmap: u64,
@@ -132,16 +130,17 @@ fn align_up(v: u64, a: u64) -> u64 {
     (v + a - 1) & !(a - 1)
 }
 
-/// The bin whose range contains `size`.
+/// The bin whose range contains `size`: sizes below `SL_COUNT` one bin
+/// each in level 0, then `SL_COUNT` bins per power of two. Without a
+/// branch: small and large sizes alternate unpredictably in a churn, and a
+/// mispredicted branch here cost more than the arithmetic.
 #[inline]
 fn bin_floor(size: u64) -> (u32, u32) {
-    if size < SL_COUNT as u64 {
-        (0, size as u32)
-    } else {
-        let l = 63 - size.leading_zeros();
-        let sl = ((size >> (l - SL_LOG2)) as u32) ^ SL_COUNT;
-        (l - SL_LOG2 + 1, sl)
-    }
+    let l = 63 - (size | 1).leading_zeros();
+    // Below SL_COUNT: no shift, level 0. Above: the bits after the leading
+    // one pick the bin (the leading one itself masked off).
+    let sl = (size >> l.saturating_sub(SL_LOG2)) as u32 & (SL_COUNT - 1);
+    (l.saturating_sub(SL_LOG2 - 1), sl)
 }
 
 /// The smallest size of a bin.
@@ -176,7 +175,6 @@ impl Tlsf {
     pub(crate) fn new() -> Self {
         Tlsf {
             nodes: Vec::new(),
-            owners: Vec::new(),
             spare: Vec::new(),
             heads: vec![NIL; FL_COUNT * SL_COUNT as usize],
             fl_bitmap: 0,
@@ -207,14 +205,11 @@ impl Tlsf {
     fn new_node(&mut self, node: Node) -> u32 {
         match self.spare.pop() {
             Some(i) => {
-                // `owners[i]` may name a freed key: it is set whenever the
-                // node becomes used (the key, or 0 for a reserved range).
                 self.nodes[i as usize] = node;
                 i
             }
             None => {
                 self.nodes.push(node);
-                self.owners.push(0);
                 (self.nodes.len() - 1) as u32
             }
         }
@@ -461,13 +456,30 @@ impl Tlsf {
         }
     }
 
+    /// The handle that owns the used node `n` (its 64-bit ffi value), 0 for
+    /// a reserved defragmentation destination; meaningless for other states.
+    #[inline]
+    pub(crate) fn owner(&self, n: u32) -> u64 {
+        let node = &self.nodes[n as usize];
+        node.free_prev as u64 | (node.free_next as u64) << 32
+    }
+
+    /// Sets the owner of the used node `n` (see [`owner`](Self::owner)).
+    #[inline]
+    pub(crate) fn set_owner(&mut self, n: u32, owner: u64) {
+        let node = &mut self.nodes[n as usize];
+        debug_assert_eq!(node.state, NodeState::Used);
+        node.free_prev = owner as u32;
+        node.free_next = (owner >> 32) as u32;
+    }
+
     /// Marks a used node as pending (freed, not reusable yet).
     pub(crate) fn set_pending(&mut self, n: u32) {
         let node = &mut self.nodes[n as usize];
         debug_assert_eq!(node.state, NodeState::Used);
         node.state = NodeState::Pending;
-        // `owners[n]` keeps the freed key: readers look at used nodes only,
-        // and a stale key finds nothing in the handle table anyway.
+        // The node keeps the freed key as its owner: readers look at used
+        // nodes only, and a stale key finds nothing in the handle table anyway.
     }
 
     /// Takes the free node `n` out of the bins for a while, so that
@@ -625,6 +637,30 @@ mod tests {
         for size in [1u64 << 20, (1 << 20) + 4, 1 << 40, u64::MAX / 4] {
             let b = bin_floor(size);
             assert!(bin_min(b.0, b.1) <= size);
+        }
+    }
+
+    /// The branchless `bin_floor` is the textbook one: sizes below
+    /// `SL_COUNT` in level 0, then `SL_COUNT` linear steps per power of two.
+    #[test]
+    fn bin_floor_is_the_two_level_split() {
+        let textbook = |size: u64| {
+            if size < SL_COUNT as u64 {
+                (0, size as u32)
+            } else {
+                let l = 63 - size.leading_zeros();
+                (l - SL_LOG2 + 1, ((size >> (l - SL_LOG2)) as u32) ^ SL_COUNT)
+            }
+        };
+        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+        let sizes = (0..100_000u64).chain((0..100_000).map(|_| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng >> (rng % 64)
+        }));
+        for size in sizes.chain([u64::MAX, u64::MAX / 2 + 1, 31, 32, 63, 64]) {
+            assert_eq!(bin_floor(size), textbook(size), "{size}");
         }
     }
 

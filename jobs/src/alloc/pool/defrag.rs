@@ -159,7 +159,7 @@ impl PoolAllocator {
         let mut n = self.tlsf.blocks[block as usize].first;
         while n != NIL {
             let node = &self.tlsf.nodes[n as usize];
-            let owner = self.tlsf.owners[n as usize];
+            let owner = self.tlsf.owner(n);
             if node.state == NodeState::Used && owner != 0 {
                 out.push((n, key_of(owner)));
             }
@@ -495,7 +495,7 @@ impl PoolAllocator {
                 walk.room = walk.room.saturating_sub(passed_inside);
                 return walled;
             }
-            let key = key_of(self.tlsf.owners[n as usize]);
+            let key = key_of(self.tlsf.owner(n));
             let size = self.keys[key].size();
             if cands.len() as u32 >= budget.max_moves
                 || walk.bytes + size > budget.max_bytes
@@ -542,20 +542,20 @@ impl PoolAllocator {
 
     /// A used node that holds an unpinned allocation.
     fn is_movable_candidate(&self, n: u32) -> bool {
-        let owner = self.tlsf.owners[n as usize];
+        let owner = self.tlsf.owner(n);
         self.tlsf.nodes[n as usize].state == NodeState::Used
             && owner != 0
             && self.keys.get(key_of(owner)).is_some_and(|e| !e.pinned)
     }
 
     fn is_pinned(&self, n: u32) -> bool {
-        let owner = self.tlsf.owners[n as usize];
+        let owner = self.tlsf.owner(n);
         owner != 0 && self.keys.get(key_of(owner)).is_some_and(|e| e.pinned)
     }
 
     fn push_move(&mut self, plan: &mut DefragPlan, key: AllocKey, from: u32, dest: u32) {
         let (size, align) = (self.keys[key].size(), self.keys[key].align());
-        self.tlsf.owners[dest as usize] = 0; // reserved, not yet the key's
+        self.tlsf.set_owner(dest, 0); // reserved, not yet the key's
         plan.bytes += size;
         plan.moves.push(Move {
             key,
@@ -574,7 +574,7 @@ impl PoolAllocator {
                 Some(entry) => {
                     let old = entry.node;
                     entry.node = m.dest_node;
-                    self.tlsf.owners[m.dest_node as usize] = m.key.data().as_ffi();
+                    self.tlsf.set_owner(m.dest_node, m.key.data().as_ffi());
                     self.tlsf.set_pending(old);
                     self.pending_bytes += self.tlsf.nodes[old as usize].size();
                     self.pending.push_back((frame, old));
