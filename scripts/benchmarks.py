@@ -40,6 +40,11 @@ import tempfile
 SCENARIOS = [
     ("graph", ["--frames", "2000"], ["--frames", "400"]),
     ("upload", ["--frames", "600"], ["--frames", "300"]),
+    # The GPU scatter forced: `auto` leaves it off on a software rasterizer
+    # (copy commands, cheaper there for the GPU side), where this shows the
+    # render thread's time with it (on a hardware GPU it is `auto`'s path).
+    ("upload", ["--frames", "600", "--gpu-scatter", "always"],
+     ["--frames", "300", "--gpu-scatter", "always"]),
     ("pool", ["--simulate-hours", "1"], ["--simulate-hours", "0.05"]),
     # --frames sets texture's time per decode rate: 0.4 s per 2000.
     ("texture", ["--frames", "4000"], ["--frames", "200"]),
