@@ -26,6 +26,11 @@
 
 /// No node.
 pub(crate) const NIL: u32 = u32::MAX;
+/// Node 0 is never part of a block: the free lists write their links to it
+/// where there is no neighbour to write to, so that linking and unlinking
+/// need no branch on `NIL` (each was mispredicted about a third of the time
+/// in the churn trace).
+const DUMMY: u32 = 0;
 /// Sizes and offsets are multiples of this.
 pub(crate) const GRANULE: u64 = 4;
 const SL_LOG2: u32 = 5;
@@ -174,7 +179,10 @@ fn bin_index(fl: u32, sl: u32) -> usize {
 impl Tlsf {
     pub(crate) fn new() -> Self {
         Tlsf {
-            nodes: Vec::new(),
+            nodes: vec![Node {
+                state: NodeState::Spare,
+                ..Node::new(0, 0, 0, NIL, NIL)
+            }],
             spare: Vec::new(),
             heads: vec![NIL; FL_COUNT * SL_COUNT as usize],
             fl_bitmap: 0,
@@ -232,9 +240,8 @@ impl Tlsf {
             node.free_prev = NIL;
             node.free_next = head;
         }
-        if head != NIL {
-            self.nodes[head as usize].free_prev = n;
-        }
+        let next = if head != NIL { head } else { DUMMY };
+        self.nodes[next as usize].free_prev = n;
         self.heads[b] = n;
         self.fl_bitmap |= 1 << fl;
         self.sl_bitmaps[fl as usize] |= 1 << sl;
@@ -247,20 +254,17 @@ impl Tlsf {
         let (size, free_prev, free_next) = (node.size(), node.free_prev, node.free_next);
         let (fl, sl) = bin_floor(size);
         let b = bin_index(fl, sl);
-        if free_prev != NIL {
-            self.nodes[free_prev as usize].free_next = free_next;
-        } else {
-            self.heads[b] = free_next;
-        }
-        if free_next != NIL {
-            self.nodes[free_next as usize].free_prev = free_prev;
-        }
-        if self.heads[b] == NIL {
-            self.sl_bitmaps[fl as usize] &= !(1 << sl);
-            if self.sl_bitmaps[fl as usize] == 0 {
-                self.fl_bitmap &= !(1 << fl);
-            }
-        }
+        let before = if free_prev != NIL { free_prev } else { DUMMY };
+        let after = if free_next != NIL { free_next } else { DUMMY };
+        self.nodes[before as usize].free_next = free_next;
+        self.nodes[after as usize].free_prev = free_prev;
+        let head = &mut self.heads[b];
+        *head = if free_prev == NIL { free_next } else { *head };
+        // An emptied bin leaves the bitmaps, its level too if that was its last.
+        let emptied = (*head == NIL) as u32;
+        let sl_map = &mut self.sl_bitmaps[fl as usize];
+        *sl_map &= !(emptied << sl);
+        self.fl_bitmap &= !(((*sl_map == 0) as u64) << fl);
         self.free_bytes -= size;
     }
 
